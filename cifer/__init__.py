@@ -1,0 +1,1 @@
+"""CIFER: zero-key, post-quantum encryption for workloads on Kubernetes."""

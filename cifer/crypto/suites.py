@@ -1,0 +1,155 @@
+"""The suites: which KEM seals an envelope's data key. One small interface, three suites.
+
+Every suite pairs a KEM with HKDF-SHA256 and AES-256-GCM; only the KEM differs, so a
+suite is exactly "how to make and open a shared secret". Private keys are their seeds
+(64 bytes for ML-KEM, d || z of FIPS 203; 32 bytes for X-Wing), never expanded forms.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Iterator
+from typing import ClassVar
+
+from cryptography.hazmat.primitives.asymmetric import mlkem
+
+from cifer.crypto import xwing
+from cifer.exceptions import InvalidCiphertext, InvalidKey
+
+SHARED_SECRET_BYTES = 32
+
+
+class Suite(abc.ABC):
+    """A KEM with its sizes; `suite_id` is the u16 written into every envelope."""
+
+    suite_id: ClassVar[int]
+    name: ClassVar[str]  # the KEM's name as the API reports it, e.g. "ML-KEM-768"
+    kdf: ClassVar[str] = "HKDF-SHA256"
+    aead: ClassVar[str] = "AES-256-GCM"
+    seed_bytes: ClassVar[int]
+    public_key_bytes: ClassVar[int]
+    ciphertext_bytes: ClassVar[int]
+
+    def generate_seed(self) -> bytes:
+        return os.urandom(self.seed_bytes)
+
+    @abc.abstractmethod
+    def public_key(self, seed: bytes) -> bytes:
+        """The raw encapsulation key for a private seed."""
+
+    @abc.abstractmethod
+    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+        """Returns (shared_secret, kem_ciphertext). Raises InvalidKey for a bad public key."""
+
+    @abc.abstractmethod
+    def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
+        """Returns the shared secret. Raises InvalidCiphertext for a malformed ciphertext."""
+
+    def _check_seed(self, seed: bytes) -> None:
+        if len(seed) != self.seed_bytes:
+            raise InvalidKey(f"{self.name} private seed must be {self.seed_bytes} bytes")
+
+    def _check_public_key(self, public_key: bytes) -> None:
+        if len(public_key) != self.public_key_bytes:
+            raise InvalidKey(f"{self.name} public key must be {self.public_key_bytes} bytes")
+
+    def __repr__(self) -> str:
+        return f"<Suite {self.suite_id:#06x} {self.name}>"
+
+
+class _MlKemSuite(Suite):
+    _private_class: ClassVar[type]
+    _public_class: ClassVar[type]
+    seed_bytes = 64
+
+    def public_key(self, seed: bytes) -> bytes:
+        self._check_seed(seed)
+        return self._private_class.from_seed_bytes(seed).public_key().public_bytes_raw()
+
+    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+        self._check_public_key(public_key)
+        try:
+            key = self._public_class.from_public_bytes(public_key)
+        except ValueError:
+            raise InvalidKey(f"not a valid {self.name} public key") from None
+        return key.encapsulate()
+
+    def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
+        self._check_seed(seed)
+        if len(kem_ciphertext) != self.ciphertext_bytes:
+            raise InvalidCiphertext()
+        try:
+            return self._private_class.from_seed_bytes(seed).decapsulate(kem_ciphertext)
+        except ValueError:
+            raise InvalidCiphertext() from None
+
+
+class MlKem768(_MlKemSuite):
+    suite_id = 0x0001
+    name = "ML-KEM-768"
+    public_key_bytes = 1184
+    ciphertext_bytes = 1088
+    _private_class = mlkem.MLKEM768PrivateKey
+    _public_class = mlkem.MLKEM768PublicKey
+
+
+class MlKem1024(_MlKemSuite):
+    suite_id = 0x0002
+    name = "ML-KEM-1024"
+    public_key_bytes = 1568
+    ciphertext_bytes = 1568
+    _private_class = mlkem.MLKEM1024PrivateKey
+    _public_class = mlkem.MLKEM1024PublicKey
+
+
+class XWing(Suite):
+    """X-Wing (draft-connolly-cfrg-xwing-kem): ML-KEM-768 and X25519, secure if either holds."""
+
+    suite_id = 0x0003
+    name = "X-Wing"
+    seed_bytes = xwing.SEED_BYTES
+    public_key_bytes = xwing.PUBLIC_KEY_BYTES
+    ciphertext_bytes = xwing.CIPHERTEXT_BYTES
+
+    def public_key(self, seed: bytes) -> bytes:
+        self._check_seed(seed)
+        return xwing.public_key(seed)
+
+    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+        self._check_public_key(public_key)
+        try:
+            return xwing.encapsulate(public_key)
+        except ValueError:
+            raise InvalidKey("not a valid X-Wing public key") from None
+
+    def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
+        self._check_seed(seed)
+        if len(kem_ciphertext) != self.ciphertext_bytes:
+            raise InvalidCiphertext()
+        try:
+            return xwing.decapsulate(seed, kem_ciphertext)
+        except ValueError:
+            raise InvalidCiphertext() from None
+
+
+ML_KEM_768 = MlKem768()
+ML_KEM_1024 = MlKem1024()
+X_WING = XWing()
+DEFAULT_SUITE = ML_KEM_768
+
+_BY_ID = {suite.suite_id: suite for suite in (ML_KEM_768, ML_KEM_1024, X_WING)}
+_BY_NAME = {suite.name: suite for suite in _BY_ID.values()}
+
+
+def all_suites() -> Iterator[Suite]:
+    return iter(_BY_ID.values())
+
+
+def suite_by_id(suite_id: int) -> Suite | None:
+    return _BY_ID.get(suite_id)
+
+
+def suite_by_name(name: str) -> Suite:
+    """The suite an API algorithm name stands for; KeyError if there is none."""
+    return _BY_NAME[name]

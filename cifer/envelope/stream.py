@@ -1,0 +1,116 @@
+"""The payload: STREAM (Hoang, Reyhanitabar, Rogaway, Vizár), as age uses it.
+
+The plaintext is cut into chunks of `chunk_size` bytes (the last may be shorter, and is
+empty only when the whole plaintext is). Chunk i is sealed with AES-256-GCM under the
+payload key, nonce = i as 11 bytes big-endian || last-chunk flag (0x00 or 0x01), and the
+message header as associated data. So a reordered, dropped, duplicated or spliced chunk
+fails its tag, and a stream cut at a chunk boundary lacks its final flag.
+
+Both classes are sans-IO: feed bytes in any pieces, get whole sealed (or opened) chunks
+out. A chunk's plaintext is returned only after its tag verified.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cifer.exceptions import InvalidCiphertext
+
+TAG_BYTES = 16
+MAX_CHUNKS = 2**32  # 256 TiB at 64 KiB chunks; far below AES-GCM's per-key limits
+_LAST = b"\x01"
+_NOT_LAST = b"\x00"
+
+
+def _nonce(counter: int, last: bool) -> bytes:
+    return counter.to_bytes(11, "big") + (_LAST if last else _NOT_LAST)
+
+
+class _Framer:
+    """Cuts a byte stream into units of `unit` bytes, holding the last whole unit back
+    until a byte after it arrives: only then is it known not to be the final one."""
+
+    def __init__(self, payload_key: bytes, *, unit: int, associated_data: bytes) -> None:
+        self._aead = AESGCM(payload_key)
+        self._unit = unit
+        self._aad = associated_data
+        self._counter = 0
+        self._buffer = bytearray()
+        self._done = False
+
+    def _apply(self, unit: bytes | bytearray | memoryview, *, last: bool) -> bytes:
+        raise NotImplementedError
+
+    def update(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        if self._done:
+            raise RuntimeError("internal error: update after finalize")
+        size = self._unit
+        out: list[bytes] = []
+        view = memoryview(data)
+        if self._buffer:
+            take = max(size - len(self._buffer), 0)
+            self._buffer += view[:take]
+            view = view[take:]
+            if not view:
+                return out
+            out.append(self._apply(self._buffer, last=False))
+            self._buffer.clear()
+        # Work straight from the caller's buffer; copy only the tail we must hold back.
+        start, end = 0, len(view)
+        while end - start > size:
+            out.append(self._apply(view[start:start + size], last=False))
+            start += size
+        self._buffer += view[start:]
+        return out
+
+    def _finish(self) -> bytes:
+        if self._done:
+            raise RuntimeError("internal error: finalize twice")
+        self._done = True
+        result = self._apply(self._buffer, last=True)
+        self._buffer.clear()
+        return result
+
+
+class PayloadSealer(_Framer):
+    """Seals a plaintext stream fed in arbitrary pieces."""
+
+    def __init__(self, payload_key: bytes, *, chunk_size: int, associated_data: bytes) -> None:
+        super().__init__(payload_key, unit=chunk_size, associated_data=associated_data)
+
+    def _apply(self, chunk: bytes | bytearray | memoryview, *, last: bool) -> bytes:
+        if self._counter >= MAX_CHUNKS:
+            raise ValueError("plaintext too long for one envelope")
+        sealed = self._aead.encrypt(_nonce(self._counter, last), chunk, self._aad)
+        self._counter += 1
+        return sealed
+
+    def finalize(self) -> bytes:
+        """The final chunk, sealed (its plaintext is empty only if the whole stream was)."""
+        return self._finish()
+
+
+class PayloadOpener(_Framer):
+    """Opens a sealed stream fed in arbitrary pieces; any fault is InvalidCiphertext."""
+
+    def __init__(self, payload_key: bytes, *, chunk_size: int, associated_data: bytes) -> None:
+        super().__init__(payload_key, unit=chunk_size + TAG_BYTES, associated_data=associated_data)
+
+    def _apply(self, sealed: bytes | bytearray | memoryview, *, last: bool) -> bytes:
+        if self._counter >= MAX_CHUNKS:
+            raise InvalidCiphertext()
+        try:
+            plain = self._aead.decrypt(_nonce(self._counter, last), sealed, self._aad)
+        except InvalidTag:
+            raise InvalidCiphertext() from None
+        self._counter += 1
+        return plain
+
+    def finalize(self) -> bytes:
+        """The final chunk's plaintext; raises if the stream ended without one."""
+        held = len(self._buffer)
+        if held < TAG_BYTES or (held == TAG_BYTES and self._counter > 0):
+            self._done = True
+            raise InvalidCiphertext()  # cut short, or an empty final chunk that is not the only one
+        return self._finish()

@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# The shared test helpers live beside this file; make them importable as plain modules.
+sys.path.insert(0, str(Path(__file__).parent))
