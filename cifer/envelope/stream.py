@@ -27,6 +27,11 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (_LAST if last else _NOT_LAST)
 
 
+def _immutable(data: bytes | bytearray | memoryview) -> bool:
+    """Whether holding a view of `data` is safe: the caller cannot change it afterwards."""
+    return isinstance(data, bytes) or (isinstance(data, memoryview) and isinstance(data.obj, bytes))
+
+
 class _Framer:
     """Cuts a byte stream into units of `unit` bytes, holding the last whole unit back
     until a byte after it arrives: only then is it known not to be the final one."""
@@ -36,7 +41,9 @@ class _Framer:
         self._unit = unit
         self._aad = associated_data
         self._counter = 0
-        self._buffer = bytearray()
+        # Input not yet processed: a view of the caller's immutable bytes when possible (no
+        # copy on the hot path), else an owned bytearray. Never more than one unit.
+        self._pending: bytearray | memoryview = bytearray()
         self._done = False
 
     def _apply(self, unit: bytes | bytearray | memoryview, *, last: bool) -> bytes:
@@ -48,28 +55,31 @@ class _Framer:
         size = self._unit
         out: list[bytes] = []
         view = memoryview(data)
-        if self._buffer:
-            take = max(size - len(self._buffer), 0)
-            self._buffer += view[:take]
-            view = view[take:]
+        pending = self._pending
+        if pending:
+            if len(pending) < size:
+                pending = pending if isinstance(pending, bytearray) else bytearray(pending)
+                take = size - len(pending)
+                pending += view[:take]
+                view = view[take:]
             if not view:
+                self._pending = pending
                 return out
-            out.append(self._apply(self._buffer, last=False))
-            self._buffer.clear()
-        # Work straight from the caller's buffer; copy only the tail we must hold back.
+            out.append(self._apply(pending, last=False))
         start, end = 0, len(view)
         while end - start > size:
             out.append(self._apply(view[start:start + size], last=False))
             start += size
-        self._buffer += view[start:]
+        tail = view[start:]
+        self._pending = tail if _immutable(data) else bytearray(tail)
         return out
 
     def _finish(self) -> bytes:
         if self._done:
             raise RuntimeError("internal error: finalize twice")
         self._done = True
-        result = self._apply(self._buffer, last=True)
-        self._buffer.clear()
+        result = self._apply(self._pending, last=True)
+        self._pending = bytearray()
         return result
 
 
@@ -109,7 +119,7 @@ class PayloadOpener(_Framer):
 
     def finalize(self) -> bytes:
         """The final chunk's plaintext; raises if the stream ended without one."""
-        held = len(self._buffer)
+        held = len(self._pending)
         if held < TAG_BYTES or (held == TAG_BYTES and self._counter > 0):
             self._done = True
             raise InvalidCiphertext()  # cut short, or an empty final chunk that is not the only one

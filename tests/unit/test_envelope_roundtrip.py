@@ -138,3 +138,27 @@ def test_header_alone_parses_exactly_as_the_key_service_receives_it():
     envelope = encrypt(v1, b"payload")
     header, n = parse_header(envelope)
     assert parse_header_exact(envelope[:n]).to_bytes() == envelope[:n]
+
+
+def test_a_reused_mutable_input_buffer_does_not_change_what_was_sealed():
+    """A reader that refills one bytearray (as readinto does) must not corrupt held-back data."""
+    keyring, v1, _ = keyring_for(SUITES[0])
+    plaintext = os.urandom(5 * 1024 + 7)
+    buf = bytearray(1024)
+
+    def refill():
+        for offset in range(0, len(plaintext), 1024):
+            piece = plaintext[offset:offset + 1024]
+            buf[:len(piece)] = piece
+            yield memoryview(buf)[:len(piece)]
+
+    envelope = b"".join(encrypt_stream(v1, refill(), chunk_size=1024))
+    assert decrypt(envelope, keyring) == plaintext
+    assert b"".join(decrypt_stream(refill_pieces(envelope, buf), keyring)) == plaintext
+
+
+def refill_pieces(data: bytes, buf: bytearray):
+    for offset in range(0, len(data), len(buf)):
+        piece = data[offset:offset + len(buf)]
+        buf[:len(piece)] = piece
+        yield memoryview(buf)[:len(piece)]

@@ -1,0 +1,42 @@
+"""The error codes of seed 000 §9.1, in one table, and the exception that carries one."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+
+class ErrorCode(enum.Enum):
+    # value: (HTTP status, the message a client sees when the raiser gives none)
+    INVALID_REQUEST = (400, "Malformed request")
+    INVALID_CIFER_ID = (400, "Invalid CIFER ID format")
+    INVALID_CIPHERTEXT = (400, "Malformed ciphertext")
+    UNAUTHORIZED = (401, "Invalid or missing credentials")
+    FORBIDDEN = (403, "Insufficient permissions")
+    UNAUTHORIZED_DECRYPT = (403, "Not authorized to decrypt")
+    NOT_FOUND = (404, "Resource not found")
+    METHOD_NOT_ALLOWED = (405, "Method not allowed")  # HTTP's own; the seed lists no code for it
+    PAYLOAD_TOO_LARGE = (413, "Request body too large")  # HTTP's own, for bounded bodies
+    CIFER_REVOKED = (410, "CIFER has been revoked")
+    RATE_LIMIT_EXCEEDED = (429, "Rate limit exceeded")
+    INTERNAL_ERROR = (500, "Internal server error")
+    SERVICE_UNAVAILABLE = (503, "Service temporarily unavailable")
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    @property
+    def default_message(self) -> str:
+        return self.value[1]
+
+
+class ApiError(Exception):
+    """Raised by handlers and services; rendered as the seed's error body by the middleware."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message or code.default_message)
+        self.code = code
+        self.message = message or code.default_message
+        self.details = dict(details or {})

@@ -1,0 +1,101 @@
+"""`cifer dev` as a user starts it: a real process on a real port on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cifer import apikeys
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_health(port: int, proc: subprocess.Popen, timeout_s: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"cifer dev exited early with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as resp:
+                return json.load(resp)
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("cifer dev did not answer in time")
+
+
+@pytest.fixture
+def dev(tmp_path):
+    """Starts `cifer dev` with the given extra arguments; always stops it."""
+    procs = []
+
+    def start(*args: str, env: dict | None = None):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path / "data"), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})},
+        )
+        procs.append(proc)
+        return port, proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_dev_answers_health_on_the_port_it_was_given_and_stops_cleanly_on_ctrl_c(dev, tmp_path):
+    port, proc = dev()
+    body = wait_for_health(port, proc)
+    assert body["success"] is True and body["data"]["status"] == "healthy"
+    assert body["meta"]["request_id"]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    printed = [word for word in out.split() if word.startswith("sk_test_")]
+    assert len(printed) == 1 and apikeys.is_well_formed(printed[0])  # generated and shown once
+    kek = tmp_path / "data" / "kek.key"
+    assert kek.stat().st_mode & 0o777 == 0o600
+
+
+def test_dev_with_a_given_api_key_prints_no_key(dev):
+    key = apikeys.generate_api_key(live=False)
+    port, proc = dev(env={"CIFER_API_KEY": key})
+    wait_for_health(port, proc)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=15)
+    assert "sk_test_" not in out
+
+
+def test_dev_refuses_a_malformed_api_key(dev):
+    port, proc = dev("--api-key", "sk_test_short")
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode != 0
+    assert "API key must be" in err and "sk_test_short" not in err
+
+
+def test_dev_refuses_a_kek_file_with_loose_permissions(dev, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    kek = data / "kek.key"
+    kek.write_bytes(os.urandom(32))
+    kek.chmod(0o644)
+    port, proc = dev()
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode != 0
+    assert "0600" in err and "Traceback" not in err
