@@ -1,0 +1,14 @@
+# `make test` is the whole test suite, on a fresh machine too: it installs what it needs first.
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+.PHONY: test setup bench
+
+setup:
+	VENV=$(VENV) scripts/setup-test-env
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/python bench/envelope.py
