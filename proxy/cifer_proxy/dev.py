@@ -1,12 +1,13 @@
 """`cifer dev`: the whole product on one machine, no Kubernetes: the embedded defaults.
 
-A file KEK in the data directory stands in for the HSM; the API key is given or made and
-printed once. It grows into key service and sidecar in one process on one port.
+A file KEK in the data directory stands in for the HSM unless a PKCS#11 token (SoftHSM2, say)
+is named; the API key is given or made and printed once. It grows into key service and sidecar in one process on one port.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cifer import apikeys
-from cifer.keystore.file_kek import FileKek
+from cifer.keystore.config import FileKekSettings, KekSettings, Pkcs11KekSettings, open_kek
 from cifer_proxy.app import create_app
 
 KEK_FILE = "kek.key"
@@ -36,6 +37,8 @@ class DevSettings:
     """Where the file KEK (0600) and, later, the SQLite database live."""
     api_key_hash: bytes
     """SHA-256 of the API key that authenticates callers; the key itself is not kept."""
+    kek: KekSettings
+    """The HSM token when one is named, else a file KEK in the data directory."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,7 +47,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--data-dir", type=Path, default=None, help=f"state directory (default {default_data_dir()})")
     parser.add_argument("--api-key", default=None, help="API key to accept (default $CIFER_API_KEY, else a new one)")
+    hsm = parser.add_argument_group("HSM", "use a PKCS#11 token for the KEK instead of a file (PIN in $CIFER_PKCS11_PIN)")
+    hsm.add_argument("--pkcs11-library", default=None, help="path of the PKCS#11 module")
+    hsm.add_argument("--pkcs11-token", default=None, help="label of the token")
+    hsm.add_argument("--pkcs11-pin-file", type=Path, default=None, help="file holding the user PIN")
     parser.set_defaults(func=run)
+
+
+def _kek_settings(args: argparse.Namespace, data_dir: Path) -> KekSettings:
+    if args.pkcs11_library or args.pkcs11_token:
+        if not (args.pkcs11_library and args.pkcs11_token):
+            raise SystemExit("cifer dev: --pkcs11-library and --pkcs11-token go together")
+        return Pkcs11KekSettings(args.pkcs11_library, args.pkcs11_token, pin_file=args.pkcs11_pin_file)
+    return FileKekSettings(data_dir / KEK_FILE)
 
 
 def _api_key(given: str | None) -> str:
@@ -59,12 +74,15 @@ def _api_key(given: str | None) -> str:
 
 def build(settings: DevSettings) -> web.Application:
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    kek = FileKek.open(settings.data_dir / KEK_FILE, create=True)
+    kek = open_kek(settings.kek, create=True)
     probe = os.urandom(32)
 
-    async def keystore() -> None:
+    def round_trip() -> None:
         if kek.unwrap(kek.wrap(probe)) != probe:
             raise RuntimeError("internal error: KEK round trip mismatch")
+
+    async def keystore() -> None:  # an HSM call blocks: keep it off the event loop
+        await asyncio.get_running_loop().run_in_executor(None, round_trip)
 
     app = create_app(health_checks={"keystore": keystore})
 
@@ -77,9 +95,10 @@ def build(settings: DevSettings) -> web.Application:
 
 
 def run(args: argparse.Namespace) -> int:
+    data_dir = (args.data_dir or default_data_dir()).resolve()
     settings = DevSettings(
-        host=args.host, port=args.port, data_dir=(args.data_dir or default_data_dir()).resolve(),
-        api_key_hash=apikeys.hash_api_key(_api_key(args.api_key)),
+        host=args.host, port=args.port, data_dir=data_dir,
+        api_key_hash=apikeys.hash_api_key(_api_key(args.api_key)), kek=_kek_settings(args, data_dir),
     )
     app = build(settings)
     print(f"CIFER dev listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)

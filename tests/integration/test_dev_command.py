@@ -99,3 +99,27 @@ def test_dev_refuses_a_kek_file_with_loose_permissions(dev, tmp_path):
     _, err = proc.communicate(timeout=15)
     assert proc.returncode != 0
     assert "0600" in err and "Traceback" not in err
+
+
+def test_dev_uses_the_named_hsm_token_and_writes_no_file_kek(dev, softhsm, tmp_path):
+    port, proc = dev(
+        "--pkcs11-library", softhsm.library_path, "--pkcs11-token", softhsm.token_label,
+        env={**softhsm.env, "CIFER_PKCS11_PIN": softhsm.pin},
+    )
+    body = wait_for_health(port, proc)
+    assert body["data"]["checks"] == {"keystore": "ok"}
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert not (tmp_path / "data" / "kek.key").exists()
+
+
+def test_dev_with_a_wrong_pin_stops_and_never_falls_back_to_a_file_kek(dev, softhsm, tmp_path):
+    port, proc = dev(
+        "--pkcs11-library", softhsm.library_path, "--pkcs11-token", softhsm.token_label,
+        env={**softhsm.env, "CIFER_PKCS11_PIN": "987654"},
+    )
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 1
+    assert "wrong PIN" in err and "987654" not in err and "Traceback" not in err
+    assert not (tmp_path / "data" / "kek.key").exists()
