@@ -14,28 +14,36 @@ and the ciphertext must have the suite's length and decapsulate to the same shar
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 import vectors
 from cifer.crypto.suites import ML_KEM_1024, ML_KEM_768, SHARED_SECRET_BYTES
 
 
-@pytest.fixture(scope="module", params=[ML_KEM_768, ML_KEM_1024], ids=lambda suite: suite.name)
-def kat(request):
-    return request.param, vectors.nist_mlkem(request.param.name)
+SUITES = pytest.mark.parametrize("suite", [ML_KEM_768, ML_KEM_1024], ids=lambda suite: suite.name)
+
+
+@functools.cache
+def _cases(parameter_set: str) -> tuple[vectors.NistMlKemCase, ...]:
+    # Loaded inside each test, not in a fixture: a missing file then FAILS every test.
+    return tuple(vectors.nist_mlkem(parameter_set))
 
 
 def _count(case: vectors.NistMlKemCase) -> str:
     return f"count {case.count}"
 
 
-def test_the_file_holds_all_1000_cases(kat):
-    suite, cases = kat
+@SUITES
+def test_the_file_holds_all_1000_cases(suite):
+    cases = _cases(suite.name)
     assert [case.count for case in cases] == list(range(vectors.NIST_MLKEM_CASES))
 
 
-def test_seed_gives_the_published_public_key(kat):
-    suite, cases = kat
+@SUITES
+def test_seed_gives_the_published_public_key(suite):
+    cases = _cases(suite.name)
 
     def check(case):
         assert suite.public_key(case.seed) == case.pk, "public key differs"
@@ -44,8 +52,9 @@ def test_seed_gives_the_published_public_key(kat):
     assert not failures, vectors.summary(failures, len(cases), f"{suite.name} public_key")
 
 
-def test_decapsulation_gives_the_published_shared_secret(kat):
-    suite, cases = kat
+@SUITES
+def test_decapsulation_gives_the_published_shared_secret(suite):
+    cases = _cases(suite.name)
 
     def check(case):
         assert suite.decapsulate(case.seed, case.ct) == case.ss, "shared secret differs"
@@ -54,8 +63,9 @@ def test_decapsulation_gives_the_published_shared_secret(kat):
     assert not failures, vectors.summary(failures, len(cases), f"{suite.name} decapsulate(ct)")
 
 
-def test_implicit_rejection_gives_the_published_secret(kat):
-    suite, cases = kat
+@SUITES
+def test_implicit_rejection_gives_the_published_secret(suite):
+    cases = _cases(suite.name)
 
     def check(case):
         assert suite.decapsulate(case.seed, case.ct_n) == case.ss_n, "rejection secret differs"
@@ -64,8 +74,9 @@ def test_implicit_rejection_gives_the_published_secret(kat):
     assert not failures, vectors.summary(failures, len(cases), f"{suite.name} decapsulate(ct_n)")
 
 
-def test_encapsulation_to_the_published_key_opens_to_the_same_secret(kat):
-    suite, cases = kat
+@SUITES
+def test_encapsulation_to_the_published_key_opens_to_the_same_secret(suite):
+    cases = _cases(suite.name)
 
     def check(case):
         shared_secret, ciphertext = suite.encapsulate(case.pk)

