@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from types import TracebackType
 
 from cryptography.hazmat.primitives.keywrap import (
     InvalidUnwrap,
@@ -19,14 +18,14 @@ from cryptography.hazmat.primitives.keywrap import (
 )
 
 from cifer.exceptions import InvalidWrappedKey, KeystoreUnavailable
-from cifer.keystore.kek import check_secret, check_unwrapped, check_wrapped
+from cifer.keystore.kek import ClosesOnExit, check_secret, check_unwrapped, check_wrapped
 
 KEY_BYTES = 32  # AES-256
 KEY_FILE_MODE = 0o600
 _GROUP_OR_OTHER_BITS = 0o077
 
 
-class FileKek:
+class FileKek(ClosesOnExit):
     """An AES-256 KEK read from a file; build it with `FileKek.open`."""
 
     def __init__(self, path: Path, key: bytes) -> None:
@@ -60,16 +59,6 @@ class FileKek:
     def close(self) -> None:
         self._key = None
 
-    def __enter__(self) -> FileKek:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"FileKek({self.kek_id!r})"

@@ -10,6 +10,7 @@ it would disagree with RFC 5649 and unwrap to a longer value than was wrapped.
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from cifer.exceptions import InvalidWrappedKey
@@ -45,6 +46,21 @@ class Kek(Protocol):
     def close(self) -> None:
         """Releases the KEK; later calls to wrap or unwrap raise KeystoreUnavailable."""
         ...
+
+
+class ClosesOnExit:
+    """`with kek:` closes the KEK on the way out, whatever happened inside."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def _is_secret_length(length: int) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import threading
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pkcs11
@@ -26,7 +25,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 
 from cifer.exceptions import InvalidWrappedKey, KeystoreUnavailable
-from cifer.keystore.kek import check_secret, check_unwrapped, check_wrapped
+from cifer.keystore.kek import ClosesOnExit, check_secret, check_unwrapped, check_wrapped
 
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
@@ -83,7 +82,7 @@ _open_tokens: set[tuple[str, str]] = set()
 _open_tokens_lock = threading.Lock()
 
 
-class Pkcs11Kek:
+class Pkcs11Kek(ClosesOnExit):
     """An AES-256 KEK on a PKCS#11 token; build it with `Pkcs11Kek.open`."""
 
     def __init__(
@@ -158,14 +157,7 @@ class Pkcs11Kek:
         with self._lock:
             session, key = self._live()
             try:
-                seed = session.create_object(
-                    {
-                        Attribute.CLASS: ObjectClass.SECRET_KEY,
-                        Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-                        Attribute.VALUE: secret,
-                        **_SEED_TEMPLATE,
-                    }
-                )
+                seed = _secret_object(session, secret)
                 try:
                     return bytes(key.wrap_key(seed, mechanism=self._mechanism))
                 finally:
@@ -215,16 +207,6 @@ class Pkcs11Kek:
             with _open_tokens_lock:
                 _open_tokens.discard(self._claim)
 
-    def __enter__(self) -> Pkcs11Kek:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Pkcs11Kek({self._kek_id!r})"
@@ -383,14 +365,7 @@ def _wraps_rfc5649(session: pkcs11.Session, mechanism: Mechanism) -> bool:
         }
     )
     try:
-        secret = session.create_object(
-            {
-                Attribute.CLASS: ObjectClass.SECRET_KEY,
-                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-                Attribute.VALUE: _KAT_SECRET,
-                **_SEED_TEMPLATE,
-            }
-        )
+        secret = _secret_object(session, _KAT_SECRET)
         try:
             wrapped = bytes(test_key.wrap_key(secret, mechanism=mechanism))
         except (p11.MechanismInvalid, p11.MechanismParamInvalid, p11.FunctionNotSupported):
@@ -401,6 +376,16 @@ def _wraps_rfc5649(session: pkcs11.Session, mechanism: Mechanism) -> bool:
     finally:
         test_key.destroy()
     return wrapped == aes_key_wrap_with_padding(_KAT_KEY, _KAT_SECRET)
+
+
+def _secret_object(session: pkcs11.Session, value: bytes) -> pkcs11.SecretKey:
+    """A short-lived session object holding `value`, for the KEK to wrap; destroy it after."""
+    return session.create_object({
+        Attribute.CLASS: ObjectClass.SECRET_KEY,
+        Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+        Attribute.VALUE: value,
+        **_SEED_TEMPLATE,
+    })
 
 
 def _close_quietly(session: pkcs11.Session) -> None:
