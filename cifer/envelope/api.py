@@ -97,20 +97,31 @@ class _Encryption:
 
 
 class _HeaderReader:
-    """Collects bytes until a whole header has arrived (bounded by MAX_HEADER_BYTES)."""
+    """Collects the header from pieces of input. It copies at most MAX_HEADER_BYTES; the rest
+    of the input is handed on as views, so a large first piece is never copied."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def update(self, data: bytes | bytearray | memoryview) -> tuple[Header, memoryview] | None:
-        self._buffer += data
+    def update(self, data: bytes | bytearray | memoryview) -> tuple[Header, list[memoryview]] | None:
+        """The header and the input after it, once the header is complete; else None."""
+        view = memoryview(data)
+        if not self._buffer:
+            try:
+                header, length = parse_header(view)
+                return header, [view[length:]]
+            except Incomplete:
+                pass
+        room = MAX_HEADER_BYTES - len(self._buffer)
+        self._buffer += view[:room]
         try:
             header, length = parse_header(self._buffer)
         except Incomplete:
             if len(self._buffer) >= MAX_HEADER_BYTES:
                 raise InvalidCiphertext() from None
             return None
-        return header, memoryview(bytes(self._buffer))[length:]
+        # The buffer is ours and small: freeze it so the opener may hold a view of it.
+        return header, [memoryview(bytes(self._buffer[length:])), view[room:]]
 
 
 def _opener(header: Header, data_key: bytes) -> PayloadOpener:
@@ -137,13 +148,15 @@ def decrypt_stream(chunks: Iterable[bytes], open_key: KeyOpener) -> Iterator[byt
     """Yields verified plaintext; raises InvalidCiphertext on any fault, including an early end."""
     reader, opener = _HeaderReader(), None
     for piece in chunks:
-        if opener is None:
-            found = reader.update(piece)
-            if found is None:
-                continue
-            header, piece = found
+        if opener is not None:
+            yield from opener.update(piece)
+            continue
+        found = reader.update(piece)
+        if found is not None:
+            header, rest = found
             opener = _opener(header, open_key(header))
-        yield from opener.update(piece)
+            for part in rest:
+                yield from opener.update(part)
     if opener is None:
         raise InvalidCiphertext()  # ended inside the header
     yield opener.finalize()
@@ -167,17 +180,20 @@ async def adecrypt_stream(chunks: AsyncIterable[bytes], open_key: AsyncKeyOpener
     """As `decrypt_stream`; `open_key` may be a coroutine function (a call to the key service)."""
     reader, opener = _HeaderReader(), None
     async for piece in chunks:
-        if opener is None:
-            found = reader.update(piece)
-            if found is None:
-                continue
-            header, piece = found
+        if opener is not None:
+            for plain in opener.update(piece):
+                yield plain
+            continue
+        found = reader.update(piece)
+        if found is not None:
+            header, rest = found
             data_key = open_key(header)
             if inspect.isawaitable(data_key):
                 data_key = await data_key
             opener = _opener(header, data_key)
-        for plain in opener.update(piece):
-            yield plain
+            for part in rest:
+                for plain in opener.update(part):
+                    yield plain
     if opener is None:
         raise InvalidCiphertext()
     yield opener.finalize()
