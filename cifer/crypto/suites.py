@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterator
 from typing import ClassVar
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
 
 from cifer.crypto import xwing
@@ -37,6 +39,14 @@ class Suite(abc.ABC):
     @abc.abstractmethod
     def public_key(self, seed: bytes) -> bytes:
         """The raw encapsulation key for a private seed."""
+
+    @abc.abstractmethod
+    def public_key_der(self, public_key: bytes) -> bytes:
+        """The standard SubjectPublicKeyInfo DER of a raw public key (the API's `encapsulation_key`)."""
+
+    @abc.abstractmethod
+    def public_key_from_der(self, der: bytes) -> bytes:
+        """The raw public key in a SubjectPublicKeyInfo DER; InvalidKey if it is not this suite's."""
 
     @abc.abstractmethod
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
@@ -67,13 +77,29 @@ class _MlKemSuite(Suite):
         self._check_seed(seed)
         return self._private_class.from_seed_bytes(seed).public_key().public_bytes_raw()
 
-    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+    def _load(self, public_key: bytes):
         self._check_public_key(public_key)
         try:
-            key = self._public_class.from_public_bytes(public_key)
+            return self._public_class.from_public_bytes(public_key)
         except ValueError:
             raise InvalidKey(f"not a valid {self.name} public key") from None
-        return key.encapsulate()
+
+    def public_key_der(self, public_key: bytes) -> bytes:
+        return self._load(public_key).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def public_key_from_der(self, der: bytes) -> bytes:
+        try:
+            key = serialization.load_der_public_key(der)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise InvalidKey(f"not a {self.name} SubjectPublicKeyInfo") from None
+        if not isinstance(key, self._public_class):
+            raise InvalidKey(f"not a {self.name} SubjectPublicKeyInfo")
+        return key.public_bytes_raw()
+
+    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+        return self._load(public_key).encapsulate()
 
     def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
         self._check_seed(seed)
@@ -115,6 +141,15 @@ class XWing(Suite):
     def public_key(self, seed: bytes) -> bytes:
         self._check_seed(seed)
         return xwing.public_key(seed)
+
+    def public_key_der(self, public_key: bytes) -> bytes:
+        self._check_public_key(public_key)
+        return xwing.SPKI_PREFIX + public_key
+
+    def public_key_from_der(self, der: bytes) -> bytes:
+        if len(der) != len(xwing.SPKI_PREFIX) + self.public_key_bytes or not der.startswith(xwing.SPKI_PREFIX):
+            raise InvalidKey("not an X-Wing SubjectPublicKeyInfo")
+        return der[len(xwing.SPKI_PREFIX):]
 
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
         self._check_public_key(public_key)

@@ -19,6 +19,19 @@ _X25519_BYTES = 32
 PUBLIC_KEY_BYTES = _MLKEM_PUBLIC_BYTES + _X25519_BYTES
 CIPHERTEXT_BYTES = _MLKEM_CIPHERTEXT_BYTES + _X25519_BYTES
 _LABEL = b"\\.//^\\"
+# id-XWing, 1.3.6.1.4.1.62253.25722 (the draft's OID; the key has no parameters)
+_OID = bytes.fromhex("2b0601040183e62d81c87a")
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    length = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + content
+
+
+# SubjectPublicKeyInfo = SEQUENCE { SEQUENCE { id-XWing }, BIT STRING (0 unused bits) pk }:
+# every X-Wing key has the same length, so everything before the key bytes is fixed.
+SPKI_PREFIX = _der(0x30, _der(0x30, _der(0x06, _OID)) + _der(0x03, bytes(1 + PUBLIC_KEY_BYTES)))[:-PUBLIC_KEY_BYTES]
 
 
 def _expand(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
