@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -65,6 +66,7 @@ async def errors(request: web.Request, handler):
         return response.error(request, ApiError(ErrorCode.INTERNAL_ERROR))
 
 
-def new_app(*, max_body_bytes: int) -> web.Application:
-    """A bare application with CIFER's middlewares, outermost first."""
-    return web.Application(middlewares=[request_id, errors], client_max_size=max_body_bytes)
+def new_app(*, max_body_bytes: int, inner: Sequence = ()) -> web.Application:
+    """An application with CIFER's middlewares, outermost first: request id, then error
+    rendering, then a service's own (`inner`: authentication, rate limits...), in their order."""
+    return web.Application(middlewares=[request_id, errors, *inner], client_max_size=max_body_bytes)

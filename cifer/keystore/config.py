@@ -7,6 +7,7 @@ The PIN comes from the environment or a file, never from the command line (`ps` 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from pathlib import Path
@@ -58,3 +59,25 @@ def open_kek(settings: KekSettings, *, create: bool) -> Kek:
             settings.library_path, settings.token_label, settings.pin(), settings.key_label, create=create
         )
     return FileKek.open(settings.path, create=create)
+
+
+def add_kek_arguments(parser: argparse.ArgumentParser) -> None:
+    """The KEK options every command that opens a keystore takes."""
+    hsm = parser.add_argument_group(
+        "KEK", f"a PKCS#11 token (PIN in ${PIN_ENV} or --pkcs11-pin-file), else a 0600 key file"
+    )
+    hsm.add_argument("--pkcs11-library", default=None, help="path of the PKCS#11 module")
+    hsm.add_argument("--pkcs11-token", default=None, help="label of the token")
+    hsm.add_argument("--pkcs11-pin-file", type=Path, default=None, help="file holding the user PIN")
+    hsm.add_argument("--kek-file", type=Path, default=None, help="the file KEK (default: kek.key in the data directory)")
+
+
+def kek_settings(args: argparse.Namespace, *, default_file: Path) -> KekSettings:
+    """The KEK the options name; a token when one is named, never both."""
+    if args.pkcs11_library or args.pkcs11_token:
+        if not (args.pkcs11_library and args.pkcs11_token):
+            raise SystemExit("--pkcs11-library and --pkcs11-token go together")
+        if args.kek_file:
+            raise SystemExit("name either a PKCS#11 token or a KEK file, not both")
+        return Pkcs11KekSettings(args.pkcs11_library, args.pkcs11_token, pin_file=args.pkcs11_pin_file)
+    return FileKekSettings(args.kek_file or default_file)

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cifer import apikeys
-from cifer.keystore.config import FileKekSettings, KekSettings, Pkcs11KekSettings, open_kek
+from cifer.keystore.config import KekSettings, add_kek_arguments, kek_settings, open_kek
 from cifer_proxy.app import create_app
 
 KEK_FILE = "kek.key"
@@ -47,19 +47,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--data-dir", type=Path, default=None, help=f"state directory (default {default_data_dir()})")
     parser.add_argument("--api-key", default=None, help="API key to accept (default $CIFER_API_KEY, else a new one)")
-    hsm = parser.add_argument_group("HSM", "use a PKCS#11 token for the KEK instead of a file (PIN in $CIFER_PKCS11_PIN)")
-    hsm.add_argument("--pkcs11-library", default=None, help="path of the PKCS#11 module")
-    hsm.add_argument("--pkcs11-token", default=None, help="label of the token")
-    hsm.add_argument("--pkcs11-pin-file", type=Path, default=None, help="file holding the user PIN")
+    add_kek_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def _kek_settings(args: argparse.Namespace, data_dir: Path) -> KekSettings:
-    if args.pkcs11_library or args.pkcs11_token:
-        if not (args.pkcs11_library and args.pkcs11_token):
-            raise SystemExit("cifer dev: --pkcs11-library and --pkcs11-token go together")
-        return Pkcs11KekSettings(args.pkcs11_library, args.pkcs11_token, pin_file=args.pkcs11_pin_file)
-    return FileKekSettings(data_dir / KEK_FILE)
 
 
 def _api_key(given: str | None) -> str:
@@ -98,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or default_data_dir()).resolve()
     settings = DevSettings(
         host=args.host, port=args.port, data_dir=data_dir,
-        api_key_hash=apikeys.hash_api_key(_api_key(args.api_key)), kek=_kek_settings(args, data_dir),
+        api_key_hash=apikeys.hash_api_key(_api_key(args.api_key)), kek=kek_settings(args, default_file=data_dir / KEK_FILE),
     )
     app = build(settings)
     print(f"CIFER dev listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)

@@ -1,0 +1,1 @@
+"""Who is calling: API keys, Kubernetes ServiceAccount tokens, OIDC JWTs."""

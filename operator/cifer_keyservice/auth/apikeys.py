@@ -1,0 +1,64 @@
+"""API keys in the database: created and revoked by the admin command, found by hash."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cifer import apikeys
+from cifer_keyservice.auth.principal import Principal
+from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.db.models import ApiKey
+from cifer_keyservice.settings import SCOPES
+
+HINT_CHARS = 12  # "sk_live_ab12": the prefix and 4 random characters, to recognise a key in lists
+
+
+class ApiKeyStore:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def create(self, *, owner_id: str, scopes: Iterable[str], live: bool) -> tuple[str, ApiKey]:
+        """Returns the key (to show once) and its record (which never holds it)."""
+        scopes = sorted(set(scopes))
+        unknown = set(scopes) - SCOPES
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be drawn from {', '.join(sorted(SCOPES))}")
+        if not owner_id or len(owner_id) > 255:
+            raise ValueError("owner must be 1..255 characters")
+        key = apikeys.generate_api_key(live=live)
+        record = ApiKey(id="ak_" + secrets.token_hex(8), key_hash=apikeys.hash_api_key(key), hint=key[:HINT_CHARS],
+                        owner_id=owner_id, scopes=scopes, created_at=utcnow())
+        async with self._sessions.begin() as session:
+            session.add(record)
+        return key, record
+
+    async def list(self) -> list[dict]:
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
+        return [{"id": r.id, "hint": r.hint + "…", "owner_id": r.owner_id, "scopes": r.scopes,
+                 "created_at": iso(r.created_at), "revoked_at": iso(r.revoked_at)} for r in rows]
+
+    async def revoke(self, key_id: str) -> bool:
+        async with self._sessions.begin() as session:
+            record = await session.get(ApiKey, key_id)
+            if record is None or record.revoked_at is not None:
+                return False
+            record.revoked_at = utcnow()
+            return True
+
+    async def principal(self, key: str) -> Principal | None:
+        """The key's principal, if it is well formed, known and not revoked. The lookup is by
+        SHA-256, so timing reveals nothing about stored keys."""
+        if not apikeys.is_well_formed(key):
+            return None
+        async with self._sessions.begin() as session:
+            record = (await session.execute(
+                select(ApiKey).where(ApiKey.key_hash == apikeys.hash_api_key(key))
+            )).scalar_one_or_none()
+        if record is None or record.revoked_at is not None:
+            return None
+        return Principal(id=record.owner_id, scopes=frozenset(record.scopes), kind="api_key")

@@ -1,0 +1,51 @@
+"""Authentication: every route but the public ones needs `Authorization: Bearer ...`.
+
+An `sk_test_`/`sk_live_` token is an API key; any other bearer token is offered to the
+Kubernetes TokenReview (a pod's projected ServiceAccount token), when one is configured.
+Every failure is the same 401: no hint of which check failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer_keyservice.auth.principal import PRINCIPAL, Principal
+
+# Routes anyone may call, by their canonical resource (seed §4.7: public keys are public).
+PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/keys/{cifer_id}", "/metrics", "/v1/openapi.json"})
+MAX_TOKEN_CHARS = 8192
+Authenticator = Callable[[str], Awaitable[Principal | None]]
+API_KEY_AUTH = web.AppKey("api_key_auth", Authenticator)
+TOKEN_AUTHS = web.AppKey("token_auths", Sequence[Authenticator])  # TokenReview, OIDC: tried in order
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        raise ApiError(ErrorCode.UNAUTHORIZED)
+    return token.strip()
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    """API keys by their prefix; any other bearer token goes to each token authenticator in turn."""
+    resource = request.match_info.route.resource
+    if resource is None or resource.canonical in PUBLIC_ROUTES:  # no route: let it be a 404
+        return await handler(request)
+    token = _bearer(request)
+    principal = None
+    if token.startswith(("sk_test_", "sk_live_")):
+        principal = await request.app[API_KEY_AUTH](token)
+    else:
+        for authenticator in request.app[TOKEN_AUTHS]:
+            principal = await authenticator(token)
+            if principal is not None:
+                break
+    if principal is None:
+        raise ApiError(ErrorCode.UNAUTHORIZED)
+    request[PRINCIPAL] = principal
+    return await handler(request)

@@ -1,0 +1,29 @@
+"""Who is calling, once authenticated: an id and the scopes it was granted."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from cifer.api.errors import ApiError, ErrorCode
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Principal:
+    id: str
+    """`usr_...` for an API key's owner, `system:serviceaccount:NS:NAME`, or `oidc:ISSUER#SUBJECT`."""
+    scopes: frozenset[str]
+    kind: str  # api_key | serviceaccount | oidc
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def require(self, scope: str) -> None:
+        """403 FORBIDDEN unless the principal holds `scope` (admin holds every scope)."""
+        if scope not in self.scopes and not self.is_admin:
+            raise ApiError(ErrorCode.FORBIDDEN, details={"required_scope": scope})
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -1,0 +1,255 @@
+"""Cifer lifecycle: create, read, list, rotate, revoke, and the public key.
+
+Every change is one transaction holding the change, its audit record and its outbox event:
+a process killed at any point leaves the old state or the new, never a half. Key material
+is generated (HSM round trip) before that transaction opens, so no lock waits on the HSM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime
+import secrets
+import string
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer.crypto.suites import suite_by_name
+from cifer.keystore.store import Keystore, StoredKey
+from cifer_keyservice import events
+from cifer_keyservice.audit import AuditLog, Entry
+from cifer_keyservice.auth.principal import Principal
+from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.db.models import Cifer, CiferVersion
+from cifer_keyservice.requests import CreateCifer, Policy, RotateCifer
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+CIFER_ID_RANDOM_CHARS = 24  # 142 bits: ids are not guessable
+REVOCATION_WARNING = "This action is irreversible. All encrypted data will become permanently inaccessible."
+MAX_PAGE = 100
+
+
+def new_cifer_id() -> str:
+    return "cif_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(CIFER_ID_RANDOM_CHARS))
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who asks, and the request's identifiers for the audit record."""
+
+    principal: Principal
+    request_id: str
+    source: str
+
+    def entry(self, operation: str, outcome: str, **fields: Any) -> Entry:
+        return Entry(principal=self.principal.id, operation=operation, outcome=outcome,
+                     request_id=self.request_id, source=self.source, **fields)
+
+
+def encapsulation_key(cifer: Cifer, version: CiferVersion) -> str:
+    return base64.b64encode(suite_by_name(cifer.suite).public_key_der(version.public_key)).decode()
+
+
+def policy_of(cifer: Cifer) -> Policy:
+    return Policy.from_json(cifer.policy)
+
+
+def can_see(principal: Principal, cifer: Cifer) -> bool:
+    return principal.is_admin or principal.id == cifer.owner_id or principal.id in policy_of(cifer).allowed_principals
+
+
+def can_manage(principal: Principal, cifer: Cifer) -> bool:
+    return principal.is_admin or principal.id == cifer.owner_id
+
+
+def summary(cifer: Cifer) -> dict[str, Any]:
+    """The seed's §4.2 body (plus description, metadata and policy, which §4.1 returns)."""
+    return {
+        "cifer_id": cifer.id,
+        "name": cifer.name,
+        "description": cifer.description,
+        "status": cifer.status,
+        "created_at": iso(cifer.created_at),
+        "updated_at": iso(cifer.updated_at),
+        "owner_id": cifer.owner_id,
+        "key_version": cifer.current_version,
+        "key_algorithm": cifer.suite,
+        "metadata": cifer.metadata_,
+        "policy": cifer.policy,
+        "statistics": {
+            "total_encryptions": cifer.key_fetches,
+            "total_decryptions": cifer.decryptions,
+            "failed_decryptions": cifer.decrypt_failures,
+            "last_used_at": iso(cifer.last_used_at),
+        },
+    }
+
+
+class CiferService:
+    def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *,
+                 default_window_days: int) -> None:
+        self._sessions = sessions
+        self._keystore = keystore
+        self._audit = audit
+        self._default_window_days = default_window_days
+
+    async def _generate(self, algorithm: str) -> StoredKey:
+        """A new key pair from the HSM; the call blocks, so it runs off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._keystore.generate, suite_by_name(algorithm))
+
+    async def _load(self, session: AsyncSession, cifer_id: str, *, for_update: bool = False) -> Cifer | None:
+        query = select(Cifer).where(Cifer.id == cifer_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await session.execute(query)).scalar_one_or_none()
+
+    async def _current_version(self, session: AsyncSession, cifer: Cifer) -> CiferVersion:
+        return await session.get(CiferVersion, (cifer.id, cifer.current_version))
+
+    async def _visible(self, session: AsyncSession, caller: Caller, cifer_id: str, *, for_update: bool = False) -> Cifer:
+        """The cifer if the caller may see it; 404 otherwise, so ids cannot be probed."""
+        cifer = await self._load(session, cifer_id, for_update=for_update)
+        if cifer is None or not can_see(caller.principal, cifer):
+            raise ApiError(ErrorCode.NOT_FOUND, details={"cifer_id": cifer_id})
+        return cifer
+
+    async def create(self, caller: Caller, request: CreateCifer) -> dict[str, Any]:
+        caller.principal.require("cifer:create")
+        stored = await self._generate(request.algorithm)
+        now = utcnow()
+        policy = request.policy
+        cifer = Cifer(
+            id=new_cifer_id(), name=request.name, description=request.description, metadata_=request.metadata,
+            policy=policy.to_json(), owner_id=caller.principal.id, suite=request.algorithm, status="active",
+            current_version=1, created_at=now, updated_at=now, revoked_at=None,
+            next_rotation_at=now + datetime.timedelta(days=policy.auto_rotate_days) if policy.auto_rotate_days else None,
+            key_fetches=0, decryptions=0, decrypt_failures=0,
+        )
+        version = CiferVersion(
+            cifer_id=cifer.id, version=1, public_key=stored.public_key, wrapped_seed=stored.wrapped_seed,
+            kek_id=stored.kek_id, state="active", created_at=now,
+        )
+        async with self._sessions.begin() as session:
+            session.add(cifer)
+            await session.flush()
+            session.add(version)
+            await self._audit.append(session, caller.entry("create", "success", cifer_id=cifer.id, key_version=1))
+            await events.emit(session, "cifer.created", owner_id=cifer.owner_id,
+                              data={"cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id})
+        return {
+            "cifer_id": cifer.id, "name": cifer.name, "description": cifer.description, "status": cifer.status,
+            "created_at": iso(cifer.created_at), "owner_id": cifer.owner_id,
+            "encapsulation_key": encapsulation_key(cifer, version), "key_version": 1,
+            "key_algorithm": cifer.suite, "metadata": cifer.metadata_, "policy": cifer.policy,
+        }
+
+    async def get(self, caller: Caller, cifer_id: str) -> dict[str, Any]:
+        caller.principal.require("cifer:read")
+        async with self._sessions.begin() as session:
+            cifer = await self._visible(session, caller, cifer_id)
+            return summary(cifer)
+
+    async def list(self, caller: Caller, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        """Cursor pagination, Stripe's way: ordered by id, `cursor` is the last id seen."""
+        caller.principal.require("cifer:read")
+        query = select(Cifer).order_by(Cifer.id).limit(limit + 1)
+        if not caller.principal.is_admin:
+            query = query.where(Cifer.owner_id == caller.principal.id)
+        if status is not None:
+            query = query.where(Cifer.status == status)
+        if cursor is not None:
+            query = query.where(Cifer.id > cursor)
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(query)).scalars().all()
+        page = rows[:limit]
+        has_more = len(rows) > limit
+        return {
+            "cifers": [summary(cifer) for cifer in page],
+            "has_more": has_more,
+            "next_cursor": page[-1].id if has_more else None,
+        }
+
+    def _check_usable(self, cifer: Cifer, operation: str, *, policy_override: bool = False) -> None:
+        if cifer.status == "revoked":
+            raise ApiError(ErrorCode.CIFER_REVOKED, details={"cifer_id": cifer.id})
+        if not policy_override and not policy_of(cifer).allows(operation):
+            raise ApiError(ErrorCode.FORBIDDEN, f"the policy of this CIFER does not allow {operation}",
+                           details={"cifer_id": cifer.id, "operation": operation})
+
+    async def rotate(self, caller: Caller, cifer_id: str, request: RotateCifer, *, scheduled: bool = False) -> dict[str, Any]:
+        if not scheduled:
+            caller.principal.require("cifer:create")
+        async with self._sessions.begin() as session:  # check before the HSM works for nothing
+            cifer = await self._visible(session, caller, cifer_id)
+            if not scheduled and not can_manage(caller.principal, cifer):
+                raise ApiError(ErrorCode.FORBIDDEN, details={"cifer_id": cifer_id, "required_permission": "owner"})
+            self._check_usable(cifer, "encrypt" if scheduled else "rotate")
+            algorithm = cifer.suite
+        stored = await self._generate(algorithm)
+        now = utcnow()
+        deadline = now + datetime.timedelta(days=request.re_encryption_window_days)
+        async with self._sessions.begin() as session:
+            cifer = await self._visible(session, caller, cifer_id, for_update=True)
+            self._check_usable(cifer, "encrypt" if scheduled else "rotate")  # revoked meanwhile?
+            old = await self._current_version(session, cifer)
+            old.state, old.decrypt_until = "decrypt_only", deadline
+            new_version = cifer.current_version + 1
+            session.add(CiferVersion(
+                cifer_id=cifer.id, version=new_version, public_key=stored.public_key,
+                wrapped_seed=stored.wrapped_seed, kek_id=stored.kek_id, state="active", created_at=now,
+            ))
+            cifer.current_version, cifer.updated_at = new_version, now
+            days = policy_of(cifer).auto_rotate_days
+            cifer.next_rotation_at = now + datetime.timedelta(days=days) if days else None
+            await self._audit.append(session, caller.entry(
+                "rotate", "success", cifer_id=cifer.id, key_version=new_version,
+                details={"reason": request.reason, "old_key_version": old.version, "scheduled": scheduled},
+            ))
+            await events.emit(session, "cifer.rotated", owner_id=cifer.owner_id, data={
+                "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
+                "old_key_version": old.version, "new_key_version": new_version,
+            })
+        return {
+            "cifer_id": cifer.id, "old_key_version": old.version, "new_key_version": new_version,
+            "new_encapsulation_key": base64.b64encode(
+                suite_by_name(algorithm).public_key_der(stored.public_key)).decode(),
+            "rotation_initiated_at": iso(now), "re_encryption_deadline": iso(deadline),
+        }
+
+    async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> dict[str, Any]:
+        caller.principal.require("cifer:delete")
+        if not confirmed:
+            raise ApiError(ErrorCode.INVALID_REQUEST, "revocation is irreversible: send X-Confirm-Revocation: true",
+                           details={"header": "X-Confirm-Revocation"})
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            cifer = await self._visible(session, caller, cifer_id, for_update=True)
+            if not can_manage(caller.principal, cifer):
+                raise ApiError(ErrorCode.FORBIDDEN, details={"cifer_id": cifer_id, "required_permission": "owner"})
+            # An admin may revoke whatever the policy says: revoking a compromised key fails safe.
+            self._check_usable(cifer, "revoke", policy_override=caller.principal.is_admin)
+            cifer.status, cifer.revoked_at, cifer.updated_at, cifer.next_rotation_at = "revoked", now, now, None
+            await self._audit.append(session, caller.entry("revoke", "success", cifer_id=cifer.id))
+            await events.emit(session, "cifer.revoked", owner_id=cifer.owner_id,
+                              data={"cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id})
+        return {"cifer_id": cifer.id, "status": "revoked", "revoked_at": iso(now), "warning": REVOCATION_WARNING}
+
+    async def public_key(self, cifer_id: str) -> dict[str, Any]:
+        """Seed §4.7, unauthenticated: a sidecar needs only this to encrypt."""
+        async with self._sessions.begin() as session:
+            cifer = await self._load(session, cifer_id)
+            if cifer is None:
+                raise ApiError(ErrorCode.NOT_FOUND, details={"cifer_id": cifer_id})
+            self._check_usable(cifer, "encrypt")
+            version = await self._current_version(session, cifer)
+            cifer.key_fetches += 1
+            cifer.last_used_at = utcnow()
+            return {
+                "cifer_id": cifer.id, "encapsulation_key": encapsulation_key(cifer, version),
+                "key_version": version.version, "algorithm": cifer.suite, "valid_until": iso(cifer.next_rotation_at),
+            }

@@ -1,0 +1,207 @@
+"""The key service's tables. Alembic migrations in `db/migrations` create them; these
+classes are how the service reads and writes them."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out on every database (SQLite hands back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime.datetime | None, dialect) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("internal error: naive datetime written to the database")
+        return value.astimezone(datetime.UTC)
+
+    def process_result_value(self, value: datetime.datetime | None, dialect) -> datetime.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value.astimezone(datetime.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime.datetime: UtcDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Cifer(Base):
+    """One encryption identity: its versions hold the key material."""
+
+    __tablename__ = "cifers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    owner_id: Mapped[str] = mapped_column(String(255), index=True)
+    suite: Mapped[str] = mapped_column(String(32))  # the suite's name, e.g. "ML-KEM-768"
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active | revoked
+    current_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime.datetime]
+    updated_at: Mapped[datetime.datetime]
+    revoked_at: Mapped[datetime.datetime | None]
+    next_rotation_at: Mapped[datetime.datetime | None] = mapped_column(index=True)
+    expiring_notified_for: Mapped[int | None]  # the version whose `cifer.expiring` was sent
+    # Usage statistics (data-protection seed, monitoring).
+    key_fetches: Mapped[int] = mapped_column(BigInteger, default=0)
+    decryptions: Mapped[int] = mapped_column(BigInteger, default=0)
+    decrypt_failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_used_at: Mapped[datetime.datetime | None]
+
+    versions: Mapped[list[CiferVersion]] = relationship(
+        back_populates="cifer", order_by="CiferVersion.version", lazy="raise"
+    )
+
+
+class CiferVersion(Base):
+    """One key pair of a cifer; the private seed only as the KEK wrapped it."""
+
+    __tablename__ = "cifer_versions"
+
+    cifer_id: Mapped[str] = mapped_column(ForeignKey("cifers.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_seed: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))  # active | decrypt_only | retired
+    created_at: Mapped[datetime.datetime]
+    decrypt_until: Mapped[datetime.datetime | None]  # the re-encryption deadline of a decrypt_only version
+    retired_at: Mapped[datetime.datetime | None]
+
+    cifer: Mapped[Cifer] = relationship(back_populates="versions", lazy="raise")
+
+
+class ApiKey(Base):
+    """An API key, known only by its SHA-256; the key itself was shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "ak_..." names it in lists and logs
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))  # "sk_live_ab12": enough to recognise, not to use
+    owner_id: Mapped[str] = mapped_column(String(255))
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime.datetime]
+    revoked_at: Mapped[datetime.datetime | None]
+
+
+class AuditRecord(Base):
+    """Append-only and chained: `hash` is an HMAC (under the `audit` service key, which only the
+    KEK can unwrap) of this record's fields and `prev_hash`, so no edit, insertion or deletion
+    can be made consistent without the HSM. `seq` is assigned 1, 2, 3... under the append lock."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime.datetime] = mapped_column(index=True)
+    principal: Mapped[str] = mapped_column(String(255), index=True)
+    operation: Mapped[str] = mapped_column(String(32), index=True)
+    cifer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    key_version: Mapped[int | None]
+    outcome: Mapped[str] = mapped_column(String(16), index=True)  # success | denied | failure
+    request_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(255))  # the peer address
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # two appends cannot fork the chain
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The newest record's seq and hash, MACed: a deleted tail cannot pass for the whole log."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(255), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(default=list)
+    encrypted_secret: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM under the `webhooks` service key
+    created_at: Mapped[datetime.datetime]
+    deleted_at: Mapped[datetime.datetime | None]
+
+
+class ServiceKey(Base):
+    """The service's own symmetric keys (audit MAC, webhook secrets), at rest only wrapped by the KEK."""
+
+    __tablename__ = "service_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime.datetime]
+
+
+class OutboxEvent(Base):
+    """An event, written in the same transaction as the change it reports: a crash loses none."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "evt_..."
+    type: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(String(255), index=True)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime.datetime]
+
+
+class Delivery(Base):
+    """One event to one webhook: retried with backoff until delivered or given up."""
+
+    __tablename__ = "deliveries"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.id"), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime.datetime] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    delivered_at: Mapped[datetime.datetime | None]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime.datetime] = mapped_column(index=True)
+
+
+class RateLimitWindow(Base):
+    """Requests of one principal in one category in one fixed window; shared by all replicas."""
+
+    __tablename__ = "rate_limit_windows"
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
+    count: Mapped[int] = mapped_column(Integer)
+    exceeded_notified: Mapped[bool] = mapped_column(default=False)
+
+
+Index("ix_deliveries_due", Delivery.status, Delivery.next_attempt_at)

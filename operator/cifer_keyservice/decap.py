@@ -1,0 +1,167 @@
+"""Decapsulation for sidecars: envelope headers in, data keys out; never a seed, never a payload.
+
+Each header is checked on its own (parse, cifer state, version state, policy), so one bad
+header in a batch fails alone. Seeds are unwrapped by the KEK once per key version per
+request and dropped when the request ends. Every item is audited, and the data keys are
+released only after the audit transaction committed: no record, no key (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer.envelope import Header, Recipient, parse_header_exact, rewrap_header
+from cifer.crypto.suites import suite_by_name
+from cifer.exceptions import InvalidCiphertext, InvalidWrappedKey
+from cifer.keystore.store import Keystore, StoredKey
+from cifer_keyservice import events
+from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.cifers import Caller, policy_of
+from cifer_keyservice.clock import utcnow
+from cifer_keyservice.db.models import Cifer, CiferVersion
+
+log = logging.getLogger("cifer.keyservice")
+
+
+@dataclasses.dataclass
+class Item:
+    """One header's way through a request."""
+
+    index: int
+    header: Header | None = None
+    data_key: bytes | None = None
+    error: ApiError | None = None
+
+    def fail(self, code: ErrorCode, message: str | None = None, **details: Any) -> None:
+        cifer = {"cifer_id": self.header.cifer_id} if self.header else {}
+        self.error = ApiError(code, message, details={**cifer, **details})
+
+    def result(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"index": self.index, "success": False,
+                    "error": {"code": self.error.code.name, "message": self.error.message, "details": self.error.details}}
+        return {"index": self.index, "success": True, "cifer_id": self.header.cifer_id,
+                "key_version": self.header.key_version, "data_key": self.data_key,
+                "metadata": dict(self.header.metadata)}
+
+
+class DecapService:
+    def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog) -> None:
+        self._sessions = sessions
+        self._keystore = keystore
+        self._audit = audit
+
+    def _authorize(self, caller: Caller, item: Item, cifer: Cifer | None, version: CiferVersion | None) -> None:
+        header = item.header
+        if cifer is None:
+            return item.fail(ErrorCode.NOT_FOUND)
+        if cifer.status == "revoked":
+            return item.fail(ErrorCode.CIFER_REVOKED)
+        policy = policy_of(cifer)
+        allowed = caller.principal.id == cifer.owner_id or caller.principal.id in policy.allowed_principals
+        if not allowed or not policy.allows("decrypt"):
+            return item.fail(ErrorCode.UNAUTHORIZED_DECRYPT, "You are not authorized to decrypt this ciphertext",
+                             required_permission="owner")
+        if version is None or header.suite.name != cifer.suite:
+            return item.fail(ErrorCode.INVALID_CIPHERTEXT, "unknown key version", key_version=header.key_version)
+        if version.state == "retired" or (version.decrypt_until is not None and version.decrypt_until < utcnow()):
+            return item.fail(ErrorCode.INVALID_CIPHERTEXT, "this key version is retired; rewrap before its deadline",
+                             key_version=header.key_version)
+        return None
+
+    def _open(self, items: list[Item], versions: dict[tuple[str, int], CiferVersion], suites: dict[str, str]) -> None:
+        """Runs in an executor: the KEK unwraps each needed seed once, then every header opens."""
+        by_version: dict[tuple[str, int], list[Item]] = {}
+        for item in items:
+            by_version.setdefault((item.header.cifer_id, item.header.key_version), []).append(item)
+        for key, group in by_version.items():
+            version = versions[key]
+            stored = StoredKey(suite_by_name(suites[key[0]]), version.public_key, version.wrapped_seed, version.kek_id)
+            for item in group:
+                try:
+                    item.data_key = self._keystore.open_slot(item.header, stored)
+                except InvalidCiphertext:
+                    item.fail(ErrorCode.INVALID_CIPHERTEXT)
+                except InvalidWrappedKey:
+                    log.error("stored key %s v%d does not unwrap", key[0], key[1])
+                    item.fail(ErrorCode.INTERNAL_ERROR)
+
+    async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt") -> list[Item]:
+        caller.principal.require("decrypt")
+        items = [Item(index) for index in range(len(raw_headers))]
+        for item, raw in zip(items, raw_headers):
+            try:
+                item.header = parse_header_exact(raw)
+            except InvalidCiphertext:
+                item.fail(ErrorCode.INVALID_CIPHERTEXT)
+        wanted = {item.header.cifer_id for item in items if item.error is None}
+        async with self._sessions.begin() as session:
+            cifers = {c.id: c for c in (await session.execute(select(Cifer).where(Cifer.id.in_(wanted)))).scalars()}
+            rows = (await session.execute(select(CiferVersion).where(CiferVersion.cifer_id.in_(wanted)))).scalars()
+            versions = {(v.cifer_id, v.version): v for v in rows}
+        for item in items:
+            if item.error is None:
+                header = item.header
+                self._authorize(caller, item, cifers.get(header.cifer_id), versions.get((header.cifer_id, header.key_version)))
+        to_open = [item for item in items if item.error is None]
+        if to_open:
+            suites = {cid: cifer.suite for cid, cifer in cifers.items()}
+            await asyncio.get_running_loop().run_in_executor(None, self._open, to_open, versions, suites)
+        await self._record(caller, items, cifers, operation)
+        return items
+
+    async def _record(self, caller: Caller, items: list[Item], cifers: dict[str, Cifer], operation: str) -> None:
+        """Audit every item, count usage, announce failures. If this cannot be written, no key leaves."""
+        now = utcnow()
+        try:
+            async with self._sessions.begin() as session:
+                for item in items:
+                    header = item.header
+                    cifer_id = header.cifer_id if header else None
+                    denied = item.error is not None and item.error.code is ErrorCode.UNAUTHORIZED_DECRYPT
+                    outcome = "success" if item.error is None else ("denied" if denied else "failure")
+                    await self._audit.append(session, caller.entry(
+                        operation, outcome, cifer_id=cifer_id, key_version=header.key_version if header else None,
+                        details={} if item.error is None else {"error": item.error.code.name},
+                    ))
+                    cifer = cifers.get(cifer_id) if cifer_id else None
+                    if cifer is None:
+                        continue
+                    row = await session.get(Cifer, cifer.id)
+                    if item.error is None:
+                        row.decryptions += 1
+                        row.last_used_at = now
+                    else:
+                        row.decrypt_failures += 1
+                        await events.emit(session, "decrypt.failed", owner_id=row.owner_id, data={
+                            "cifer_id": row.id, "name": row.name, "owner_id": row.owner_id,
+                            "key_version": header.key_version, "principal": caller.principal.id,
+                            "reason": item.error.code.name,
+                        })
+        except SQLAlchemyError:
+            log.exception("audit record could not be written; refusing the %s", operation)
+            for item in items:
+                item.data_key = None
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the audit log cannot be written") from None
+
+    async def rewrap(self, caller: Caller, raw_header: bytes) -> dict[str, Any]:
+        """The header resealed to the cifer's current version; the payload it fronts is untouched."""
+        (item,) = await self.open_headers(caller, [raw_header], operation="rewrap")
+        if item.error is not None:
+            raise item.error
+        async with self._sessions.begin() as session:
+            cifer = await session.get(Cifer, item.header.cifer_id)
+            current = await session.get(CiferVersion, (cifer.id, cifer.current_version))
+        recipient = Recipient(cifer.id, current.version, suite_by_name(cifer.suite), current.public_key)
+        new_header = rewrap_header(item.header, item.data_key, recipient)
+        return {"header": new_header.to_bytes(), "cifer_id": cifer.id,
+                "key_version": current.version, "previous_key_version": item.header.key_version}

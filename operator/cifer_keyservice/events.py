@@ -1,0 +1,39 @@
+"""Webhook events (seed §7): written to the outbox in the same transaction as the change
+they report, with one pending delivery per subscribed webhook, so a crash loses none."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
+
+EVENT_TYPES = ("cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded")
+
+
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(12)
+
+
+async def emit(session: AsyncSession, event_type: str, *, owner_id: str, data: dict[str, Any]) -> OutboxEvent:
+    """Adds the event and its deliveries to the caller's transaction; the §7.2 payload is fixed here."""
+    if event_type not in EVENT_TYPES:
+        raise RuntimeError(f"internal error: unknown event type {event_type}")
+    now = utcnow()
+    event = OutboxEvent(
+        id=new_event_id(), type=event_type, owner_id=owner_id, created_at=now,
+        payload={"type": event_type, "created": iso(now), "data": data},
+    )
+    event.payload["id"] = event.id
+    session.add(event)
+    hooks = (await session.execute(
+        select(Webhook).where(Webhook.owner_id == owner_id, Webhook.deleted_at.is_(None))
+    )).scalars()
+    for hook in hooks:
+        if event_type in hook.events:
+            session.add(Delivery(event_id=event.id, webhook_id=hook.id, status="pending", attempts=0, next_attempt_at=now))
+    return event

@@ -1,0 +1,171 @@
+"""Request bodies parsed once, at the edge, into typed objects; every fault is a 400 that
+names the field. Bounds follow the seed's OpenAPI (name 255, description 1000, rotation
+0..365 days) and, where it is silent, are set here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer.crypto.suites import suite_by_name
+from cifer.envelope.format import CIFER_ID_RE
+OPERATIONS = ("encrypt", "decrypt", "rotate", "revoke")
+MAX_METADATA_ENTRIES = 64
+MAX_METADATA_KEY_CHARS = 128
+MAX_METADATA_VALUE_CHARS = 1024
+MAX_ALLOWED_PRINCIPALS = 100
+MAX_PRINCIPAL_CHARS = 255
+
+
+def invalid(field: str, problem: str) -> ApiError:
+    return ApiError(ErrorCode.INVALID_REQUEST, f"{field}: {problem}", details={"field": field})
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is an empty object."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "body is not valid JSON", details={"field": "body"}) from None
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    return body
+
+
+def _refuse_unknown(body: Mapping[str, Any], allowed: set[str], prefix: str = "") -> None:
+    for key in body:
+        if key not in allowed:
+            raise invalid(prefix + key, "unknown field")
+
+
+def _string(body: Mapping[str, Any], field: str, *, max_chars: int, default: str | None = None) -> str:
+    value = body.get(field, default)
+    if not isinstance(value, str):
+        raise invalid(field, "must be a string")
+    if len(value) > max_chars:
+        raise invalid(field, f"must be at most {max_chars} characters")
+    return value
+
+
+def _integer(body: Mapping[str, Any], field: str, *, low: int, high: int, default: int | None, prefix: str = "") -> int | None:
+    value = body.get(field, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(prefix + field, f"must be an integer from {low} to {high}")
+    return value
+
+
+def string_map(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object of strings")
+    if len(value) > MAX_METADATA_ENTRIES:
+        raise invalid(field, f"at most {MAX_METADATA_ENTRIES} entries")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise invalid(f"{field}.{key}", "must be a string")
+        if not key or len(key) > MAX_METADATA_KEY_CHARS or len(item) > MAX_METADATA_VALUE_CHARS:
+            raise invalid(f"{field}.{key}", f"keys 1..{MAX_METADATA_KEY_CHARS}, values up to {MAX_METADATA_VALUE_CHARS} characters")
+    return dict(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """Who may do what with a cifer. The owner may always decrypt unless `decrypt` is not allowed."""
+
+    auto_rotate_days: int | None = None
+    """Rotate automatically this many days after the current version was made (0 or absent: never)."""
+    allowed_operations: tuple[str, ...] = OPERATIONS
+    """What may be done with the key at all, by anyone (seed: encrypt, decrypt, rotate, revoke)."""
+    allowed_principals: tuple[str, ...] = ()
+    """Principals besides the owner that may decrypt, e.g. `system:serviceaccount:payments:api`."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"allowed_operations": list(self.allowed_operations)}
+        if self.auto_rotate_days is not None:
+            out["auto_rotate_days"] = self.auto_rotate_days
+        if self.allowed_principals:
+            out["allowed_principals"] = list(self.allowed_principals)
+        return out
+
+    @classmethod
+    def from_json(cls, value: Any, field: str = "policy") -> Policy:
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise invalid(field, "must be an object")
+        _refuse_unknown(value, {"auto_rotate_days", "allowed_operations", "allowed_principals"}, field + ".")
+        days = _integer(value, "auto_rotate_days", low=0, high=365, default=None, prefix=field + ".")
+        operations = value.get("allowed_operations", list(OPERATIONS))
+        if not isinstance(operations, list) or not all(op in OPERATIONS for op in operations):
+            raise invalid(f"{field}.allowed_operations", f"must be a list drawn from {', '.join(OPERATIONS)}")
+        principals = value.get("allowed_principals", [])
+        if (
+            not isinstance(principals, list) or len(principals) > MAX_ALLOWED_PRINCIPALS
+            or not all(isinstance(p, str) and 0 < len(p) <= MAX_PRINCIPAL_CHARS for p in principals)
+        ):
+            raise invalid(f"{field}.allowed_principals", f"must be a list of at most {MAX_ALLOWED_PRINCIPALS} principal names")
+        return cls(
+            auto_rotate_days=days or None,
+            allowed_operations=tuple(op for op in OPERATIONS if op in operations),
+            allowed_principals=tuple(dict.fromkeys(principals)),
+        )
+
+    def allows(self, operation: str) -> bool:
+        return operation in self.allowed_operations
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateCifer:
+    name: str
+    description: str
+    metadata: dict[str, str]
+    policy: Policy
+    algorithm: str  # a suite name
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any], *, default_algorithm: str) -> CreateCifer:
+        _refuse_unknown(body, {"name", "description", "metadata", "policy", "algorithm"})
+        algorithm = _string(body, "algorithm", max_chars=32, default=default_algorithm)
+        try:
+            suite_by_name(algorithm)
+        except KeyError:
+            raise invalid("algorithm", "must be ML-KEM-768, ML-KEM-1024 or X-Wing") from None
+        return cls(
+            name=_string(body, "name", max_chars=255, default=""),
+            description=_string(body, "description", max_chars=1000, default=""),
+            metadata=string_map(body.get("metadata", {}), "metadata"),
+            policy=Policy.from_json(body.get("policy")),
+            algorithm=algorithm,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RotateCifer:
+    reason: str
+    re_encryption_window_days: int
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any], *, default_window_days: int) -> RotateCifer:
+        _refuse_unknown(body, {"reason", "re_encryption_window_days"})
+        return cls(
+            reason=_string(body, "reason", max_chars=255, default="manual"),
+            re_encryption_window_days=_integer(
+                body, "re_encryption_window_days", low=0, high=365, default=default_window_days
+            ),
+        )
+
+
+def cifer_id(value: str) -> str:
+    """A path's cifer id, or 400 INVALID_CIFER_ID."""
+    if not CIFER_ID_RE.fullmatch(value):
+        raise ApiError(ErrorCode.INVALID_CIFER_ID, details={"cifer_id": value[:80]})
+    return value

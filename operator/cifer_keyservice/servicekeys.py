@@ -1,0 +1,40 @@
+"""The service's own symmetric keys (the audit MAC key, the key that encrypts webhook
+secrets): random, stored only wrapped by the KEK, unwrapped once at start."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cifer.keystore.kek import Kek
+from cifer_keyservice.clock import utcnow
+from cifer_keyservice.db.models import ServiceKey
+
+AUDIT = "audit"
+WEBHOOKS = "webhooks"
+NAMES = (AUDIT, WEBHOOKS)
+KEY_BYTES = 32
+
+
+async def load(sessions: async_sessionmaker, kek: Kek) -> dict[str, bytes]:
+    """Every service key, made on first start. Replicas racing to make one: the first
+    insert wins and the others read it back."""
+    keys = {}
+    for name in NAMES:
+        async with sessions.begin() as session:
+            row = await session.get(ServiceKey, name)
+        if row is None:
+            try:
+                async with sessions.begin() as session:
+                    session.add(ServiceKey(
+                        name=name, wrapped_key=kek.wrap(os.urandom(KEY_BYTES)), kek_id=kek.kek_id, created_at=utcnow()
+                    ))
+            except IntegrityError:
+                pass
+            async with sessions.begin() as session:
+                row = (await session.execute(select(ServiceKey).where(ServiceKey.name == name))).scalar_one()
+        keys[name] = kek.unwrap(row.wrapped_key)
+    return keys
