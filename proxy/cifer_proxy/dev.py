@@ -16,15 +16,11 @@ from pathlib import Path
 from aiohttp import web
 
 from cifer import apikeys
+from cifer.datadir import default_data_dir
 from cifer.keystore.config import KekSettings, add_kek_arguments, kek_settings, open_kek
 from cifer_proxy.app import create_app
 
 KEK_FILE = "kek.key"
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "cifer"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,137 @@
+"""`cifer keyservice`: serve the key service, migrate its database, manage API keys, verify
+the audit log. The admin commands work on the database directly, as Vault's operator
+commands do; they need the same KEK as the service only where keys are involved."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from cifer.datadir import default_data_dir
+from cifer.keystore.config import add_kek_arguments, kek_settings, open_kek
+from cifer_keyservice import servicekeys
+from cifer_keyservice.app import create_app
+from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.auth.apikeys import ApiKeyStore
+from cifer_keyservice.db import migrate
+from cifer_keyservice.db.engine import create_engine, default_url, sessions
+from cifer_keyservice.settings import SCOPES, KeyServiceSettings
+
+KEK_FILE = "kek.key"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("keyservice", help="the key service and its admin commands")
+    parser.add_argument("--data-dir", type=Path, default=None, help=f"state directory (default {default_data_dir()})")
+    parser.add_argument("--database-url", default=os.environ.get("CIFER_DATABASE_URL"),
+                        help="PostgreSQL or SQLite DSN (default $CIFER_DATABASE_URL, else SQLite in the data directory)")
+    add_kek_arguments(parser)
+    sub = parser.add_subparsers(dest="keyservice_command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="serve the key service API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    serve.set_defaults(func=_serve)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_migrate)
+
+    apikey = sub.add_parser("apikey", help="create, list and revoke API keys").add_subparsers(
+        dest="apikey_command", metavar="ACTION", required=True)
+    create = apikey.add_parser("create", help="make a key and print it once")
+    create.add_argument("--owner", required=True, help="the principal the key acts for, e.g. usr_alice")
+    create.add_argument("--scope", action="append", required=True, choices=sorted(SCOPES), help="repeat per scope")
+    create.add_argument("--live", action="store_true", help="an sk_live_ key (default sk_test_)")
+    create.set_defaults(func=_apikey_create)
+    apikey.add_parser("list", help="keys by id, hint, owner and scopes").set_defaults(func=_apikey_list)
+    revoke = apikey.add_parser("revoke", help="revoke a key by its id (ak_...)")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=_apikey_revoke)
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", metavar="ACTION",
+                                                                          required=True)
+    audit.add_parser("verify", help="check the whole chain; exit 1 if anything was altered").set_defaults(
+        func=_audit_verify)
+
+
+def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return KeyServiceSettings(
+        database_url=args.database_url or default_url(data_dir),
+        kek=kek_settings(args, default_file=data_dir / KEK_FILE),
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    print(f"CIFER key service listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, shutdown_timeout=5)
+    return 0
+
+
+async def _with_database(settings: KeyServiceSettings, work):
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+        return await work(sessions(engine))
+    finally:
+        await engine.dispose()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    asyncio.run(_with_database(settings_from(args), lambda maker: asyncio.sleep(0)))
+    print("database schema is up to date")
+    return 0
+
+
+def _apikey_create(args: argparse.Namespace) -> int:
+    async def work(maker):
+        return await ApiKeyStore(maker).create(owner_id=args.owner, scopes=args.scope, live=args.live)
+    try:
+        key, record = asyncio.run(_with_database(settings_from(args), work))
+    except ValueError as exc:
+        print(f"cifer keyservice apikey create: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"id": record.id, "key": key, "owner_id": record.owner_id, "scopes": record.scopes}))
+    print("The key is shown only this once.", file=sys.stderr)
+    return 0
+
+
+def _apikey_list(args: argparse.Namespace) -> int:
+    for row in asyncio.run(_with_database(settings_from(args), lambda maker: ApiKeyStore(maker).list())):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _apikey_revoke(args: argparse.Namespace) -> int:
+    revoked = asyncio.run(_with_database(settings_from(args), lambda maker: ApiKeyStore(maker).revoke(args.key_id)))
+    if not revoked:
+        print(f"no active API key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+
+    async def work(maker):
+        kek = open_kek(settings.kek, create=False)
+        try:
+            keys = await servicekeys.load(maker, kek)
+        finally:
+            kek.close()
+        return await AuditLog(keys[servicekeys.AUDIT]).verify(maker)
+
+    intact, checked, problem = asyncio.run(_with_database(settings, work))
+    if intact:
+        print(f"audit log intact: {checked} records")
+        return 0
+    print(f"audit log ALTERED after {checked} good records: {problem}", file=sys.stderr)
+    return 1
