@@ -8,7 +8,6 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
 from typing import TextIO
 
 from aiohttp import web
@@ -24,12 +23,14 @@ from cifer_keyservice import servicekeys
 from cifer_keyservice.audit import AuditedSession, AuditLog
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenticator, authenticate
+from cifer_keyservice.auth.principal import Principal
+from cifer_keyservice.auth.tokenreview import TokenReviewer, TokenReviewUnavailable
 from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, sessions
 from cifer_keyservice.decap import DecapService
 from cifer_keyservice.routes import cifers, decap, keys
-from cifer_keyservice.settings import KeyServiceSettings
+from cifer_keyservice.settings import KeyServiceSettings, TokenReviewSettings
 from cifer_keyservice.state import CIFERS, DECAP, SETTINGS
 
 log = logging.getLogger("cifer.keyservice")
@@ -37,9 +38,12 @@ log = logging.getLogger("cifer.keyservice")
 
 @web.middleware
 async def unavailable_backends(request: web.Request, handler):
-    """A database that cannot be reached is the service's outage: 503, not 500."""
+    """A database or an API server that cannot be reached is the service's outage: 503, not 500 or 401."""
     try:
         return await handler(request)
+    except TokenReviewUnavailable:
+        log.error("the Kubernetes API server could not review a token")
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
     except DBAPIError as exc:
         if not exc.connection_invalidated and not isinstance(exc.orig, (OSError, ConnectionError)):
             raise
@@ -47,19 +51,35 @@ async def unavailable_backends(request: web.Request, handler):
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
 
 
-def create_app(
-    settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdout,
-    token_authenticators: Sequence[Authenticator] = (),
-) -> web.Application:
+def token_reviewer(review: TokenReviewSettings) -> TokenReviewer:
+    if review.api_url is None:
+        return TokenReviewer.in_cluster(audience=review.audience)
+    if review.reviewer_token_file is None:
+        raise SystemExit("a TokenReview API URL needs the reviewer's token file")
+    return TokenReviewer(
+        api_url=review.api_url, reviewer_token=review.reviewer_token_file.read_text().strip(),
+        reviewer_token_file=str(review.reviewer_token_file), ca_file=review.ca_file,
+        insecure_skip_tls_verify=review.insecure_skip_tls_verify, audience=review.audience,
+    )
+
+
+def serviceaccount_authenticator(reviewer: TokenReviewer, scopes: frozenset[str]) -> Authenticator:
+    async def authenticate(token: str) -> Principal | None:
+        username = await reviewer.review(token)
+        return None if username is None else Principal(id=username, scopes=scopes, kind="serviceaccount")
+    return authenticate
+
+
+def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdout) -> web.Application:
     app = new_app(max_body_bytes=settings.max_body_bytes, inner=[unavailable_backends, authenticate])
     app[SETTINGS] = settings
-    app[TOKEN_AUTHS] = list(token_authenticators)
     checks: dict = {}
     app[health.HEALTH_CHECKS] = checks
 
     async def resources(app: web.Application):
         kek = open_kek(settings.kek, create=True)
         engine = create_engine(settings.database_url)
+        reviewer = token_reviewer(settings.token_review) if settings.token_review else None
         try:
             await migrate.upgrade(engine)
             maker = sessions(engine, sync_session_class=AuditedSession)
@@ -67,6 +87,7 @@ def create_app(
             audit = AuditLog(service_keys[servicekeys.AUDIT], stream=audit_stream)
             keystore = Keystore(kek)
             app[API_KEY_AUTH] = ApiKeyStore(maker).principal
+            app[TOKEN_AUTHS] = [serviceaccount_authenticator(reviewer, settings.serviceaccount_scopes)] if reviewer else []
             app[CIFERS] = CiferService(maker, keystore, audit,
                                        default_window_days=settings.default_re_encryption_window_days)
             app[DECAP] = DecapService(maker, keystore, audit)
@@ -84,6 +105,8 @@ def create_app(
             checks.update(database=database, keystore=keystore_check)
             yield
         finally:
+            if reviewer is not None:
+                await reviewer.close()
             await engine.dispose()
             kek.close()
 

@@ -19,16 +19,20 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import sys
 from typing import Any, TextIO
 
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import AuditHead, AuditRecord
 
+log = logging.getLogger("cifer.audit")
 GENESIS = "0" * 64
 _APPEND_LOCK_ID = 0x41554454  # "AUDT": serializes appends on PostgreSQL
 _PENDING_LINES = "cifer.audit.lines"
@@ -100,7 +104,11 @@ class AuditLog:
         else:
             head.seq, head.hash, head.mac = record.seq, record.hash, head_mac
         session.add(record)
-        await session.flush()
+        try:
+            await session.flush()
+        except SQLAlchemyError:
+            log.exception("audit record could not be written; refusing the %s", entry.operation)
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the audit log cannot be written") from None
         session.sync_session.info.setdefault(_PENDING_LINES, []).append((self._stream, json.dumps({
             "audit": True, "seq": record.seq, "at": record.at.isoformat(), "principal": record.principal,
             "operation": record.operation, "cifer_id": record.cifer_id, "key_version": record.key_version,

@@ -21,7 +21,7 @@ from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
-from cifer_keyservice.settings import SCOPES, KeyServiceSettings
+from cifer_keyservice.settings import SCOPES, KeyServiceSettings, TokenReviewSettings
 
 KEK_FILE = "kek.key"
 
@@ -32,6 +32,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--database-url", default=os.environ.get("CIFER_DATABASE_URL"),
                         help="PostgreSQL or SQLite DSN (default $CIFER_DATABASE_URL, else SQLite in the data directory)")
     add_kek_arguments(parser)
+    kube = parser.add_argument_group("Kubernetes", "accept ServiceAccount tokens, checked by TokenReview")
+    kube.add_argument("--kube-in-cluster", action="store_true", help="the API server of the pod's cluster")
+    kube.add_argument("--kube-api-url", default=None, help="an API server URL (outside a cluster)")
+    kube.add_argument("--kube-reviewer-token-file", type=Path, default=None,
+                      help="the key service's own token (RBAC: system:auth-delegator)")
+    kube.add_argument("--kube-ca-file", default=None, help="CA bundle of the API server")
+    kube.add_argument("--kube-insecure-skip-tls-verify", action="store_true", help="tests only")
     sub = parser.add_subparsers(dest="keyservice_command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser("serve", help="serve the key service API")
@@ -62,9 +69,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
     data_dir = (args.data_dir or default_data_dir()).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    review = None
+    if args.kube_in_cluster or args.kube_api_url:
+        review = TokenReviewSettings(
+            api_url=None if args.kube_in_cluster else args.kube_api_url,
+            reviewer_token_file=args.kube_reviewer_token_file, ca_file=args.kube_ca_file,
+            insecure_skip_tls_verify=args.kube_insecure_skip_tls_verify,
+        )
     return KeyServiceSettings(
         database_url=args.database_url or default_url(data_dir),
         kek=kek_settings(args, default_file=data_dir / KEK_FILE),
+        token_review=review,
     )
 
 
