@@ -1,0 +1,109 @@
+"""The audit log: every decrypt recorded; any edit, deletion or cut tail found by
+`cifer keyservice audit verify`; and no decrypt when the record cannot be written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sqlalchemy import text
+
+from cifer.envelope import encrypt
+from cifer_keyservice.db.engine import create_engine
+from keyservice.helpers import b64, header_of, new_cifer, recipient
+
+
+async def sql(keyservice, *statements: str) -> list:
+    engine = create_engine(keyservice.settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            result = None
+            for statement in statements:
+                result = await conn.execute(text(statement))
+            return list(result) if result is not None and result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+def verify(keyservice) -> subprocess.CompletedProcess:
+    kek = keyservice.settings.kek.path
+    return subprocess.run(
+        [sys.executable, "-m", "cifer.cli", "keyservice", "--database-url", keyservice.settings.database_url,
+         "--kek-file", str(kek), "--data-dir", str(kek.parent), "audit", "verify"],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+async def decrypt_some(keyservice, n: int = 3):
+    alice = await keyservice.api_key("usr_alice")
+    mallory = await keyservice.api_key("usr_mallory")
+    cid = await new_cifer(keyservice, alice)
+    header = b64(header_of(encrypt(await recipient(keyservice, cid), b"x")))
+    for _ in range(n):
+        await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=alice, expect=200)
+    await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=mallory, expect=403)
+    return cid, header, alice
+
+
+async def test_every_decrypt_is_recorded_with_who_what_and_outcome(keyservice):
+    cid, _, _ = await decrypt_some(keyservice, n=3)
+    rows = await sql(keyservice, "SELECT principal, operation, cifer_id, key_version, outcome, request_id "
+                                 "FROM audit_log ORDER BY seq")
+    decrypts = [r for r in rows if r[1] == "decrypt"]
+    assert [(r[0], r[4]) for r in decrypts] == [("usr_alice", "success")] * 3 + [("usr_mallory", "denied")]
+    assert all(r[2] == cid and r[3] == 1 and r[5].startswith("req_") for r in decrypts)
+    assert rows[0][1] == "create"
+    lines = [json.loads(line) for line in keyservice.audit_lines.getvalue().splitlines()]
+    assert [line["operation"] for line in lines] == [r[1] for r in rows]  # stdout mirrors the table
+
+
+async def test_an_intact_log_verifies(keyservice):
+    await decrypt_some(keyservice)
+    result = verify(keyservice)
+    assert result.returncode == 0, result.stderr
+    assert "intact: 5 records" in result.stdout
+
+
+async def test_an_edited_record_fails_verification(keyservice):
+    await decrypt_some(keyservice)
+    await sql(keyservice, "UPDATE audit_log SET outcome = 'success' WHERE principal = 'usr_mallory'")
+    result = verify(keyservice)
+    assert result.returncode == 1 and "record 5 was altered" in result.stderr
+
+
+async def test_a_deleted_record_fails_verification(keyservice):
+    await decrypt_some(keyservice)
+    await sql(keyservice, "DELETE FROM audit_log WHERE seq = 3")
+    result = verify(keyservice)
+    assert result.returncode == 1 and "missing" in result.stderr
+
+
+async def test_a_cut_tail_fails_verification_even_with_the_head_moved_back(keyservice):
+    await decrypt_some(keyservice)
+    await sql(keyservice, "DELETE FROM audit_log WHERE seq = 5")
+    result = verify(keyservice)
+    assert result.returncode == 1 and "head names record 5" in result.stderr
+    (prev,) = await sql(keyservice, "SELECT hash FROM audit_log WHERE seq = 4")
+    await sql(keyservice, f"UPDATE audit_head SET seq = 4, hash = '{prev[0]}'")
+    result = verify(keyservice)
+    assert result.returncode == 1 and "head was altered" in result.stderr
+
+
+async def test_with_the_audit_store_unwritable_decrypts_are_refused(keyservice):
+    cid, header, alice = await decrypt_some(keyservice, n=1)
+    if keyservice.settings.database_url.startswith("sqlite"):
+        await sql(keyservice, "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log "
+                              "BEGIN SELECT RAISE(ABORT, 'audit store unwritable'); END")
+    else:
+        await sql(keyservice,
+                  "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit store unwritable'; "
+                  "END $$ LANGUAGE plpgsql",
+                  "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_down()")
+    resp, body = await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=alice)
+    assert resp.status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "data_key" not in json.dumps(body)
+    resp, body = await keyservice.call("POST", f"/v1/cifers/{cid}/rotate", json={}, headers=alice)
+    assert resp.status == 503
+    _, key = await keyservice.call("GET", f"/v1/keys/{cid}", expect=200)
+    assert key["data"]["key_version"] == 1  # the rotation did not happen without its record
