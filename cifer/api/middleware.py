@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from cifer.api import response
+from cifer.api import metrics, response
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.exceptions import InvalidCiphertext, KeystoreUnavailable
 
@@ -67,6 +67,9 @@ async def errors(request: web.Request, handler):
 
 
 def new_app(*, max_body_bytes: int, inner: Sequence = ()) -> web.Application:
-    """An application with CIFER's middlewares, outermost first: request id, then error
-    rendering, then a service's own (`inner`: authentication, rate limits...), in their order."""
-    return web.Application(middlewares=[request_id, errors, *inner], client_max_size=max_body_bytes)
+    """An application with CIFER's middlewares, outermost first: request id, metrics (so every
+    final status is counted), error rendering, then a service's own (`inner`: authentication,
+    rate limits...), in their order. /metrics is served too."""
+    app = web.Application(middlewares=[request_id, metrics.measure, errors, *inner], client_max_size=max_body_bytes)
+    metrics.install(app)
+    return app

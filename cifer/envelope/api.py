@@ -25,7 +25,7 @@ from cifer.exceptions import InvalidCiphertext
 
 DEFAULT_CHUNK_SIZE = 1 << DEFAULT_CHUNK_LOG2
 KeyOpener = Callable[[Header], bytes]
-AsyncKeyOpener = Callable[[Header], "bytes | Awaitable[bytes]"]
+AsyncKeyOpener = Callable[[Header], bytes | Awaitable[bytes]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

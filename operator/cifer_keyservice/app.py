@@ -16,33 +16,46 @@ from sqlalchemy.exc import DBAPIError
 
 from cifer.api import health
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import new_app
 from cifer.keystore.config import open_kek
 from cifer.keystore.store import Keystore
-from cifer_keyservice import servicekeys
+from cifer_keyservice import openapi, servicekeys
 from cifer_keyservice.audit import AuditedSession, AuditLog
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenticator, authenticate
 from cifer_keyservice.auth.principal import Principal
+from cifer_keyservice.auth.oidc import OidcUnavailable, OidcVerifier, token_issuer
 from cifer_keyservice.auth.tokenreview import TokenReviewer, TokenReviewUnavailable
 from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, sessions
 from cifer_keyservice.decap import DecapService
+from cifer_keyservice.idempotency import IDEMPOTENCY, IdempotencyStore, idempotent
+from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
+from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
+from cifer_keyservice.routes import audit as audit_routes
 from cifer_keyservice.routes import cifers, decap, keys
-from cifer_keyservice.settings import KeyServiceSettings, TokenReviewSettings
-from cifer_keyservice.state import CIFERS, DECAP, SETTINGS
+from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
+from cifer_keyservice.scheduler import RotationScheduler
+from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS, WEBHOOK_DISPATCHER, WEBHOOKS
+from cifer_keyservice.webhooks import routes as webhooks
+from cifer_keyservice.webhooks.delivery import Dispatcher
+from cifer_keyservice.webhooks.service import WebhookService
 
 log = logging.getLogger("cifer.keyservice")
 
 
 @web.middleware
 async def unavailable_backends(request: web.Request, handler):
-    """A database or an API server that cannot be reached is the service's outage: 503, not 500 or 401."""
+    """A database, an API server or an IdP's JWKS that cannot be reached is the service's outage: 503, not 500 or 401."""
     try:
         return await handler(request)
     except TokenReviewUnavailable:
         log.error("the Kubernetes API server could not review a token")
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
+    except OidcUnavailable:
+        log.error("the identity provider's JWKS could not be fetched")
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
     except DBAPIError as exc:
         if not exc.connection_invalidated and not isinstance(exc.orig, (OSError, ConnectionError)):
@@ -63,34 +76,73 @@ def token_reviewer(review: TokenReviewSettings) -> TokenReviewer:
     )
 
 
-def serviceaccount_authenticator(reviewer: TokenReviewer, scopes: frozenset[str]) -> Authenticator:
+def serviceaccount_authenticator(reviewer: TokenReviewer, scopes: frozenset[str], *,
+                                 oidc_issuer: str | None = None) -> Authenticator:
+    """Both kinds of token are JWTs: one claiming the OIDC issuer (read unverified, only to route it)
+    is the IdP's, checked by the OIDC verifier alone; the API server must never be shown it."""
     async def authenticate(token: str) -> Principal | None:
+        if oidc_issuer is not None and token_issuer(token) == oidc_issuer:
+            return None
         username = await reviewer.review(token)
         return None if username is None else Principal(id=username, scopes=scopes, kind="serviceaccount")
     return authenticate
 
 
+def oidc_verifier(oidc: OidcSettings) -> OidcVerifier:
+    return OidcVerifier(
+        oidc.issuer, oidc.audience, oidc.jwks_url, ca_file=oidc.ca_file, jwks_cache_ttl_s=oidc.jwks_cache_ttl_s,
+        jwks_refetch_min_interval_s=oidc.jwks_refetch_min_interval_s,
+    )
+
+
 def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdout) -> web.Application:
-    app = new_app(max_body_bytes=settings.max_body_bytes, inner=[unavailable_backends, authenticate])
+    app = new_app(max_body_bytes=settings.max_body_bytes,
+                  inner=[unavailable_backends, authenticate, limit_rate, idempotent])
     app[SETTINGS] = settings
+    app.on_response_prepare.append(add_headers)  # X-RateLimit-* on every response of a limited route
     checks: dict = {}
     app[health.HEALTH_CHECKS] = checks
 
     async def resources(app: web.Application):
-        kek = open_kek(settings.kek, create=True)
-        engine = create_engine(settings.database_url)
+        service_metrics = ServiceMetrics.create(app[REGISTRY])
+        # Built before anything is opened: a bad URL or a missing token file leaks nothing.
+        verifier = oidc_verifier(settings.oidc) if settings.oidc else None
         reviewer = token_reviewer(settings.token_review) if settings.token_review else None
+        kek = MeasuredKek(open_kek(settings.kek, create=True), service_metrics.hsm_seconds)
+        engine = create_engine(settings.database_url)
+        limiter = RateLimiter.create(settings.rate_limits, sessions(engine), redis_url=settings.redis_url)  # no I/O yet
         try:
             await migrate.upgrade(engine)
             maker = sessions(engine, sync_session_class=AuditedSession)
             service_keys = await servicekeys.load(maker, kek)
-            audit = AuditLog(service_keys[servicekeys.AUDIT], stream=audit_stream)
+            audit = AuditLog(service_keys[servicekeys.AUDIT], stream=audit_stream,
+                             failures=service_metrics.audit_failures)
             keystore = Keystore(kek)
+            app[SESSIONS] = maker
+            app[RATE_LIMITER] = limiter
+            app[IDEMPOTENCY] = IdempotencyStore(maker, ttl_s=settings.idempotency_ttl_s)
             app[API_KEY_AUTH] = ApiKeyStore(maker).principal
-            app[TOKEN_AUTHS] = [serviceaccount_authenticator(reviewer, settings.serviceaccount_scopes)] if reviewer else []
+            token_auths: list[Authenticator] = []
+            if reviewer is not None:  # never shown a token claiming the OIDC issuer
+                token_auths.append(serviceaccount_authenticator(
+                    reviewer, settings.serviceaccount_scopes, oidc_issuer=verifier.issuer if verifier else None))
+            if verifier is not None:  # refuses, unasked, any token not claiming its issuer
+                token_auths.append(verifier.verify)
+            app[TOKEN_AUTHS] = token_auths
             app[CIFERS] = CiferService(maker, keystore, audit,
                                        default_window_days=settings.default_re_encryption_window_days)
-            app[DECAP] = DecapService(maker, keystore, audit)
+            app[DECAP] = DecapService(maker, keystore, audit, outcomes=service_metrics.decrypts)
+            app[SCHEDULER] = RotationScheduler(
+                maker, app[CIFERS], audit, expiring_notice_days=settings.expiring_notice_days,
+                re_encryption_window_days=settings.default_re_encryption_window_days)
+            app[WEBHOOKS] = WebhookService(maker, service_keys[servicekeys.WEBHOOKS], audit)
+            app[WEBHOOK_DISPATCHER] = Dispatcher(maker, service_keys[servicekeys.WEBHOOKS],
+                                                 backoff_base_s=settings.webhook_backoff_base_s,
+                                                 allow_private_networks=settings.webhook_allow_private_networks)
+            stop = asyncio.Event()
+            background = [asyncio.create_task(app[SCHEDULER].run(stop, interval_s=settings.rotation_check_interval_s))]
+            background.append(asyncio.create_task(
+                app[WEBHOOK_DISPATCHER].run(stop, poll_interval_s=settings.webhook_poll_interval_s)))
             probe = os.urandom(32)
 
             async def database() -> None:
@@ -103,10 +155,18 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                     raise RuntimeError("internal error: KEK round trip mismatch")
 
             checks.update(database=database, keystore=keystore_check)
-            yield
+            checks.update(limiter.health_checks())
+            try:
+                yield
+            finally:
+                stop.set()
+                await asyncio.gather(*background)
         finally:
             if reviewer is not None:
                 await reviewer.close()
+            if verifier is not None:
+                await verifier.close()
+            await limiter.close()
             await engine.dispose()
             kek.close()
 
@@ -115,4 +175,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(cifers.routes)
     app.add_routes(keys.routes)
     app.add_routes(decap.routes)
+    app.add_routes(audit_routes.routes)
+    app.add_routes(openapi.routes)
+    app.add_routes(webhooks.routes)
     return app

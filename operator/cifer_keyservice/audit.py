@@ -23,7 +23,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
-from sqlalchemy import event, select, text
+from prometheus_client import Counter
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -52,13 +53,16 @@ class Entry:
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _fields(record: AuditRecord) -> bytes:
-    at = record.at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
-    return json.dumps(
-        [record.seq, at, record.principal, record.operation, record.cifer_id, record.key_version,
-         record.outcome, record.request_id, record.source, record.details],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    ).encode()
+_FIELDS = ("seq", "at", "principal", "operation", "cifer_id", "key_version", "outcome", "request_id", "source",
+           "details")
+
+
+def _fields(record: dict[str, Any] | AuditRecord) -> bytes:
+    """The canonical bytes a record's MAC covers: its fields in a fixed order, as JSON."""
+    get = record.get if isinstance(record, dict) else lambda name: getattr(record, name)
+    values = [get(name) for name in _FIELDS]
+    values[1] = values[1].astimezone(datetime.UTC).isoformat(timespec="microseconds")
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _mac(key: bytes, *parts: bytes) -> str:
@@ -82,40 +86,49 @@ def _drop_rolled_back_lines(session: Session) -> None:
 
 
 class AuditLog:
-    def __init__(self, key: bytes, *, stream: TextIO = sys.stdout) -> None:
+    def __init__(self, key: bytes, *, stream: TextIO = sys.stdout, failures: Counter | None = None) -> None:
         self._key = key
         self._stream = stream
+        self._failures = failures
 
-    async def append(self, session: AsyncSession, entry: Entry) -> AuditRecord:
+    async def append(self, session: AsyncSession, entry: Entry) -> None:
         """Adds the record inside the caller's transaction, after the previous one."""
+        await self.append_many(session, [entry])
+
+    async def append_many(self, session: AsyncSession, entries: list[Entry]) -> None:
+        """Adds the records, in order: one lock, one head update, one multi-row insert."""
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID})
         head = await session.get(AuditHead, 1)
-        prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
-        record = AuditRecord(
-            seq=prev_seq + 1, at=utcnow(), principal=entry.principal, operation=entry.operation,
-            cifer_id=entry.cifer_id, key_version=entry.key_version, outcome=entry.outcome,
-            request_id=entry.request_id, source=entry.source, details=entry.details, prev_hash=prev_hash, hash="",
-        )
-        record.hash = _mac(self._key, prev_hash.encode(), _fields(record))
-        head_mac = _mac(self._key, b"head", str(record.seq).encode(), record.hash.encode())
+        seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+        now = utcnow()
+        rows = []
+        for entry in entries:
+            seq += 1
+            row = {"seq": seq, "at": now, "principal": entry.principal, "operation": entry.operation,
+                   "cifer_id": entry.cifer_id, "key_version": entry.key_version, "outcome": entry.outcome,
+                   "request_id": entry.request_id, "source": entry.source, "details": entry.details,
+                   "prev_hash": prev_hash}
+            row["hash"] = prev_hash = _mac(self._key, prev_hash.encode(), _fields(row))
+            rows.append(row)
+        head_mac = _mac(self._key, b"head", str(seq).encode(), prev_hash.encode())
         if head is None:
-            session.add(AuditHead(id=1, seq=record.seq, hash=record.hash, mac=head_mac))
+            session.add(AuditHead(id=1, seq=seq, hash=prev_hash, mac=head_mac))
         else:
-            head.seq, head.hash, head.mac = record.seq, record.hash, head_mac
-        session.add(record)
+            head.seq, head.hash, head.mac = seq, prev_hash, head_mac
         try:
+            await session.execute(insert(AuditRecord), rows)
             await session.flush()
         except SQLAlchemyError:
-            log.exception("audit record could not be written; refusing the %s", entry.operation)
+            if self._failures is not None:
+                self._failures.inc()
+            log.exception("audit records could not be written; refusing the %s", entries[0].operation)
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the audit log cannot be written") from None
-        session.sync_session.info.setdefault(_PENDING_LINES, []).append((self._stream, json.dumps({
-            "audit": True, "seq": record.seq, "at": record.at.isoformat(), "principal": record.principal,
-            "operation": record.operation, "cifer_id": record.cifer_id, "key_version": record.key_version,
-            "outcome": record.outcome, "request_id": record.request_id, "source": record.source,
-            "details": record.details, "hash": record.hash,
-        }, sort_keys=True, ensure_ascii=False)))
-        return record
+        pending = session.sync_session.info.setdefault(_PENDING_LINES, [])
+        for row in rows:
+            line = {**row, "audit": True, "at": row["at"].isoformat()}
+            del line["prev_hash"]
+            pending.append((self._stream, json.dumps(line, sort_keys=True, ensure_ascii=False)))
 
     async def verify(self, sessions: async_sessionmaker, *, batch: int = 1000) -> tuple[bool, int, str]:
         """(intact, records checked, what is wrong). Reads the log in `seq` order in batches."""

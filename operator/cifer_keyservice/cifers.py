@@ -181,7 +181,15 @@ class CiferService:
             raise ApiError(ErrorCode.FORBIDDEN, f"the policy of this CIFER does not allow {operation}",
                            details={"cifer_id": cifer.id, "operation": operation})
 
-    async def rotate(self, caller: Caller, cifer_id: str, request: RotateCifer, *, scheduled: bool = False) -> dict[str, Any]:
+    async def rotate(
+        self, caller: Caller, cifer_id: str, request: RotateCifer, *, scheduled: bool = False,
+    ) -> dict[str, Any] | None:
+        """A new active version; the old one decrypts until the re-encryption deadline.
+
+        `scheduled` rotations (the scheduler's) go ahead only if the key is still due once its
+        row is locked, so of several replicas that saw it due, exactly one rotates it; the
+        others get None.
+        """
         if not scheduled:
             caller.principal.require("cifer:create")
         async with self._sessions.begin() as session:  # check before the HSM works for nothing
@@ -196,6 +204,8 @@ class CiferService:
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id, for_update=True)
             self._check_usable(cifer, "encrypt" if scheduled else "rotate")  # revoked meanwhile?
+            if scheduled and (cifer.next_rotation_at is None or cifer.next_rotation_at > now):
+                return None  # another replica rotated it first; the key pair made above is dropped
             old = await self._current_version(session, cifer)
             old.state, old.decrypt_until = "decrypt_only", deadline
             new_version = cifer.current_version + 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -21,9 +22,11 @@ from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
-from cifer_keyservice.settings import SCOPES, KeyServiceSettings, TokenReviewSettings
+from cifer_keyservice.ratelimit import ROUTES as RATE_LIMITED_ROUTES
+from cifer_keyservice.settings import SCOPES, KeyServiceSettings, Limit, OidcSettings, RateLimits, TokenReviewSettings
 
 KEK_FILE = "kek.key"
+RATE_CATEGORIES = tuple(dict.fromkeys(RATE_LIMITED_ROUTES.values()))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -39,6 +42,18 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="the key service's own token (RBAC: system:auth-delegator)")
     kube.add_argument("--kube-ca-file", default=None, help="CA bundle of the API server")
     kube.add_argument("--kube-insecure-skip-tls-verify", action="store_true", help="tests only")
+    oidc = parser.add_argument_group("OIDC", "accept an identity provider's JWTs, verified against its JWKS")
+    oidc.add_argument("--oidc-issuer", default=None, help="the provider's `iss`, exactly as in its tokens")
+    oidc.add_argument("--oidc-audience", default=None, help="the audience its tokens for CIFER carry in `aud`")
+    oidc.add_argument("--oidc-jwks-url", default=None, help="the provider's JWKS URL (https)")
+    oidc.add_argument("--oidc-ca-file", default=None, help="CA bundle of the JWKS endpoint (default: system)")
+    limits = parser.add_argument_group("rate limits", "seed §8.1, per principal; shared by every replica")
+    limits.add_argument("--rate-limit", action="append", type=_rate_limit, default=[],
+                        metavar="CATEGORY=LIMIT/WINDOW_S",
+                        help=f"override one category's limit, e.g. decrypt=100/60; repeatable; "
+                             f"categories: {', '.join(RATE_CATEGORIES)}")
+    limits.add_argument("--redis-url", default=os.environ.get("CIFER_REDIS_URL") or None,
+                        help="count in this Redis (default $CIFER_REDIS_URL, else in the database)")
     sub = parser.add_subparsers(dest="keyservice_command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser("serve", help="serve the key service API")
@@ -66,6 +81,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         func=_audit_verify)
 
 
+def _rate_limit(spec: str) -> tuple[str, Limit]:
+    """`decrypt=100/60`: a category, its limit, and its window in seconds."""
+    category, _, rest = spec.partition("=")
+    limit, _, window_s = rest.partition("/")
+    if category not in RATE_CATEGORIES or not (limit.isdigit() and window_s.isdigit() and int(limit) and int(window_s)):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not CATEGORY=LIMIT/WINDOW_S with positive numbers "
+                                         f"and a category of {', '.join(RATE_CATEGORIES)}")
+    return category, Limit(int(limit), int(window_s))
+
+
 def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
     data_dir = (args.data_dir or default_data_dir()).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -76,10 +101,20 @@ def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
             reviewer_token_file=args.kube_reviewer_token_file, ca_file=args.kube_ca_file,
             insecure_skip_tls_verify=args.kube_insecure_skip_tls_verify,
         )
+    oidc = None
+    oidc_args = (args.oidc_issuer, args.oidc_audience, args.oidc_jwks_url)
+    if any(oidc_args) or args.oidc_ca_file:
+        if not all(oidc_args):
+            raise SystemExit("cifer keyservice: --oidc-issuer, --oidc-audience and --oidc-jwks-url go together")
+        oidc = OidcSettings(issuer=args.oidc_issuer, audience=args.oidc_audience, jwks_url=args.oidc_jwks_url,
+                            ca_file=args.oidc_ca_file)
     return KeyServiceSettings(
         database_url=args.database_url or default_url(data_dir),
         kek=kek_settings(args, default_file=data_dir / KEK_FILE),
         token_review=review,
+        oidc=oidc,
+        rate_limits=dataclasses.replace(RateLimits(), **dict(args.rate_limit)),
+        redis_url=args.redis_url,
     )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from prometheus_client import Counter as MetricCounter
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -55,10 +57,12 @@ class Item:
 
 
 class DecapService:
-    def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog) -> None:
+    def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *,
+                 outcomes: MetricCounter | None = None) -> None:
         self._sessions = sessions
         self._keystore = keystore
         self._audit = audit
+        self._outcomes = outcomes
 
     def _authorize(self, caller: Caller, item: Item, cifer: Cifer | None, version: CiferVersion | None) -> None:
         header = item.header
@@ -121,37 +125,53 @@ class DecapService:
 
     async def _record(self, caller: Caller, items: list[Item], cifers: dict[str, Cifer], operation: str) -> None:
         """Audit every item, count usage, announce failures. If this cannot be written, no key leaves."""
-        now = utcnow()
+        entries, successes, failures = [], Counter(), Counter()
+        failed_items = []
+        for item in items:
+            header = item.header
+            denied = item.error is not None and item.error.code is ErrorCode.UNAUTHORIZED_DECRYPT
+            outcome = "success" if item.error is None else ("denied" if denied else "failure")
+            entries.append(caller.entry(
+                operation, outcome, cifer_id=header.cifer_id if header else None,
+                key_version=header.key_version if header else None,
+                details={} if item.error is None else {"error": item.error.code.name},
+            ))
+            if header is None or header.cifer_id not in cifers:
+                continue
+            if item.error is None:
+                successes[header.cifer_id] += 1
+            else:
+                failures[header.cifer_id] += 1
+                failed_items.append(item)
         try:
             async with self._sessions.begin() as session:
-                for item in items:
-                    header = item.header
-                    cifer_id = header.cifer_id if header else None
-                    denied = item.error is not None and item.error.code is ErrorCode.UNAUTHORIZED_DECRYPT
-                    outcome = "success" if item.error is None else ("denied" if denied else "failure")
-                    await self._audit.append(session, caller.entry(
-                        operation, outcome, cifer_id=cifer_id, key_version=header.key_version if header else None,
-                        details={} if item.error is None else {"error": item.error.code.name},
+                await self._audit.append_many(session, entries)
+                now = utcnow()
+                for cifer_id in successes.keys() | failures.keys():
+                    await session.execute(update(Cifer).where(Cifer.id == cifer_id).values(
+                        decryptions=Cifer.decryptions + successes[cifer_id],
+                        decrypt_failures=Cifer.decrypt_failures + failures[cifer_id],
+                        last_used_at=now if successes[cifer_id] else Cifer.last_used_at,
                     ))
-                    cifer = cifers.get(cifer_id) if cifer_id else None
-                    if cifer is None:
-                        continue
-                    row = await session.get(Cifer, cifer.id)
-                    if item.error is None:
-                        row.decryptions += 1
-                        row.last_used_at = now
-                    else:
-                        row.decrypt_failures += 1
-                        await events.emit(session, "decrypt.failed", owner_id=row.owner_id, data={
-                            "cifer_id": row.id, "name": row.name, "owner_id": row.owner_id,
-                            "key_version": header.key_version, "principal": caller.principal.id,
-                            "reason": item.error.code.name,
-                        })
+                for item in failed_items:
+                    cifer = cifers[item.header.cifer_id]
+                    await events.emit(session, "decrypt.failed", owner_id=cifer.owner_id, data={
+                        "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
+                        "key_version": item.header.key_version, "principal": caller.principal.id,
+                        "reason": item.error.code.name,
+                    })
         except SQLAlchemyError:
             log.exception("audit record could not be written; refusing the %s", operation)
             for item in items:
                 item.data_key = None
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the audit log cannot be written") from None
+        except ApiError:
+            for item in items:
+                item.data_key = None
+            raise
+        if self._outcomes is not None:  # counted once committed: a refused batch decrypted nothing
+            for entry in entries:
+                self._outcomes.labels(entry.outcome).inc()
 
     async def rewrap(self, caller: Caller, raw_header: bytes) -> dict[str, Any]:
         """The header resealed to the cifer's current version; the payload it fronts is untouched."""

@@ -27,6 +27,56 @@ class TokenReviewSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class OidcSettings:
+    """Accept an identity provider's JWTs, verified against its JWKS (auth/oidc.py)."""
+
+    issuer: str
+    """The provider's `iss`, exactly as in its tokens; a bearer token claiming it is checked only here."""
+    audience: str
+    """The audience the provider mints CIFER's tokens for; a token's `aud` must contain it."""
+    jwks_url: str
+    """The provider's JWKS (`jwks_uri` of its discovery document); https, http only on loopback."""
+    ca_file: str | None = None
+    """CA bundle of the JWKS endpoint's certificate; None: the system's trust store."""
+    jwks_cache_ttl_s: float = 300.0
+    """How long a fetched JWKS is used before it is fetched again (a removed key lives this long)."""
+    jwks_refetch_min_interval_s: float = 30.0
+    """Least time between two fetches when tokens name unknown kids (a rotation, or a flood of made-up kids)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """At most `limit` requests in each fixed window of `window_s` seconds (windows start at
+    multiples of `window_s` since the Unix epoch, so every replica agrees on them)."""
+
+    limit: int
+    window_s: int
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_s < 1:
+            raise ValueError(f"a rate limit needs a positive limit and window, not {self.limit}/{self.window_s} s")
+
+
+@dataclasses.dataclass(frozen=True)
+class RateLimits:
+    """Seed §8.1's limits, per principal and category, counted by all replicas together
+    (`cifer_keyservice.ratelimit`); `--rate-limit CATEGORY=LIMIT/WINDOW_S` overrides one."""
+
+    create: Limit = Limit(10, 3600)
+    """POST /v1/cifers."""
+    encrypt: Limit = Limit(1000, 60)
+    """GET /v1/keys/{cifer_id}, the public key fetched to encrypt; unauthenticated, so per peer address."""
+    decrypt: Limit = Limit(100, 60)
+    """POST /v1/decapsulate (each header of a batch counts one) and POST /v1/rewrap."""
+    get: Limit = Limit(1000, 60)
+    """GET /v1/cifers and GET /v1/cifers/{cifer_id}."""
+    rotate: Limit = Limit(10, 86400)
+    """POST /v1/cifers/{cifer_id}/rotate."""
+    redis_key_prefix: str = "cifer:ratelimit:"
+    """Prefix of the counters' keys in Redis: one per deployment sharing a Redis."""
+
+
+@dataclasses.dataclass(frozen=True)
 class KeyServiceSettings:
     database_url: str
     """SQLAlchemy DSN: SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`)."""
@@ -42,5 +92,24 @@ class KeyServiceSettings:
     """How long a rotated-out version stays decrypt-only when the request names no window."""
     serviceaccount_scopes: frozenset[str] = frozenset({"cifer:read", "encrypt", "decrypt"})
     """Scopes of a caller proven by a Kubernetes ServiceAccount token (a sidecar)."""
+    rotation_check_interval_s: float = 60.0
+    """How often the scheduler looks for keys due for rotation, notice or retirement."""
+    expiring_notice_days: int = 7
+    """How long before a scheduled rotation `cifer.expiring` is sent."""
+    webhook_backoff_base_s: float = 1.0
+    """Wait before a failed webhook delivery's first retry; it doubles each time, up to an hour."""
+    webhook_poll_interval_s: float = 1.0
+    """How often the webhook dispatcher looks for deliveries due (how late an event may arrive)."""
+    webhook_allow_private_networks: bool = False
+    """Deliver to loopback, private and link-local addresses too. Off: a webhook cannot reach
+    into the cluster or a cloud metadata endpoint (SSRF); turn on only for in-cluster receivers."""
     token_review: TokenReviewSettings | None = None
     """Accept ServiceAccount tokens checked by this API server; None: API keys only."""
+    oidc: OidcSettings | None = None
+    """Accept an identity provider's JWTs (principal `oidc:ISSUER#SUBJECT`); None: no OIDC."""
+    rate_limits: RateLimits = RateLimits()
+    """Seed §8.1's rate limits per principal and category."""
+    redis_url: str | None = None
+    """Count rate limits in this Redis (`redis://host:6379/0`); None: in the database. Both are shared by replicas."""
+    idempotency_ttl_s: int = 86400
+    """How long a POST's response is kept for replay under its X-Idempotency-Key (seed §2.2)."""

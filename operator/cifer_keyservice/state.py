@@ -1,11 +1,19 @@
 """Typed application state of the key service (aiohttp AppKeys), declared once."""
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.decap import DecapService
+from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.settings import KeyServiceSettings
+from cifer_keyservice.webhooks.delivery import Dispatcher
+from cifer_keyservice.webhooks.service import WebhookService
 
 SETTINGS = web.AppKey("settings", KeyServiceSettings)
+SESSIONS = web.AppKey("sessions", async_sessionmaker)  # for read-only queries (the audit query)
 CIFERS = web.AppKey("cifers", CiferService)
 DECAP = web.AppKey("decap", DecapService)
+SCHEDULER = web.AppKey("scheduler", RotationScheduler)
+WEBHOOKS = web.AppKey("webhooks", WebhookService)
+WEBHOOK_DISPATCHER = web.AppKey("webhook_dispatcher", Dispatcher)

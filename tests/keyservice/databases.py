@@ -4,8 +4,10 @@ fresh PostgreSQL database on the machine's server (127.0.0.1:5432, trust auth), 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -21,16 +23,26 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+@contextlib.contextmanager
+def temporary_postgres_database(prefix: str = "cifer_test") -> Iterator[str]:
+    """A DSN of a new, empty PostgreSQL database, dropped on the way out; fails (never skips)
+    when the server cannot be reached."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_DSN} is needed for the key-service tests: {exc}", pytrace=False)
+    try:
+        yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """A DSN of an empty database of each kind; PostgreSQL must be reachable (never skipped)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'cifer.db'}"
         return
-    name = f"cifer_test_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_DSN} is needed for the key-service tests: {exc}", pytrace=False)
-    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with temporary_postgres_database() as dsn:
+        yield dsn

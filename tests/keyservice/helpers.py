@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 
+from sqlalchemy import text
+
 from cifer.crypto.suites import suite_by_name
 from cifer.envelope import Recipient
 from cifer.envelope.format import parse_header
+from cifer_keyservice.db.engine import create_engine
 
 
 def b64(data: bytes) -> str:
@@ -36,3 +39,21 @@ def opener_from(results):
     def open_key(header):
         return base64.b64decode(results[0]["data_key"])
     return open_key
+
+
+async def sql_at(database_url: str, *statements: str) -> list:
+    """Runs SQL straight on a database, as an operator (or an attacker) could; rows of the last."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            result = None
+            for statement in statements:
+                result = await conn.execute(text(statement))
+            return list(result) if result is not None and result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def sql(keyservice, *statements: str) -> list:
+    """`sql_at` on a key service's database."""
+    return await sql_at(keyservice.settings.database_url, *statements)

@@ -7,23 +7,8 @@ import json
 import subprocess
 import sys
 
-from sqlalchemy import text
-
 from cifer.envelope import encrypt
-from cifer_keyservice.db.engine import create_engine
-from keyservice.helpers import b64, header_of, new_cifer, recipient
-
-
-async def sql(keyservice, *statements: str) -> list:
-    engine = create_engine(keyservice.settings.database_url)
-    try:
-        async with engine.begin() as conn:
-            result = None
-            for statement in statements:
-                result = await conn.execute(text(statement))
-            return list(result) if result is not None and result.returns_rows else []
-    finally:
-        await engine.dispose()
+from keyservice.helpers import b64, header_of, new_cifer, recipient, sql
 
 
 def verify(keyservice) -> subprocess.CompletedProcess:
@@ -107,3 +92,33 @@ async def test_with_the_audit_store_unwritable_decrypts_are_refused(keyservice):
     assert resp.status == 503
     _, key = await keyservice.call("GET", f"/v1/keys/{cid}", expect=200)
     assert key["data"]["key_version"] == 1  # the rotation did not happen without its record
+
+
+async def test_the_audit_query_filters_pages_and_summarizes_for_admins(keyservice):
+    cid, _, alice = await decrypt_some(keyservice, n=3)
+    admin = await keyservice.api_key("usr_admin", scopes=("admin",))
+    await keyservice.call("GET", "/v1/audit", headers=alice, expect=403)  # not an admin
+    _, body = await keyservice.call("GET", "/v1/audit", params={"operation": "decrypt", "limit": "2"},
+                                    headers=admin, expect=200)
+    data = body["data"]
+    assert data["pagination"] == {"page": 1, "limit": 2, "total": 4, "total_pages": 2}
+    assert [e["principal"] for e in data["audit_logs"]] == ["usr_mallory", "usr_alice"]  # newest first
+    assert data["summary"]["outcome_breakdown"] == {"success": 3, "denied": 1, "failure": 0}
+    _, page2 = await keyservice.call("GET", "/v1/audit", params={"operation": "decrypt", "limit": "2", "page": "2"},
+                                     headers=admin, expect=200)
+    assert len(page2["data"]["audit_logs"]) == 2
+    _, body = await keyservice.call("GET", "/v1/audit", headers=admin, expect=200,
+                                    params={"cifer_id": cid, "principal": "usr_mallory", "outcome": "denied"})
+    (entry,) = body["data"]["audit_logs"]
+    assert (entry["operation"], entry["cifer_id"], entry["key_version"]) == ("decrypt", cid, 1)
+    _, body = await keyservice.call("GET", "/v1/audit", params={"start_date": "2999-01-01T00:00:00Z"},
+                                    headers=admin, expect=200)
+    assert body["data"]["pagination"]["total"] == 0
+
+
+async def test_the_audit_query_names_a_bad_parameter(keyservice):
+    admin = await keyservice.api_key("usr_admin", scopes=("admin",))
+    for params, field in [({"start_date": "yesterday"}, "start_date"), ({"outcome": "maybe"}, "outcome"),
+                          ({"limit": "0"}, "limit"), ({"cifer": "x"}, "cifer")]:
+        _, body = await keyservice.call("GET", "/v1/audit", params=params, headers=admin, expect=400)
+        assert body["error"]["details"]["field"] == field

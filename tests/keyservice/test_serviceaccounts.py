@@ -3,7 +3,6 @@ a real kube-apiserver (the `kube` fixture): audience `cifer` only, and only what
 
 from __future__ import annotations
 
-import base64
 import io
 import secrets
 

@@ -418,8 +418,8 @@ class ControlPlane:
 
         No controller-manager runs, so no token Secret is made for it: use `create_token`.
         """
-        if ns != "default":
-            self.create_namespace(ns)
+        # Even `default`: a fresh API server makes it a moment after it is ready.
+        self.create_namespace(ns)
         body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
         path = f"/api/v1/namespaces/{_q(ns)}/serviceaccounts"
         try:

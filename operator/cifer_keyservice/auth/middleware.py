@@ -1,7 +1,10 @@
 """Authentication: every route but the public ones needs `Authorization: Bearer ...`.
 
-An `sk_test_`/`sk_live_` token is an API key; any other bearer token is offered to the
-Kubernetes TokenReview (a pod's projected ServiceAccount token), when one is configured.
+An `sk_test_`/`sk_live_` token is an API key. Any other bearer token is a JWT of one of two
+kinds, told apart by its (unverified) `iss`: one claiming the configured OIDC issuer goes to the
+OIDC verifier only (auth/oidc.py); any other to the Kubernetes TokenReview only (a pod's projected
+ServiceAccount token), when one is configured. A token is never offered to a verifier that is not
+its issuer's: the API server is not shown an IdP's tokens, nor the IdP's JWKS fetched for a pod's.
 Every failure is the same 401: no hint of which check failed.
 """
 

@@ -1,0 +1,187 @@
+"""OpenAPI 3.1 for what the key service serves, at /v1/openapi.json.
+
+Shapes follow seed 000 (§2.3 envelope, §4 bodies, §9 errors). A test compares these paths
+with the application's routes, so neither can drift from the other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+import cifer
+
+routes = web.RouteTableDef()
+
+_CIFER_ID = {"type": "string", "pattern": "^cif_[a-zA-Z0-9]{12,}$"}
+_TIME = {"type": "string", "format": "date-time"}
+_STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def _ok(data: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["success", "data", "meta"],
+        "properties": {"success": {"const": True}, "data": data, "meta": {"$ref": "#/components/schemas/Meta"}},
+    }}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": "#/components/responses/Error"} for status in statuses}
+
+
+def _json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+_PATH_ID = [{"name": "cifer_id", "in": "path", "required": True, "schema": _CIFER_ID}]
+_CIFER = {"$ref": "#/components/schemas/Cifer"}
+_EVENTS = {"enum": ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed",
+                    "quota.exceeded"]}
+_WEBHOOK_ID = [{"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^wh_"}}]
+_WEBHOOK = {"type": "object", "properties": {"id": {"type": "string"}, "url": {"type": "string", "format": "uri"},
+                                             "events": {"type": "array", "items": _EVENTS}, "created_at": _TIME}}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "CIFER key service", "version": cifer.__version__,
+             "description": "Key lifecycle, decapsulation for sidecars, audit. The only place a private key is unwrapped."},
+    "security": [{"bearerAuth": []}],
+    "paths": {
+        "/v1/health": {"get": {"operationId": "healthCheck", "security": [], "responses": {
+            "200": _ok({"type": "object"}), **_errors(503)}}},
+        "/v1/cifers": {
+            "post": {"operationId": "createCifer", "requestBody": _json_body({"$ref": "#/components/schemas/CreateCiferRequest"}),
+                     "parameters": [{"name": "X-Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
+                     "responses": {"201": _ok(_CIFER, "CIFER created"), **_errors(400, 401, 403, 413, 429, 503)}},
+            "get": {"operationId": "listCifers", "parameters": [
+                {"name": "status", "in": "query", "schema": {"enum": ["active", "revoked"]}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "cursor", "in": "query", "schema": _CIFER_ID}],
+                "responses": {"200": _ok({"type": "object", "properties": {
+                    "cifers": {"type": "array", "items": _CIFER}, "has_more": {"type": "boolean"},
+                    "next_cursor": {"type": ["string", "null"]}}}), **_errors(400, 401, 403, 429)}},
+        },
+        "/v1/cifers/{cifer_id}": {
+            "parameters": _PATH_ID,
+            "get": {"operationId": "getCifer", "responses": {"200": _ok(_CIFER), **_errors(400, 401, 403, 404, 429)}},
+            "delete": {"operationId": "revokeCifer", "parameters": [
+                {"name": "X-Confirm-Revocation", "in": "header", "required": True, "schema": {"const": "true"}}],
+                "responses": {"200": _ok({"type": "object", "properties": {
+                    "cifer_id": _CIFER_ID, "status": {"const": "revoked"}, "revoked_at": _TIME,
+                    "warning": {"type": "string"}}}), **_errors(400, 401, 403, 404, 410)}},
+        },
+        "/v1/cifers/{cifer_id}/rotate": {"parameters": _PATH_ID, "post": {
+            "operationId": "rotateCifer",
+            "requestBody": _json_body({"type": "object", "additionalProperties": False, "properties": {
+                "reason": {"type": "string", "maxLength": 255},
+                "re_encryption_window_days": {"type": "integer", "minimum": 0, "maximum": 365}}}, required=False),
+            "responses": {"200": _ok({"type": "object", "properties": {
+                "cifer_id": _CIFER_ID, "old_key_version": {"type": "integer"}, "new_key_version": {"type": "integer"},
+                "new_encapsulation_key": {"type": "string"}, "rotation_initiated_at": _TIME,
+                "re_encryption_deadline": _TIME}}), **_errors(400, 401, 403, 404, 410, 429, 503)}}},
+        "/v1/keys/{cifer_id}": {"parameters": _PATH_ID, "get": {
+            "operationId": "getPublicKey", "security": [],
+            "responses": {"200": _ok({"type": "object", "properties": {
+                "cifer_id": _CIFER_ID, "encapsulation_key": {"type": "string", "description": "base64 SubjectPublicKeyInfo DER"},
+                "key_version": {"type": "integer"}, "algorithm": {"enum": ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]},
+                "valid_until": {"type": ["string", "null"], "format": "date-time"}}}), **_errors(400, 404, 410, 429)}}},
+        "/v1/decapsulate": {"post": {
+            "operationId": "decapsulate", "description": "Envelope headers in, data keys out (sidecars only).",
+            "requestBody": _json_body({"type": "object", "required": ["headers"], "additionalProperties": False,
+                                       "properties": {"headers": {"type": "array", "minItems": 1, "maxItems": 256,
+                                                                  "items": {"type": "string", "format": "byte"}}}}),
+            "responses": {"200": _ok({"type": "object", "properties": {"results": {"type": "array", "items": {
+                "type": "object", "properties": {
+                    "index": {"type": "integer"}, "success": {"type": "boolean"}, "cifer_id": _CIFER_ID,
+                    "key_version": {"type": "integer"}, "data_key": {"type": "string", "format": "byte"},
+                    "metadata": _STRINGS, "error": {"$ref": "#/components/schemas/ErrorBody"}}}}}}),
+                **_errors(400, 401, 403, 404, 410, 413, 429, 503)}}},
+        "/v1/rewrap": {"post": {
+            "operationId": "rewrapHeader",
+            "requestBody": _json_body({"type": "object", "required": ["header"], "additionalProperties": False,
+                                       "properties": {"header": {"type": "string", "format": "byte"}}}),
+            "responses": {"200": _ok({"type": "object", "properties": {
+                "header": {"type": "string", "format": "byte"}, "cifer_id": _CIFER_ID,
+                "key_version": {"type": "integer"}, "previous_key_version": {"type": "integer"}}}),
+                **_errors(400, 401, 403, 404, 410, 429, 503)}}},
+        "/v1/audit": {"get": {"operationId": "queryAudit", "parameters": [
+            {"name": name, "in": "query", "schema": schema} for name, schema in (
+                ("start_date", _TIME), ("end_date", _TIME), ("cifer_id", _CIFER_ID), ("operation", {"type": "string"}),
+                ("principal", {"type": "string"}), ("outcome", {"enum": ["success", "denied", "failure"]}),
+                ("page", {"type": "integer", "minimum": 1}), ("limit", {"type": "integer", "minimum": 1, "maximum": 500}))],
+            "responses": {"200": _ok({"type": "object"}), **_errors(400, 401, 403)}}},
+        "/v1/webhooks": {
+            "post": {"operationId": "createWebhook", "description": "Seed §7.4; the secret is never returned.",
+                     "requestBody": _json_body({"type": "object", "required": ["url", "events", "secret"],
+                                                "additionalProperties": False, "properties": {
+                                                    "url": {"type": "string", "format": "uri", "maxLength": 2048},
+                                                    "events": {"type": "array", "minItems": 1, "items": _EVENTS},
+                                                    "secret": {"type": "string", "minLength": 16, "maxLength": 256}}}),
+                     "responses": {"201": _ok(_WEBHOOK, "Webhook registered"), **_errors(400, 401, 403, 429)}},
+            "get": {"operationId": "listWebhooks", "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _ok({"type": "object", "properties": {
+                    "webhooks": {"type": "array", "items": _WEBHOOK}, "has_more": {"type": "boolean"},
+                    "next_cursor": {"type": ["string", "null"]}}}), **_errors(400, 401, 403)}},
+        },
+        "/v1/webhooks/{webhook_id}": {
+            "parameters": _WEBHOOK_ID,
+            "get": {"operationId": "getWebhook", "responses": {"200": _ok(_WEBHOOK), **_errors(400, 401, 403, 404)}},
+            "delete": {"operationId": "deleteWebhook", "responses": {"200": _ok({"type": "object", "properties": {
+                "id": {"type": "string"}, "deleted": {"const": True}, "deleted_at": _TIME}}),
+                **_errors(400, 401, 403, 404)}},
+        },
+        "/v1/webhooks/{webhook_id}/deliveries": {"parameters": _WEBHOOK_ID, "get": {
+            "operationId": "listDeliveries", "description": "Delivery status, newest first.",
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+            "responses": {"200": _ok({"type": "object", "properties": {"deliveries": {"type": "array", "items": {
+                "type": "object", "properties": {
+                    "event_id": {"type": "string"}, "type": _EVENTS, "created": _TIME,
+                    "status": {"enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "integer"},
+                    "next_attempt_at": {"type": ["string", "null"]}, "last_error": {"type": ["string", "null"]},
+                    "delivered_at": {"type": ["string", "null"]}}}}}}), **_errors(400, 401, 403, 404)}}},
+        "/v1/openapi.json": {"get": {"operationId": "openapi", "security": [], "responses": {"200": {
+            "description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/metrics": {"get": {"operationId": "metrics", "security": [], "responses": {"200": {
+            "description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    },
+    "components": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                           "description": "An sk_test_/sk_live_ API key, or a pod's ServiceAccount token"}},
+        "schemas": {
+            "Meta": {"type": "object", "required": ["request_id", "timestamp"], "properties": {
+                "request_id": {"type": "string"}, "timestamp": _TIME, "version": {"type": "string"}}},
+            "ErrorBody": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"enum": ["INVALID_REQUEST", "INVALID_CIFER_ID", "INVALID_CIPHERTEXT", "UNAUTHORIZED",
+                                  "FORBIDDEN", "UNAUTHORIZED_DECRYPT", "NOT_FOUND", "METHOD_NOT_ALLOWED",
+                                  "PAYLOAD_TOO_LARGE", "CIFER_REVOKED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR",
+                                  "SERVICE_UNAVAILABLE"]},
+                "message": {"type": "string"}, "details": {"type": "object"}}},
+            "CiferPolicy": {"type": "object", "additionalProperties": False, "properties": {
+                "auto_rotate_days": {"type": "integer", "minimum": 0, "maximum": 365},
+                "allowed_operations": {"type": "array", "items": {"enum": ["encrypt", "decrypt", "rotate", "revoke"]}},
+                "allowed_principals": {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 255}}}},
+            "CreateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
+                "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
+                "metadata": _STRINGS, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
+                "algorithm": {"enum": ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]}}},
+            "Cifer": {"type": "object", "properties": {
+                "cifer_id": _CIFER_ID, "name": {"type": "string"}, "description": {"type": "string"},
+                "status": {"enum": ["active", "revoked"]}, "created_at": _TIME, "updated_at": _TIME,
+                "owner_id": {"type": "string"}, "encapsulation_key": {"type": "string"}, "key_version": {"type": "integer"},
+                "key_algorithm": {"type": "string"}, "metadata": _STRINGS, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
+                "statistics": {"type": "object"}}},
+        },
+        "responses": {"Error": {"description": "The seed's error envelope", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["success", "error", "meta"], "properties": {
+                "success": {"const": False}, "error": {"$ref": "#/components/schemas/ErrorBody"},
+                "meta": {"$ref": "#/components/schemas/Meta"}}}}}}},
+    },
+}
+
+
+@routes.get("/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)

@@ -1,0 +1,314 @@
+"""Rate limits (seed §8): fixed windows per principal and category, counted by all replicas
+together — in the database (`rate_limit_windows`), or in Redis when `redis_url` is set.
+
+- Category: `ROUTES` below maps each limited route to one of §8.1's categories; limits and
+  windows are `KeyServiceSettings.rate_limits`. A window is `[start, start + window_s)` with
+  `start` a multiple of `window_s` since the Unix epoch, so every replica agrees on it.
+- Principal: the authenticated caller's id. The public-key fetch (`encrypt`) needs no
+  credentials, so it is counted per peer address, `ip:<address>` (behind a proxy that is the
+  proxy's address: give such a deployment's proxy its own limit).
+- Cost: one per request, except `POST /v1/decapsulate`, where each header of the batch is one
+  decrypt. The middleware parses the body (already capped by `client_max_size`; aiohttp keeps
+  the bytes for the handler) and counts its `headers` list; a body the handler will refuse
+  counts one. A batch larger than a whole window's limit could never pass: it is refused as
+  400 INVALID_REQUEST naming `headers`, not as a 429 whose Retry-After would be a lie.
+- Over the limit: the request is refused without being counted (a refused batch does not eat
+  what is left of the window) with 429 RATE_LIMIT_EXCEEDED, `Retry-After` and §8.3's body. The
+  first refusal of a (principal, category, window) emits `quota.exceeded` once, however many
+  replicas refuse (the `exceeded_notified` flag, set atomically with the event's outbox row).
+- Headers: every response of a limited route, errors raised by the handler included, carries
+  `X-RateLimit-Limit`, `-Remaining` and `-Reset` (the window's end, unix seconds): the middleware
+  puts its verdict on the request and `add_headers`, an `on_response_prepare` signal, writes
+  them into whatever response goes out, even one an outer middleware rendered.
+- Fail closed: if the counter store cannot be reached, limited routes answer 503
+  SERVICE_UNAVAILABLE rather than serve without limits.
+- Old windows: the database store deletes ended windows on 1 request in `CLEANUP_EVERY`; Redis
+  counters expire by themselves at their window's end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer_keyservice import events
+from cifer_keyservice.auth.principal import PRINCIPAL
+from cifer_keyservice.db.models import RateLimitWindow
+from cifer_keyservice.settings import Limit, RateLimits
+from cifer_keyservice.state import SETTINGS
+
+log = logging.getLogger("cifer.keyservice.ratelimit")
+
+# (method, canonical route) -> category of seed §8.1; HEAD counts as the GET it mirrors.
+ROUTES = {
+    ("POST", "/v1/cifers"): "create",
+    ("GET", "/v1/keys/{cifer_id}"): "encrypt",
+    ("POST", "/v1/decapsulate"): "decrypt",
+    ("POST", "/v1/rewrap"): "decrypt",
+    ("GET", "/v1/cifers"): "get",
+    ("GET", "/v1/cifers/{cifer_id}"): "get",
+    ("POST", "/v1/cifers/{cifer_id}/rotate"): "rotate",
+}
+BATCH_ROUTE = ("POST", "/v1/decapsulate")
+UNAUTHENTICATED = frozenset({"encrypt"})  # counted per peer address
+CLEANUP_EVERY = 100  # one request in this many deletes ended windows (database store)
+_WINDOW_NAMES = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+# The Redis counter: add `cost` only if the window stays within `limit`; on a refusal, report
+# whether this is the window's first (SET NX of the flag). KEYS: counter, flag. ARGV: cost,
+# limit, seconds to keep the keys. Returns {allowed 0|1, count, first refusal 0|1}.
+_REDIS_TAKE = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cost = tonumber(ARGV[1])
+if count + cost <= tonumber(ARGV[2]) then
+  count = redis.call('INCRBY', KEYS[1], cost)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return {1, count, 0}
+end
+local first = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3])
+if first then return {0, count, 1} end
+return {0, count, 0}
+"""
+
+Notify = Callable[[AsyncSession], Awaitable[None]]  # adds the quota.exceeded event to a transaction
+
+
+def window_name(window_s: int) -> str:
+    """`1 minute`, `1 hour`, `1 day` as §8.3 writes them; `90 seconds` for what is no whole unit."""
+    for unit_s, unit in _WINDOW_NAMES:
+        if window_s % unit_s == 0:
+            n = window_s // unit_s
+            return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+    raise RuntimeError(f"internal error: window of {window_s} s")
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """One request's outcome against its window, and what the §8.2 headers say."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # unix seconds: the window's end
+    retry_after: int  # seconds until then, at least 1
+
+    def headers(self) -> dict[str, str]:
+        out = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
+               "X-RateLimit-Reset": str(self.reset)}
+        if not self.allowed:
+            out["Retry-After"] = str(self.retry_after)
+        return out
+
+
+class Counters(Protocol):
+    async def take(self, principal: str, category: str, window_start: int, cost: int, limit: int,
+                   ttl_s: int, notify: Notify | None) -> tuple[bool, int]:
+        """Adds `cost` if the window stays within `limit`: (allowed, count now). On the
+        window's first refusal, runs `notify` in a transaction. `ttl_s`: how long the window
+        has left, for a store that forgets by itself."""
+
+    async def delete_ended(self, before: int) -> None:
+        """Forgets windows that started before `before` (unix seconds)."""
+
+    async def close(self) -> None: ...
+
+
+class DatabaseCounters:
+    """`rate_limit_windows`: one atomic upsert-increment per request, on PostgreSQL and SQLite (≥ 3.35)."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def take(self, principal, category, window_start, cost, limit, ttl_s, notify):
+        table = RateLimitWindow.__table__
+        key = and_(table.c.principal == principal, table.c.category == category,
+                   table.c.window_start == window_start)
+        async with self._sessions.begin() as session:
+            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            add = insert(table).values(principal=principal, category=category, window_start=window_start,
+                                       count=cost, exceeded_notified=False)
+            add = add.on_conflict_do_update(
+                index_elements=[table.c.principal, table.c.category, table.c.window_start],
+                set_={"count": table.c.count + cost}, where=table.c.count + cost <= limit,
+            ).returning(table.c.count)
+            count = (await session.execute(add)).scalar_one_or_none()
+            if count is not None:
+                return True, count
+            first = (await session.execute(
+                update(table).where(key, table.c.exceeded_notified.is_(False))
+                .values(exceeded_notified=True).returning(table.c.count)
+            )).scalar_one_or_none()
+            if first is not None:
+                if notify is not None:
+                    await notify(session)
+                return False, first
+            return False, (await session.execute(select(table.c.count).where(key))).scalar_one()
+
+    async def delete_ended(self, before: int) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_start < before))
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisCounters:
+    """A Lua script per request (atomic on the server); keys expire at their window's end.
+    `quota.exceeded` is written to the database's outbox after Redis granted the first refusal,
+    so a database failure just then loses that one notice (at most once, never twice)."""
+
+    def __init__(self, client: aioredis.Redis, sessions: async_sessionmaker, *, prefix: str) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._prefix = prefix
+        self._script = client.register_script(_REDIS_TAKE)
+
+    def key(self, principal: str, category: str, window_start: int) -> str:
+        # The braces are a Redis Cluster hash tag: the counter and its flag share a slot.
+        return f"{self._prefix}{{{category}:{window_start}:{principal}}}"
+
+    async def take(self, principal, category, window_start, cost, limit, ttl_s, notify):
+        counter = self.key(principal, category, window_start)
+        allowed, count, first = await self._script(keys=[counter, counter + ":notified"], args=[cost, limit, ttl_s])
+        if first and notify is not None:
+            async with self._sessions.begin() as session:
+                await notify(session)
+        return bool(allowed), int(count)
+
+    async def delete_ended(self, before: int) -> None:
+        pass  # EXPIRE did it
+
+    async def ping(self) -> None:
+        await self._client.ping()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class RateLimiter:
+    """Seed §8.1's limits over a shared counter store."""
+
+    def __init__(self, limits: RateLimits, counters: Counters, *, clock: Callable[[], float] = time.time) -> None:
+        self.limits = limits
+        self.counters = counters
+        self.clock = clock
+        """Unix seconds now; tests pin it, so that no window ends in the middle of one."""
+        self._longest_window_s = max(getattr(limits, c).window_s for c in set(ROUTES.values()))
+
+    @classmethod
+    def create(cls, limits: RateLimits, sessions: async_sessionmaker, *, redis_url: str | None) -> RateLimiter:
+        """Counters in Redis if a URL is given, else in the database. No I/O until the first request."""
+        if redis_url is None:
+            return cls(limits, DatabaseCounters(sessions))
+        client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+        return cls(limits, RedisCounters(client, sessions, prefix=limits.redis_key_prefix))
+
+    def limit_of(self, category: str) -> Limit:
+        return getattr(self.limits, category)
+
+    async def take(self, principal: str, category: str, cost: int = 1) -> Verdict:
+        """Counts `cost` requests of `principal` in `category`'s current window, or refuses them.
+        Raises 503 SERVICE_UNAVAILABLE if the counter store fails (fail closed)."""
+        limit = self.limit_of(category)
+        now = self.clock()
+        start = int(now) - int(now) % limit.window_s
+        reset = start + limit.window_s
+        retry_after = max(1, math.ceil(reset - now))
+
+        async def notify(session: AsyncSession) -> None:
+            if category in UNAUTHENTICATED:
+                return  # a peer address has no owner whose webhooks could be told
+            await events.emit(session, "quota.exceeded", owner_id=principal, data={
+                "principal": principal, "category": category, "limit": limit.limit,
+                "window": window_name(limit.window_s), "window_start": _iso(start), "reset": _iso(reset),
+            })
+
+        try:
+            allowed, count = await self.counters.take(principal, category, start, cost, limit.limit,
+                                                      retry_after + 1, notify)
+            if random.randrange(CLEANUP_EVERY) == 0:
+                await self.counters.delete_ended(int(now) - self._longest_window_s)
+        except (SQLAlchemyError, RedisError, OSError):
+            log.exception("rate-limit counters unavailable; refusing the request")
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
+        return Verdict(allowed=allowed, limit=limit.limit, remaining=max(0, limit.limit - count),
+                       reset=reset, retry_after=retry_after)
+
+    def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """A Redis holding the counters is a dependency: without it limited routes answer 503."""
+        return {"redis": self.counters.ping} if isinstance(self.counters, RedisCounters) else {}
+
+    async def close(self) -> None:
+        await self.counters.close()
+
+
+def _iso(unix_s: int) -> str:
+    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+VERDICT = web.RequestKey("rate_limit_verdict", Verdict)
+
+
+async def _cost(request: web.Request, max_batch_headers: int) -> int:
+    """Headers in a decapsulation batch the handler will accept; 1 for any other body."""
+    try:
+        headers = json.loads(await request.read()).get("headers")
+    except (ValueError, AttributeError, RecursionError):  # the handler will refuse it
+        return 1
+    return len(headers) if isinstance(headers, list) and 1 <= len(headers) <= max_batch_headers else 1
+
+
+@web.middleware
+async def limit_rate(request: web.Request, handler):
+    """Counts and limits the call; placed after authentication so that it knows the principal."""
+    resource = request.match_info.route.resource
+    method = "GET" if request.method == "HEAD" else request.method
+    category = ROUTES.get((method, resource.canonical)) if resource is not None else None
+    if category is None:
+        return await handler(request)
+    limiter = request.app[RATE_LIMITER]
+    limit = limiter.limit_of(category)
+    principal = f"ip:{request.remote or 'unknown'}" if category in UNAUTHENTICATED else request[PRINCIPAL].id
+    cost = 1
+    if (method, resource.canonical) == BATCH_ROUTE:
+        cost = await _cost(request, request.app[SETTINGS].max_batch_headers)
+        if cost > limit.limit:
+            raise ApiError(ErrorCode.INVALID_REQUEST,
+                           f"headers: a batch may carry at most {limit.limit} headers "
+                           f"(the decrypt rate limit per {window_name(limit.window_s)})",
+                           details={"field": "headers"})
+    verdict = await limiter.take(principal, category, cost)
+    request[VERDICT] = verdict
+    if not verdict.allowed:
+        raise ApiError(
+            ErrorCode.RATE_LIMIT_EXCEEDED,
+            f"Rate limit exceeded. Please retry after {verdict.retry_after} seconds.",
+            details={"limit": limit.limit, "window": window_name(limit.window_s), "retry_after": verdict.retry_after},
+        )
+    return await handler(request)
+
+
+async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: the §8.2 headers (and Retry-After on a 429) on every response of
+    a limited route, whichever middleware rendered it."""
+    verdict = request.get(VERDICT)
+    if verdict is not None:
+        response.headers.update(verdict.headers())

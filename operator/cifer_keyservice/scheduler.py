@@ -1,0 +1,106 @@
+"""Automatic rotation (`policy.auto_rotate_days`), safe with several replicas.
+
+Each pass: announce `cifer.expiring` once per version ahead of its rotation; rotate the
+keys that are due (the due check is repeated under the row lock, so exactly one replica
+rotates a key); retire decrypt-only versions whose re-encryption deadline has passed. On
+PostgreSQL the candidates are claimed with FOR UPDATE SKIP LOCKED, so replicas share the
+work instead of queueing on it; SQLite serializes writers anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cifer_keyservice import events
+from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.auth.principal import Principal
+from cifer_keyservice.cifers import Caller, CiferService
+from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.db.models import Cifer, CiferVersion
+from cifer_keyservice.requests import RotateCifer
+
+log = logging.getLogger("cifer.scheduler")
+SCHEDULER = Principal(id="system:cifer-scheduler", scopes=frozenset({"admin"}), kind="system")
+BATCH = 100
+
+
+class RotationScheduler:
+    def __init__(self, sessions: async_sessionmaker, cifers: CiferService, audit: AuditLog, *,
+                 expiring_notice_days: int, re_encryption_window_days: int) -> None:
+        self._sessions = sessions
+        self._cifers = cifers
+        self._audit = audit
+        self._notice = datetime.timedelta(days=expiring_notice_days)
+        self._window_days = re_encryption_window_days
+
+    def _caller(self) -> Caller:
+        return Caller(principal=SCHEDULER, request_id="sched_" + secrets.token_hex(8), source="scheduler")
+
+    def _claim(self, query, session):
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return query.limit(BATCH)
+
+    async def run_once(self) -> dict[str, int]:
+        """One pass; returns how many keys were announced, rotated and versions retired."""
+        return {"expiring": await self._announce(), "rotated": await self._rotate_due(), "retired": await self._retire()}
+
+    async def _announce(self) -> int:
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            query = select(Cifer).where(
+                Cifer.status == "active", Cifer.next_rotation_at.is_not(None),
+                Cifer.next_rotation_at <= now + self._notice,
+                (Cifer.expiring_notified_for.is_(None)) | (Cifer.expiring_notified_for != Cifer.current_version),
+            )
+            due = (await session.execute(self._claim(query, session))).scalars().all()
+            for cifer in due:
+                cifer.expiring_notified_for = cifer.current_version
+                await events.emit(session, "cifer.expiring", owner_id=cifer.owner_id, data={
+                    "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
+                    "key_version": cifer.current_version, "rotates_at": iso(cifer.next_rotation_at),
+                })
+        return len(due)
+
+    async def _rotate_due(self) -> int:
+        async with self._sessions.begin() as session:
+            ids = (await session.execute(select(Cifer.id).where(
+                Cifer.status == "active", Cifer.next_rotation_at.is_not(None), Cifer.next_rotation_at <= utcnow(),
+            ).limit(BATCH))).scalars().all()
+        rotated = 0
+        for cifer_id in ids:
+            request = RotateCifer(reason="scheduled_rotation", re_encryption_window_days=self._window_days)
+            if await self._cifers.rotate(self._caller(), cifer_id, request, scheduled=True) is not None:
+                rotated += 1
+        return rotated
+
+    async def _retire(self) -> int:
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            query = select(CiferVersion).where(CiferVersion.state == "decrypt_only", CiferVersion.decrypt_until <= now)
+            versions = (await session.execute(self._claim(query, session))).scalars().all()
+            for version in versions:
+                version.state, version.retired_at = "retired", now
+                await self._audit.append(session, self._caller().entry(
+                    "retire", "success", cifer_id=version.cifer_id, key_version=version.version))
+        return len(versions)
+
+    async def run(self, stop: asyncio.Event, *, interval_s: float) -> None:
+        """A pass every `interval_s`, the first one interval after start (replicas restarted
+        together do not all scan at once), until `stop` is set; a failed pass is logged."""
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("rotation pass failed; retrying in %.0f s", interval_s)

@@ -1,0 +1,187 @@
+"""Webhook endpoints of an owner (seed §7.4): register, list, read, delete, and the state of
+their deliveries. Owner = the caller's principal id; an admin sees and deletes any.
+
+A signing secret is sealed (`webhooks.secrets`) before it reaches the database and is never
+returned; a change and its audit record are one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from yarl import URL
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.cifers import Caller
+from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
+from cifer_keyservice.events import EVENT_TYPES
+from cifer_keyservice.requests import invalid
+from cifer_keyservice.webhooks import secrets as sealing
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+WEBHOOK_ID_RANDOM_CHARS = 24  # 142 bits, as cifer ids
+WEBHOOK_ID_RE = re.compile(r"wh_[A-Za-z0-9]{%d}" % WEBHOOK_ID_RANDOM_CHARS)
+MAX_URL_CHARS = 2048  # the column's width
+MIN_SECRET_CHARS = 16  # below this an HMAC key is guessable
+MAX_SECRET_CHARS = 256
+MAX_PAGE = 100
+DELETED_ERROR = "webhook deleted"
+
+
+def new_webhook_id() -> str:
+    return "wh_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(WEBHOOK_ID_RANDOM_CHARS))
+
+
+def webhook_id(value: str) -> str:
+    """A path's webhook id, or 400 naming the field."""
+    if not WEBHOOK_ID_RE.fullmatch(value):
+        raise invalid("webhook_id", "is not a webhook id")
+    return value
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
+        raise invalid("url", f"must be a string of 1 to {MAX_URL_CHARS} characters")
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise invalid("url", "must be an absolute http(s) URL without spaces or control characters")
+    scheme, sep, rest = value.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:  # also "https://@host": yarl would drop the empty userinfo silently
+        raise invalid("url", "must not carry credentials")
+    try:
+        parsed = URL(value)
+        port = parsed.port
+    except ValueError:
+        raise invalid("url", "is not a valid URL") from None
+    if not sep or parsed.scheme not in ("http", "https") or not parsed.host or port is None:
+        raise invalid("url", "must be an absolute http(s) URL")
+    return value
+
+
+def _events(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(e, str) and e in EVENT_TYPES for e in value):
+        raise invalid("events", f"must be a non-empty list drawn from {', '.join(EVENT_TYPES)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _secret(value: Any) -> str:
+    if not isinstance(value, str) or not MIN_SECRET_CHARS <= len(value) <= MAX_SECRET_CHARS:
+        raise invalid("secret", f"must be a string of {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateWebhook:
+    url: str
+    events: tuple[str, ...]
+    secret: str = dataclasses.field(repr=False)  # never in a log line
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any]) -> CreateWebhook:
+        for key in body:
+            if key not in ("url", "events", "secret"):
+                raise invalid(key, "unknown field")
+        for key in ("url", "events", "secret"):
+            if key not in body:
+                raise invalid(key, "is required")
+        return cls(url=_url(body["url"]), events=_events(body["events"]), secret=_secret(body["secret"]))
+
+
+def view(hook: Webhook) -> dict[str, Any]:
+    return {"id": hook.id, "url": hook.url, "events": list(hook.events), "created_at": iso(hook.created_at)}
+
+
+def _audit_details(hook: Webhook) -> dict[str, Any]:
+    # The host only: a URL's path or query may itself be a credential.
+    return {"webhook_id": hook.id, "events": list(hook.events), "url_host": URL(hook.url).host}
+
+
+class WebhookService:
+    def __init__(self, sessions: async_sessionmaker, secret_key: bytes, audit: AuditLog) -> None:
+        self._sessions = sessions
+        self._secret_key = secret_key
+        self._audit = audit
+
+    async def _visible(self, session: AsyncSession, caller: Caller, hook_id: str, *,
+                       for_update: bool = False) -> Webhook:
+        """The live webhook if the caller owns it (or is admin); 404 otherwise, so ids cannot be probed."""
+        query = select(Webhook).where(Webhook.id == hook_id, Webhook.deleted_at.is_(None))
+        if for_update:
+            query = query.with_for_update()
+        hook = (await session.execute(query)).scalar_one_or_none()
+        if hook is None or not (caller.principal.is_admin or hook.owner_id == caller.principal.id):
+            raise ApiError(ErrorCode.NOT_FOUND, details={"webhook_id": hook_id})
+        return hook
+
+    async def create(self, caller: Caller, request: CreateWebhook) -> dict[str, Any]:
+        caller.principal.require("cifer:create")
+        hook_id = new_webhook_id()
+        hook = Webhook(
+            id=hook_id, owner_id=caller.principal.id, url=request.url, events=list(request.events),
+            encrypted_secret=sealing.seal(self._secret_key, hook_id, request.secret), created_at=utcnow(),
+        )
+        async with self._sessions.begin() as session:
+            session.add(hook)
+            await self._audit.append(session, caller.entry("webhook.create", "success", details=_audit_details(hook)))
+        return view(hook)
+
+    async def list(self, caller: Caller, *, limit: int, cursor: str | None) -> dict[str, Any]:
+        """The caller's live webhooks (an admin's: all), by id, with a cursor as for cifers."""
+        caller.principal.require("cifer:read")
+        query = select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.id).limit(limit + 1)
+        if not caller.principal.is_admin:
+            query = query.where(Webhook.owner_id == caller.principal.id)
+        if cursor is not None:
+            query = query.where(Webhook.id > cursor)
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(query)).scalars().all()
+        page, has_more = rows[:limit], len(rows) > limit
+        return {"webhooks": [view(hook) for hook in page], "has_more": has_more,
+                "next_cursor": page[-1].id if has_more else None}
+
+    async def get(self, caller: Caller, hook_id: str) -> dict[str, Any]:
+        caller.principal.require("cifer:read")
+        async with self._sessions.begin() as session:
+            return view(await self._visible(session, caller, hook_id))
+
+    async def delete(self, caller: Caller, hook_id: str) -> dict[str, Any]:
+        """Soft delete: the row stays for its deliveries' history; what was still pending fails."""
+        caller.principal.require("cifer:create")
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            hook = await self._visible(session, caller, hook_id, for_update=True)
+            hook.deleted_at = now
+            await session.execute(
+                update(Delivery).where(Delivery.webhook_id == hook.id, Delivery.status == "pending")
+                .values(status="failed", last_error=DELETED_ERROR).execution_options(synchronize_session=False)
+            )
+            await self._audit.append(session, caller.entry("webhook.delete", "success", details=_audit_details(hook)))
+        return {"id": hook.id, "deleted": True, "deleted_at": iso(now)}
+
+    async def deliveries(self, caller: Caller, hook_id: str, *, limit: int) -> dict[str, Any]:
+        """Newest event first. `last_error` is the latest failure, if any: a status or a
+        transport error's kind, never a response body."""
+        caller.principal.require("cifer:read")
+        async with self._sessions.begin() as session:
+            await self._visible(session, caller, hook_id)
+            rows = (await session.execute(
+                select(Delivery, OutboxEvent.type, OutboxEvent.created_at)
+                .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+                .where(Delivery.webhook_id == hook_id)
+                .order_by(OutboxEvent.created_at.desc(), Delivery.event_id.desc())
+                .limit(limit)
+            )).all()
+        return {"deliveries": [{
+            "event_id": delivery.event_id, "type": event_type, "created": iso(created),
+            "status": delivery.status, "attempts": delivery.attempts,
+            "next_attempt_at": iso(delivery.next_attempt_at) if delivery.status == "pending" else None,
+            "last_error": delivery.last_error, "delivered_at": iso(delivery.delivered_at),
+        } for delivery, event_type, created in rows]}
