@@ -35,8 +35,10 @@ class ErrorCode(enum.Enum):
 class ApiError(Exception):
     """Raised by handlers and services; rendered as the seed's error body by the middleware."""
 
-    def __init__(self, code: ErrorCode, message: str | None = None, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str | None = None, details: Mapping[str, Any] | None = None, *,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message or code.default_message)
         self.code = code
         self.message = message or code.default_message
         self.details = dict(details or {})
+        self.headers = dict(headers or {})  # sent with the error: Retry-After, X-RateLimit-*

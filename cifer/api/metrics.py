@@ -25,6 +25,7 @@ def install(app: web.Application) -> CollectorRegistry:
                 ["route", "method", "code"], registry=registry),
         Histogram("cifer_http_request_duration_seconds", "HTTP request latency by route",
                   ["route"], registry=registry),
+        {},  # (route, method, status) -> its two children, bounded by the routes and statuses there are
     )
     app.router.add_get("/metrics", _scrape)
     return registry
@@ -38,7 +39,7 @@ def _route(request: web.Request) -> str:
 @web.middleware
 async def measure(request: web.Request, handler):
     """Counts every response by its final status, errors included (it sits outside the error renderer)."""
-    requests, latency = request.app[_HTTP]
+    requests, latency, children = request.app[_HTTP]
     started = time.perf_counter()
     code = 500
     try:
@@ -49,9 +50,12 @@ async def measure(request: web.Request, handler):
         code = exc.status
         raise
     finally:
-        route = _route(request)
-        requests.labels(route, request.method, str(code)).inc()
-        latency.labels(route).observe(time.perf_counter() - started)
+        key = (_route(request), request.method, code)
+        counted = children.get(key)
+        if counted is None:  # a label lookup per request costs more than the count itself
+            counted = children[key] = (requests.labels(key[0], key[1], str(code)), latency.labels(key[0]))
+        counted[0].inc()
+        counted[1].observe(time.perf_counter() - started)
 
 
 async def _scrape(request: web.Request) -> web.Response:

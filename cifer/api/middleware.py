@@ -35,12 +35,17 @@ async def request_id(request: web.Request, handler):
     rid = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else new_request_id()
     request[response.REQUEST_ID] = rid
     try:
-        resp = await handler(request)
+        return await handler(request)
     except web.HTTPException as exc:  # routing errors and the like still carry the id
         exc.headers["X-Request-ID"] = rid
         raise
-    resp.headers["X-Request-ID"] = rid
-    return resp
+
+
+async def _stamp_request_id(request: web.Request, resp: web.StreamResponse) -> None:
+    """Every response carries its request's id, streamed ones too (their head is sent before
+    the handler returns, so a middleware would be too late)."""
+    if response.REQUEST_ID in request:
+        resp.headers["X-Request-ID"] = request[response.REQUEST_ID]
 
 
 @web.middleware
@@ -49,7 +54,7 @@ async def errors(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as err:
-        return response.error(request, err)
+        return response.error(request, err, headers=err.headers or None)
     except InvalidCiphertext:
         return response.error(request, ApiError(ErrorCode.INVALID_CIPHERTEXT))
     except KeystoreUnavailable:
@@ -71,5 +76,6 @@ def new_app(*, max_body_bytes: int, inner: Sequence = ()) -> web.Application:
     final status is counted), error rendering, then a service's own (`inner`: authentication,
     rate limits...), in their order. /metrics is served too."""
     app = web.Application(middlewares=[request_id, metrics.measure, errors, *inner], client_max_size=max_body_bytes)
+    app.on_response_prepare.append(_stamp_request_id)
     metrics.install(app)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,11 +16,13 @@ API_VERSION = "1.0"
 REQUEST_ID = web.RequestKey("request_id", str)
 
 
+@functools.lru_cache(maxsize=2)
+def _timestamp(unix_s: int) -> str:
+    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _meta(request: web.Request, *, with_version: bool) -> dict[str, str]:
-    meta = {
-        "request_id": request.get(REQUEST_ID, ""),
-        "timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    meta = {"request_id": request.get(REQUEST_ID, ""), "timestamp": _timestamp(int(time.time()))}
     if with_version:
         meta["version"] = API_VERSION
     return meta

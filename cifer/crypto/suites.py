@@ -8,8 +8,9 @@ suite is exactly "how to make and open a shared secret". Private keys are their 
 from __future__ import annotations
 
 import abc
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -53,8 +54,13 @@ class Suite(abc.ABC):
         """Returns (shared_secret, kem_ciphertext). Raises InvalidKey for a bad public key."""
 
     @abc.abstractmethod
+    def decapsulator(self, seed: bytes) -> Callable[[bytes], bytes]:
+        """The private key expanded once, as a function from KEM ciphertext to shared secret
+        (InvalidCiphertext for a malformed one): for many headers under one key."""
+
     def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
         """Returns the shared secret. Raises InvalidCiphertext for a malformed ciphertext."""
+        return self.decapsulator(seed)(kem_ciphertext)
 
     def _check_seed(self, seed: bytes) -> None:
         if len(seed) != self.seed_bytes:
@@ -66,6 +72,12 @@ class Suite(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<Suite {self.suite_id:#06x} {self.name}>"
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key_object(public_class: type, public_key: bytes):
+    """Parsed once per key: a sidecar encrypts to the same few keys all day."""
+    return public_class.from_public_bytes(public_key)
 
 
 class _MlKemSuite(Suite):
@@ -80,7 +92,7 @@ class _MlKemSuite(Suite):
     def _load(self, public_key: bytes):
         self._check_public_key(public_key)
         try:
-            return self._public_class.from_public_bytes(public_key)
+            return _public_key_object(self._public_class, public_key)
         except ValueError:
             raise InvalidKey(f"not a valid {self.name} public key") from None
 
@@ -101,14 +113,19 @@ class _MlKemSuite(Suite):
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
         return self._load(public_key).encapsulate()
 
-    def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
+    def decapsulator(self, seed: bytes) -> Callable[[bytes], bytes]:
         self._check_seed(seed)
-        if len(kem_ciphertext) != self.ciphertext_bytes:
-            raise InvalidCiphertext()
-        try:
-            return self._private_class.from_seed_bytes(seed).decapsulate(kem_ciphertext)
-        except ValueError:
-            raise InvalidCiphertext() from None
+        key = self._private_class.from_seed_bytes(seed)
+
+        def decapsulate(kem_ciphertext: bytes) -> bytes:
+            if len(kem_ciphertext) != self.ciphertext_bytes:
+                raise InvalidCiphertext()
+            try:
+                return key.decapsulate(kem_ciphertext)
+            except ValueError:
+                raise InvalidCiphertext() from None
+
+        return decapsulate
 
 
 class MlKem768(_MlKemSuite):
@@ -158,14 +175,19 @@ class XWing(Suite):
         except ValueError:
             raise InvalidKey("not a valid X-Wing public key") from None
 
-    def decapsulate(self, seed: bytes, kem_ciphertext: bytes) -> bytes:
+    def decapsulator(self, seed: bytes) -> Callable[[bytes], bytes]:
         self._check_seed(seed)
-        if len(kem_ciphertext) != self.ciphertext_bytes:
-            raise InvalidCiphertext()
-        try:
-            return xwing.decapsulate(seed, kem_ciphertext)
-        except ValueError:
-            raise InvalidCiphertext() from None
+        expanded = xwing.decapsulator(seed)
+
+        def decapsulate(kem_ciphertext: bytes) -> bytes:
+            if len(kem_ciphertext) != self.ciphertext_bytes:
+                raise InvalidCiphertext()
+            try:
+                return expanded(kem_ciphertext)
+            except ValueError:
+                raise InvalidCiphertext() from None
+
+        return decapsulate
 
 
 ML_KEM_768 = MlKem768()

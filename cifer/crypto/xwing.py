@@ -65,10 +65,19 @@ def encapsulate(public_key: bytes, *, unsafe_x25519_ephemeral: bytes | None = No
     return _combine(ss_m, ss_x, ct_x, pk_x_bytes), ct_m + ct_x
 
 
-def decapsulate(seed: bytes, ciphertext: bytes) -> bytes:
+def decapsulator(seed: bytes):
+    """The expanded key (done once) as a function from ciphertext to shared secret."""
     sk_m, sk_x = _expand(seed)
-    ct_m, ct_x = ciphertext[:_MLKEM_CIPHERTEXT_BYTES], ciphertext[_MLKEM_CIPHERTEXT_BYTES:]
-    ss_m = sk_m.decapsulate(ct_m)
-    ss_x = sk_x.exchange(x25519.X25519PublicKey.from_public_bytes(ct_x))
     pk_x = sk_x.public_key().public_bytes_raw()
-    return _combine(ss_m, ss_x, ct_x, pk_x)
+
+    def decapsulate(ciphertext: bytes) -> bytes:
+        ct_m, ct_x = ciphertext[:_MLKEM_CIPHERTEXT_BYTES], ciphertext[_MLKEM_CIPHERTEXT_BYTES:]
+        ss_m = sk_m.decapsulate(ct_m)
+        ss_x = sk_x.exchange(x25519.X25519PublicKey.from_public_bytes(ct_x))
+        return _combine(ss_m, ss_x, ct_x, pk_x)
+
+    return decapsulate
+
+
+def decapsulate(seed: bytes, ciphertext: bytes) -> bytes:
+    return decapsulator(seed)(ciphertext)

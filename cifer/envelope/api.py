@@ -12,12 +12,13 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import BinaryIO
 
 from cifer.crypto.suites import Suite
 from cifer.envelope import keys
 from cifer.envelope.format import (
-    DEFAULT_CHUNK_LOG2, MAX_HEADER_BYTES, Header, Incomplete, encode_message_header, encode_metadata, encode_slot,
+    DEFAULT_CHUNK_LOG2, MAX_HEADER_BYTES, Header, Incomplete, encode_message_header, encode_metadata,
     parse_header,
 )
 from cifer.envelope.stream import PayloadOpener, PayloadSealer
@@ -80,17 +81,19 @@ class _Encryption:
     ) -> None:
         fixed = unsafe_randomness
         data_key, message_id = (fixed.data_key, fixed.message_id) if fixed else keys.new_data_key()
+        commitment = keys.commitment(data_key, message_id)
         message_header = encode_message_header(
             suite=recipient.suite, chunk_log2=_chunk_log2(chunk_size), cifer_id=recipient.cifer_id,
-            message_id=message_id, metadata=encode_metadata(metadata or {}),
-            commitment=keys.commitment(data_key, message_id),
+            message_id=message_id, metadata=encode_metadata(metadata or {}), commitment=commitment,
         )
         slot = keys.seal_slot(
             data_key, suite=recipient.suite, public_key=recipient.public_key, cifer_id=recipient.cifer_id,
             key_version=recipient.key_version, message_header=message_header,
             unsafe_encapsulation=(fixed.shared_secret, fixed.kem_ciphertext) if fixed else None,
         )
-        self.header, _ = parse_header(message_header + encode_slot(slot))
+        # What parse_header would return for these bytes, without parsing what was just written.
+        self.header = Header(recipient.suite, chunk_size, recipient.cifer_id, message_id,
+                             MappingProxyType(dict(metadata or {})), commitment, slot, message_header)
         self.sealer = PayloadSealer(
             keys.payload_key(self.header, data_key), chunk_size=chunk_size, associated_data=message_header
         )

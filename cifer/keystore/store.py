@@ -8,6 +8,7 @@ This is the one path from a wrapped seed to a data key. The key service (issue 4
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from cifer.crypto.suites import Suite
 from cifer.envelope import keys
@@ -38,6 +39,23 @@ class Keystore:
         """A new key pair; the seed leaves this call only wrapped."""
         seed = suite.generate_seed()
         return StoredKey(suite, suite.public_key(seed), self._kek.wrap(seed), self._kek.kek_id)
+
+    def opener(self, key: StoredKey) -> Callable[[Header], bytes]:
+        """Unwraps `key`'s seed once and returns a function that opens headers sealed to it,
+        for a batch; the seed lives as long as that function. Errors as `open_slot`."""
+        if key.kek_id != self._kek.kek_id:
+            raise InvalidWrappedKey(f"key wrapped by {key.kek_id}, not by {self._kek.kek_id}")
+        seed = self._kek.unwrap(key.wrapped_seed)
+        if len(seed) != key.suite.seed_bytes:
+            raise InvalidWrappedKey("invalid wrapped key")
+        decapsulate = key.suite.decapsulator(seed)
+
+        def open_header(header: Header) -> bytes:
+            if header.suite is not key.suite:
+                raise InvalidCiphertext()
+            return keys.open_slot_with(header, decapsulate)
+
+        return open_header
 
     def open_slot(self, header: Header, key: StoredKey) -> bytes:
         """The data key of `header`, opened with `key`'s seed.

@@ -132,3 +132,17 @@ def test_x25519():
     failures = vectors.mishandled(file.cases, check, _tc)
     assert not failures, vectors.summary(failures, len(file.cases), file.name)
     assert len(ran) == file.number_of_tests
+
+
+def test_the_envelopes_own_hkdf_matches_wycheproof_for_every_32_byte_case():
+    """The key schedule's HKDF (one 32-byte block, OpenSSL's one-shot HMAC) against the file."""
+    from cifer.envelope.keys import _hkdf
+
+    file = vectors.wycheproof("Protocol/wycheproof/hkdf_sha256_test.json")
+    cases = [case for case in file.cases if case.result == "valid" and case.fields["size"] == 32]
+    assert len(cases) >= 10
+    for case in cases:
+        salt = case.data("salt")
+        assert _hkdf(case.data("ikm"), salt=salt, info=case.data("info")) == case.data("okm"), case.tc_id
+        if not salt:
+            assert _hkdf(case.data("ikm"), salt=None, info=case.data("info")) == case.data("okm"), case.tc_id
