@@ -35,7 +35,7 @@ from cifer_keyservice.idempotency import IDEMPOTENCY, IdempotencyStore, idempote
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
 from cifer_keyservice.routes import audit as audit_routes
-from cifer_keyservice.routes import cifers, decap, keys
+from cifer_keyservice.routes import cifers, decap, keys, whoami
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
 from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS, WEBHOOK_DISPATCHER, WEBHOOKS
@@ -118,10 +118,11 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             audit = AuditLog(service_keys[servicekeys.AUDIT], stream=audit_stream,
                              failures=service_metrics.audit_failures)
             keystore = Keystore(kek)
-            app[SESSIONS] = maker
+            readers = sessions(engine, read_only=True)
+            app[SESSIONS] = readers
             app[RATE_LIMITER] = limiter
             app[IDEMPOTENCY] = IdempotencyStore(maker, ttl_s=settings.idempotency_ttl_s)
-            app[API_KEY_AUTH] = ApiKeyStore(maker).principal
+            app[API_KEY_AUTH] = ApiKeyStore(maker, readers=readers, cache_s=settings.api_key_cache_s).principal
             token_auths: list[Authenticator] = []
             if reviewer is not None:  # never shown a token claiming the OIDC issuer
                 token_auths.append(serviceaccount_authenticator(
@@ -131,7 +132,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             app[TOKEN_AUTHS] = token_auths
             app[CIFERS] = CiferService(maker, keystore, audit,
                                        default_window_days=settings.default_re_encryption_window_days)
-            app[DECAP] = DecapService(maker, keystore, audit, outcomes=service_metrics.decrypts)
+            app[DECAP] = DecapService(maker, keystore, audit, readers=readers, outcomes=service_metrics.decrypts)
             app[SCHEDULER] = RotationScheduler(
                 maker, app[CIFERS], audit, expiring_notice_days=settings.expiring_notice_days,
                 re_encryption_window_days=settings.default_re_encryption_window_days)
@@ -174,6 +175,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(health.routes)
     app.add_routes(cifers.routes)
     app.add_routes(keys.routes)
+    app.add_routes(whoami.routes)
     app.add_routes(decap.routes)
     app.add_routes(audit_routes.routes)
     app.add_routes(openapi.routes)

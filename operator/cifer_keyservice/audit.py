@@ -24,7 +24,7 @@ import sys
 from typing import Any, TextIO
 
 from prometheus_client import Counter
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -37,6 +37,14 @@ log = logging.getLogger("cifer.audit")
 GENESIS = "0" * 64
 _APPEND_LOCK_ID = 0x41554454  # "AUDT": serializes appends on PostgreSQL
 _PENDING_LINES = "cifer.audit.lines"
+
+# Built once: the append path runs on every decrypt, and SQLAlchemy memoizes a built statement's cache key.
+_HEAD_TABLE, _RECORDS_TABLE = AuditHead.__table__, AuditRecord.__table__
+_READ_HEAD = select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash).where(_HEAD_TABLE.c.id == 1)
+_FIRST_HEAD = insert(_HEAD_TABLE).values(id=1)  # seq, hash and mac given as parameters
+_MOVE_HEAD = update(_HEAD_TABLE).where(_HEAD_TABLE.c.id == 1)
+_ADD_RECORDS = insert(_RECORDS_TABLE)  # Core: no ORM work per row
+_LOCK_APPENDS = text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=_APPEND_LOCK_ID)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +83,11 @@ class AuditedSession(Session):
 
 @event.listens_for(AuditedSession, "after_commit")
 def _write_committed_lines(session: Session) -> None:
+    by_stream: dict[TextIO, list[str]] = {}
     for stream, line in session.info.pop(_PENDING_LINES, []):
-        stream.write(line + "\n")
+        by_stream.setdefault(stream, []).append(line + "\n")
+    for stream, lines in by_stream.items():
+        stream.write("".join(lines))
         stream.flush()
 
 
@@ -98,8 +109,8 @@ class AuditLog:
     async def append_many(self, session: AsyncSession, entries: list[Entry]) -> None:
         """Adds the records, in order: one lock, one head update, one multi-row insert."""
         if session.bind.dialect.name == "postgresql":
-            await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID})
-        head = await session.get(AuditHead, 1)
+            await session.execute(_LOCK_APPENDS)
+        head = (await session.execute(_READ_HEAD)).first()
         seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
         now = utcnow()
         rows = []
@@ -111,14 +122,10 @@ class AuditLog:
                    "prev_hash": prev_hash}
             row["hash"] = prev_hash = _mac(self._key, prev_hash.encode(), _fields(row))
             rows.append(row)
-        head_mac = _mac(self._key, b"head", str(seq).encode(), prev_hash.encode())
-        if head is None:
-            session.add(AuditHead(id=1, seq=seq, hash=prev_hash, mac=head_mac))
-        else:
-            head.seq, head.hash, head.mac = seq, prev_hash, head_mac
+        new_head = {"seq": seq, "hash": prev_hash, "mac": _mac(self._key, b"head", str(seq).encode(), prev_hash.encode())}
         try:
-            await session.execute(insert(AuditRecord), rows)
-            await session.flush()
+            await session.execute(_ADD_RECORDS, rows)
+            await session.execute(_FIRST_HEAD if head is None else _MOVE_HEAD, new_head)
         except SQLAlchemyError:
             if self._failures is not None:
                 self._failures.inc()

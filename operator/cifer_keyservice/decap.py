@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter as MetricCounter
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -28,10 +29,21 @@ from cifer.keystore.store import Keystore, StoredKey
 from cifer_keyservice import events
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.cifers import Caller, policy_of
+from cifer_keyservice.requests import Policy
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
 
 log = logging.getLogger("cifer.keyservice")
+
+# Built once: they run on every decrypt, and SQLAlchemy memoizes a built statement's cache key.
+_CIFERS = select(Cifer).where(Cifer.id.in_(bindparam("ids", expanding=True)))
+_VERSIONS = select(CiferVersion).where(CiferVersion.cifer_id.in_(bindparam("ids", expanding=True)))
+_CIFERS_TABLE = Cifer.__table__
+_COUNT_USE = update(_CIFERS_TABLE).where(_CIFERS_TABLE.c.id == bindparam("b_id")).values(
+    decryptions=_CIFERS_TABLE.c.decryptions + bindparam("b_successes", type_=Integer),
+    decrypt_failures=_CIFERS_TABLE.c.decrypt_failures + bindparam("b_failures", type_=Integer),
+    last_used_at=func.coalesce(bindparam("b_used_at", type_=_CIFERS_TABLE.c.last_used_at.type), _CIFERS_TABLE.c.last_used_at),
+)
 
 
 @dataclasses.dataclass
@@ -58,26 +70,27 @@ class Item:
 
 class DecapService:
     def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *,
-                 outcomes: MetricCounter | None = None) -> None:
+                 readers: async_sessionmaker | None = None, outcomes: MetricCounter | None = None) -> None:
         self._sessions = sessions
+        self._readers = readers or sessions
         self._keystore = keystore
         self._audit = audit
         self._outcomes = outcomes
 
-    def _authorize(self, caller: Caller, item: Item, cifer: Cifer | None, version: CiferVersion | None) -> None:
+    def _authorize(self, caller: Caller, item: Item, cifer: Cifer | None, policy: Policy | None,
+                   version: CiferVersion | None, now: datetime.datetime) -> None:
         header = item.header
         if cifer is None:
             return item.fail(ErrorCode.NOT_FOUND)
         if cifer.status == "revoked":
             return item.fail(ErrorCode.CIFER_REVOKED)
-        policy = policy_of(cifer)
         allowed = caller.principal.id == cifer.owner_id or caller.principal.id in policy.allowed_principals
         if not allowed or not policy.allows("decrypt"):
             return item.fail(ErrorCode.UNAUTHORIZED_DECRYPT, "You are not authorized to decrypt this ciphertext",
                              required_permission="owner")
         if version is None or header.suite.name != cifer.suite:
             return item.fail(ErrorCode.INVALID_CIPHERTEXT, "unknown key version", key_version=header.key_version)
-        if version.state == "retired" or (version.decrypt_until is not None and version.decrypt_until < utcnow()):
+        if version.state == "retired" or (version.decrypt_until is not None and version.decrypt_until < now):
             return item.fail(ErrorCode.INVALID_CIPHERTEXT, "this key version is retired; rewrap before its deadline",
                              key_version=header.key_version)
         return None
@@ -90,14 +103,18 @@ class DecapService:
         for key, group in by_version.items():
             version = versions[key]
             stored = StoredKey(suite_by_name(suites[key[0]]), version.public_key, version.wrapped_seed, version.kek_id)
+            try:
+                open_header = self._keystore.opener(stored)  # the seed is unwrapped once per version
+            except InvalidWrappedKey:
+                log.error("stored key %s v%d does not unwrap", key[0], key[1])
+                for item in group:
+                    item.fail(ErrorCode.INTERNAL_ERROR)
+                continue
             for item in group:
                 try:
-                    item.data_key = self._keystore.open_slot(item.header, stored)
+                    item.data_key = open_header(item.header)
                 except InvalidCiphertext:
                     item.fail(ErrorCode.INVALID_CIPHERTEXT)
-                except InvalidWrappedKey:
-                    log.error("stored key %s v%d does not unwrap", key[0], key[1])
-                    item.fail(ErrorCode.INTERNAL_ERROR)
 
     async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt") -> list[Item]:
         caller.principal.require("decrypt")
@@ -108,14 +125,17 @@ class DecapService:
             except InvalidCiphertext:
                 item.fail(ErrorCode.INVALID_CIPHERTEXT)
         wanted = {item.header.cifer_id for item in items if item.error is None}
-        async with self._sessions.begin() as session:
-            cifers = {c.id: c for c in (await session.execute(select(Cifer).where(Cifer.id.in_(wanted)))).scalars()}
-            rows = (await session.execute(select(CiferVersion).where(CiferVersion.cifer_id.in_(wanted)))).scalars()
+        async with self._readers.begin() as session:
+            cifers = {c.id: c for c in (await session.execute(_CIFERS, {"ids": list(wanted)})).scalars()}
+            rows = (await session.execute(_VERSIONS, {"ids": list(wanted)})).scalars()
             versions = {(v.cifer_id, v.version): v for v in rows}
+        policies = {cifer_id: policy_of(cifer) for cifer_id, cifer in cifers.items()}
+        now = utcnow()
         for item in items:
             if item.error is None:
-                header = item.header
-                self._authorize(caller, item, cifers.get(header.cifer_id), versions.get((header.cifer_id, header.key_version)))
+                cifer_id = item.header.cifer_id
+                self._authorize(caller, item, cifers.get(cifer_id), policies.get(cifer_id),
+                                versions.get((cifer_id, item.header.key_version)), now)
         to_open = [item for item in items if item.error is None]
         if to_open:
             suites = {cid: cifer.suite for cid, cifer in cifers.items()}
@@ -147,12 +167,11 @@ class DecapService:
             async with self._sessions.begin() as session:
                 await self._audit.append_many(session, entries)
                 now = utcnow()
-                for cifer_id in successes.keys() | failures.keys():
-                    await session.execute(update(Cifer).where(Cifer.id == cifer_id).values(
-                        decryptions=Cifer.decryptions + successes[cifer_id],
-                        decrypt_failures=Cifer.decrypt_failures + failures[cifer_id],
-                        last_used_at=now if successes[cifer_id] else Cifer.last_used_at,
-                    ))
+                used = [{"b_id": cifer_id, "b_successes": successes[cifer_id], "b_failures": failures[cifer_id],
+                         "b_used_at": now if successes[cifer_id] else None}
+                        for cifer_id in successes.keys() | failures.keys()]
+                if used:
+                    await session.execute(_COUNT_USE, used)
                 for item in failed_items:
                     cifer = cifers[item.header.cifer_id]
                     await events.emit(session, "decrypt.failed", owner_id=cifer.owner_id, data={

@@ -11,12 +11,32 @@ from typing import Any
 from aiohttp import web
 
 import cifer
+from cifer.envelope.format import CIFER_ID_RE
+from cifer_keyservice.requests import (
+    MAX_ALLOWED_PRINCIPALS,
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_PRINCIPAL_CHARS,
+    WEBHOOK_ID_RE,
+)
 
 routes = web.RouteTableDef()
 
-_CIFER_ID = {"type": "string", "pattern": "^cif_[a-zA-Z0-9]{12,}$"}
+# Ids as the server matches them (`fullmatch`), anchored for JSON Schema.
+_CIFER_ID = {"type": "string", "pattern": f"^{CIFER_ID_RE.pattern}$"}
 _TIME = {"type": "string", "format": "date-time"}
+_SINCE = {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}],
+          "description": "ISO 8601: a date-time with its offset, or a date (midnight UTC)"}
 _STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
+_METADATA = {"type": "object", "maxProperties": MAX_METADATA_ENTRIES,
+             "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_CHARS},
+             "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_CHARS}}
+_IDEMPOTENCY_KEY = {
+    "name": "X-Idempotency-Key", "in": "header",
+    "description": "Replays the first answer to the same request; with another request it is a 400.",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e](?:[\\x20-\\x7e]{0,253}[\\x21-\\x7e])?$"},
+}
 
 
 def _ok(data: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -38,7 +58,11 @@ _PATH_ID = [{"name": "cifer_id", "in": "path", "required": True, "schema": _CIFE
 _CIFER = {"$ref": "#/components/schemas/Cifer"}
 _EVENTS = {"enum": ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed",
                     "quota.exceeded"]}
-_WEBHOOK_ID = [{"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^wh_"}}]
+_WEBHOOK_ID_SCHEMA = {"type": "string", "pattern": f"^{WEBHOOK_ID_RE.pattern}$"}
+_WEBHOOK_ID = [{"name": "webhook_id", "in": "path", "required": True, "schema": _WEBHOOK_ID_SCHEMA}]
+# http(s) with a host and no credentials (no @ before the path), in RFC 3986's characters.
+_WEBHOOK_URL = {"type": "string", "format": "uri", "maxLength": 2048,
+                "pattern": "^[hH][tT][tT][pP][sS]?://[!-\"$-.0->A-~]+(?:[/?#][!-~]*)?$"}
 _WEBHOOK = {"type": "object", "properties": {"id": {"type": "string"}, "url": {"type": "string", "format": "uri"},
                                              "events": {"type": "array", "items": _EVENTS}, "created_at": _TIME}}
 
@@ -52,7 +76,7 @@ DOCUMENT: dict[str, Any] = {
             "200": _ok({"type": "object"}), **_errors(503)}}},
         "/v1/cifers": {
             "post": {"operationId": "createCifer", "requestBody": _json_body({"$ref": "#/components/schemas/CreateCiferRequest"}),
-                     "parameters": [{"name": "X-Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
+                     "parameters": [_IDEMPOTENCY_KEY],
                      "responses": {"201": _ok(_CIFER, "CIFER created"), **_errors(400, 401, 403, 413, 429, 503)}},
             "get": {"operationId": "listCifers", "parameters": [
                 {"name": "status", "in": "query", "schema": {"enum": ["active", "revoked"]}},
@@ -85,7 +109,13 @@ DOCUMENT: dict[str, Any] = {
             "responses": {"200": _ok({"type": "object", "properties": {
                 "cifer_id": _CIFER_ID, "encapsulation_key": {"type": "string", "description": "base64 SubjectPublicKeyInfo DER"},
                 "key_version": {"type": "integer"}, "algorithm": {"enum": ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]},
-                "valid_until": {"type": ["string", "null"], "format": "date-time"}}}), **_errors(400, 404, 410, 429)}}},
+                "valid_until": {"type": ["string", "null"], "format": "date-time"}}}),
+                **_errors(400, 403, 404, 410, 429)}}},
+        "/v1/whoami": {"get": {
+            "operationId": "whoami", "description": "The caller the credential proves, and its scopes.",
+            "responses": {"200": _ok({"type": "object", "required": ["principal", "kind", "scopes"], "properties": {
+                "principal": {"type": "string"}, "kind": {"enum": ["api_key", "serviceaccount", "oidc"]},
+                "scopes": {"type": "array", "items": {"type": "string"}}}}), **_errors(401, 503)}}},
         "/v1/decapsulate": {"post": {
             "operationId": "decapsulate", "description": "Envelope headers in, data keys out (sidecars only).",
             "requestBody": _json_body({"type": "object", "required": ["headers"], "additionalProperties": False,
@@ -107,21 +137,24 @@ DOCUMENT: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 410, 429, 503)}}},
         "/v1/audit": {"get": {"operationId": "queryAudit", "parameters": [
             {"name": name, "in": "query", "schema": schema} for name, schema in (
-                ("start_date", _TIME), ("end_date", _TIME), ("cifer_id", _CIFER_ID), ("operation", {"type": "string"}),
-                ("principal", {"type": "string"}), ("outcome", {"enum": ["success", "denied", "failure"]}),
-                ("page", {"type": "integer", "minimum": 1}), ("limit", {"type": "integer", "minimum": 1, "maximum": 500}))],
+                ("start_date", _SINCE), ("end_date", _SINCE), ("cifer_id", _CIFER_ID),
+                ("operation", {"type": "string", "minLength": 1, "maxLength": 255}),
+                ("principal", {"type": "string", "minLength": 1, "maxLength": 255}),
+                ("outcome", {"enum": ["success", "denied", "failure"]}),
+                ("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000}),
+                ("limit", {"type": "integer", "minimum": 1, "maximum": 500}))],
             "responses": {"200": _ok({"type": "object"}), **_errors(400, 401, 403)}}},
         "/v1/webhooks": {
             "post": {"operationId": "createWebhook", "description": "Seed §7.4; the secret is never returned.",
                      "requestBody": _json_body({"type": "object", "required": ["url", "events", "secret"],
                                                 "additionalProperties": False, "properties": {
-                                                    "url": {"type": "string", "format": "uri", "maxLength": 2048},
+                                                    "url": _WEBHOOK_URL,
                                                     "events": {"type": "array", "minItems": 1, "items": _EVENTS},
                                                     "secret": {"type": "string", "minLength": 16, "maxLength": 256}}}),
                      "responses": {"201": _ok(_WEBHOOK, "Webhook registered"), **_errors(400, 401, 403, 429)}},
             "get": {"operationId": "listWebhooks", "parameters": [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                {"name": "cursor", "in": "query", "schema": _WEBHOOK_ID_SCHEMA}],
                 "responses": {"200": _ok({"type": "object", "properties": {
                     "webhooks": {"type": "array", "items": _WEBHOOK}, "has_more": {"type": "boolean"},
                     "next_cursor": {"type": ["string", "null"]}}}), **_errors(400, 401, 403)}},
@@ -162,10 +195,11 @@ DOCUMENT: dict[str, Any] = {
             "CiferPolicy": {"type": "object", "additionalProperties": False, "properties": {
                 "auto_rotate_days": {"type": "integer", "minimum": 0, "maximum": 365},
                 "allowed_operations": {"type": "array", "items": {"enum": ["encrypt", "decrypt", "rotate", "revoke"]}},
-                "allowed_principals": {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 255}}}},
+                "allowed_principals": {"type": "array", "maxItems": MAX_ALLOWED_PRINCIPALS, "items": {
+                    "type": "string", "minLength": 1, "maxLength": MAX_PRINCIPAL_CHARS}}}},
             "CreateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
                 "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
-                "metadata": _STRINGS, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
+                "metadata": _METADATA, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
                 "algorithm": {"enum": ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]}}},
             "Cifer": {"type": "object", "properties": {
                 "cifer_id": _CIFER_ID, "name": {"type": "string"}, "description": {"type": "string"},

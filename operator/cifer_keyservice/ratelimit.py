@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import logging
 import math
 import random
@@ -41,7 +40,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -49,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice import events
+from cifer_keyservice import requests as parse
 from cifer_keyservice.auth.principal import PRINCIPAL
 from cifer_keyservice.db.models import RateLimitWindow
 from cifer_keyservice.settings import Limit, RateLimits
@@ -130,6 +130,27 @@ class Counters(Protocol):
     async def close(self) -> None: ...
 
 
+def _window_statements(insert) -> tuple:
+    """(add `cost` if the window stays within `limit`, returning the count; mark the window's
+    first refusal, returning the count; read the count), built once: they run on every request."""
+    table = RateLimitWindow.__table__
+    cost, limit = bindparam("b_cost", type_=Integer), bindparam("b_limit", type_=Integer)
+    key = and_(table.c.principal == bindparam("b_principal"), table.c.category == bindparam("b_category"),
+               table.c.window_start == bindparam("b_window_start"))
+    add = insert(table).values(principal=bindparam("b_principal"), category=bindparam("b_category"),
+                               window_start=bindparam("b_window_start"), count=cost, exceeded_notified=False)
+    add = add.on_conflict_do_update(
+        index_elements=[table.c.principal, table.c.category, table.c.window_start],
+        set_={"count": table.c.count + cost}, where=table.c.count + cost <= limit,
+    ).returning(table.c.count)
+    refuse_first = (update(table).where(key, table.c.exceeded_notified.is_(False))
+                    .values(exceeded_notified=True).returning(table.c.count))
+    return add, refuse_first, select(table.c.count).where(key)
+
+
+_WINDOW_STATEMENTS = {"postgresql": _window_statements(pg_insert), "sqlite": _window_statements(sqlite_insert)}
+
+
 class DatabaseCounters:
     """`rate_limit_windows`: one atomic upsert-increment per request, on PostgreSQL and SQLite (≥ 3.35)."""
 
@@ -137,29 +158,18 @@ class DatabaseCounters:
         self._sessions = sessions
 
     async def take(self, principal, category, window_start, cost, limit, ttl_s, notify):
-        table = RateLimitWindow.__table__
-        key = and_(table.c.principal == principal, table.c.category == category,
-                   table.c.window_start == window_start)
+        window = {"b_principal": principal, "b_category": category, "b_window_start": window_start}
         async with self._sessions.begin() as session:
-            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-            add = insert(table).values(principal=principal, category=category, window_start=window_start,
-                                       count=cost, exceeded_notified=False)
-            add = add.on_conflict_do_update(
-                index_elements=[table.c.principal, table.c.category, table.c.window_start],
-                set_={"count": table.c.count + cost}, where=table.c.count + cost <= limit,
-            ).returning(table.c.count)
-            count = (await session.execute(add)).scalar_one_or_none()
+            add, refuse_first, read = _WINDOW_STATEMENTS[session.bind.dialect.name]
+            count = (await session.execute(add, {**window, "b_cost": cost, "b_limit": limit})).scalar_one_or_none()
             if count is not None:
                 return True, count
-            first = (await session.execute(
-                update(table).where(key, table.c.exceeded_notified.is_(False))
-                .values(exceeded_notified=True).returning(table.c.count)
-            )).scalar_one_or_none()
+            first = (await session.execute(refuse_first, window)).scalar_one_or_none()
             if first is not None:
                 if notify is not None:
                     await notify(session)
                 return False, first
-            return False, (await session.execute(select(table.c.count).where(key))).scalar_one()
+            return False, (await session.execute(read, window)).scalar_one()
 
     async def delete_ended(self, before: int) -> None:
         async with self._sessions.begin() as session:
@@ -270,8 +280,8 @@ VERDICT = web.RequestKey("rate_limit_verdict", Verdict)
 async def _cost(request: web.Request, max_batch_headers: int) -> int:
     """Headers in a decapsulation batch the handler will accept; 1 for any other body."""
     try:
-        headers = json.loads(await request.read()).get("headers")
-    except (ValueError, AttributeError, RecursionError):  # the handler will refuse it
+        headers = (await parse.json_object(request)).get("headers")
+    except ApiError:  # the handler will refuse it
         return 1
     return len(headers) if isinstance(headers, list) and 1 <= len(headers) <= max_batch_headers else 1
 

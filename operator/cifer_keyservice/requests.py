@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,29 +15,42 @@ from aiohttp import web
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.crypto.suites import suite_by_name
 from cifer.envelope.format import CIFER_ID_RE
+
 OPERATIONS = ("encrypt", "decrypt", "rotate", "revoke")
 MAX_METADATA_ENTRIES = 64
 MAX_METADATA_KEY_CHARS = 128
 MAX_METADATA_VALUE_CHARS = 1024
 MAX_ALLOWED_PRINCIPALS = 100
 MAX_PRINCIPAL_CHARS = 255
+WEBHOOK_ID_RANDOM_CHARS = 24  # 142 bits, as cifer ids
+WEBHOOK_ID_RE = re.compile(r"wh_[A-Za-z0-9]{%d}" % WEBHOOK_ID_RANDOM_CHARS)
 
 
 def invalid(field: str, problem: str) -> ApiError:
     return ApiError(ErrorCode.INVALID_REQUEST, f"{field}: {problem}", details={"field": field})
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is an empty object."""
-    raw = await request.read()
+_BODY = web.RequestKey("json_body", dict)
+
+
+async def json_object(request: web.Request, *, required: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is an empty object unless the body is
+    `required`. Parsed once per request (middleware may look before the handler does)."""
+    raw = await request.read()  # aiohttp keeps the bytes: a second read returns them again
+    if required and not raw.strip():
+        raise invalid("body", "is required: a JSON object")
+    if _BODY in request:
+        return request[_BODY]
     if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(ErrorCode.INVALID_REQUEST, "body is not valid JSON", details={"field": "body"}) from None
+        body = {}
+    else:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise ApiError(ErrorCode.INVALID_REQUEST, "body is not valid JSON", details={"field": "body"}) from None
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")
+    request[_BODY] = body
     return body
 
 
@@ -56,11 +70,21 @@ def _string(body: Mapping[str, Any], field: str, *, max_chars: int, default: str
 
 
 def _integer(body: Mapping[str, Any], field: str, *, low: int, high: int, default: int | None, prefix: str = "") -> int | None:
-    value = body.get(field, default)
-    if value is None:
-        return None
+    if field not in body:
+        return default
+    value = body[field]  # null is not an integer: only absence takes the default
+    if isinstance(value, float) and value.is_integer():  # JSON has one number type: 30.0 is 30
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid(prefix + field, f"must be an integer from {low} to {high}")
+    return value
+
+
+def _object(body: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """An optional object field: absent is empty, null is refused like any other non-object."""
+    value = body.get(field, {})
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object")
     return value
 
 
@@ -143,7 +167,7 @@ class CreateCifer:
             name=_string(body, "name", max_chars=255, default=""),
             description=_string(body, "description", max_chars=1000, default=""),
             metadata=string_map(body.get("metadata", {}), "metadata"),
-            policy=Policy.from_json(body.get("policy")),
+            policy=Policy.from_json(_object(body, "policy")),
             algorithm=algorithm,
         )
 
@@ -168,4 +192,11 @@ def cifer_id(value: str) -> str:
     """A path's cifer id, or 400 INVALID_CIFER_ID."""
     if not CIFER_ID_RE.fullmatch(value):
         raise ApiError(ErrorCode.INVALID_CIFER_ID, details={"cifer_id": value[:80]})
+    return value
+
+
+def webhook_id(value: str) -> str:
+    """A path's webhook id, or 400 naming the field."""
+    if not WEBHOOK_ID_RE.fullmatch(value):
+        raise invalid("webhook_id", "is not a webhook id")
     return value

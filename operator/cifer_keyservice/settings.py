@@ -113,3 +113,6 @@ class KeyServiceSettings:
     """Count rate limits in this Redis (`redis://host:6379/0`); None: in the database. Both are shared by replicas."""
     idempotency_ttl_s: int = 86400
     """How long a POST's response is kept for replay under its X-Idempotency-Key (seed §2.2)."""
+    api_key_cache_s: float = 5.0
+    """How long a verified API key's principal is remembered; a revoked key stops working within
+    this long on every replica. 0: look every key up on every request."""

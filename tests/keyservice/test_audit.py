@@ -119,6 +119,15 @@ async def test_the_audit_query_filters_pages_and_summarizes_for_admins(keyservic
 async def test_the_audit_query_names_a_bad_parameter(keyservice):
     admin = await keyservice.api_key("usr_admin", scopes=("admin",))
     for params, field in [({"start_date": "yesterday"}, "start_date"), ({"outcome": "maybe"}, "outcome"),
-                          ({"limit": "0"}, "limit"), ({"cifer": "x"}, "cifer")]:
+                          ({"limit": "0"}, "limit"), ({"cifer": "x"}, "cifer"),
+                          ({"end_date": "2026-01-08T10:30:00"}, "end_date"), ({"start_date": "2026-02-30"}, "start_date")]:
         _, body = await keyservice.call("GET", "/v1/audit", params=params, headers=admin, expect=400)
         assert body["error"]["details"]["field"] == field
+
+
+async def test_the_audit_query_takes_any_rfc_3339_time_or_date(keyservice):
+    admin = await keyservice.api_key("usr_admin", scopes=("admin",))
+    # Years 1 and 9999 with an offset fall outside Python's years once in UTC: before or after everything.
+    for params in ({"start_date": "0001-01-01T00:00:00+01:00"}, {"end_date": "9999-12-31T23:59:59-01:00"},
+                   {"start_date": "2026-01-08"}, {"start_date": "2016-12-31T23:59:60z"}):
+        await keyservice.call("GET", "/v1/audit", params=params, headers=admin, expect=200)

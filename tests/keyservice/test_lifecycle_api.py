@@ -101,6 +101,15 @@ async def test_rotate_makes_version_2_with_a_deadline_from_the_window(keyservice
     assert key["data"]["key_version"] == 2 and key["data"]["encapsulation_key"] == data["new_encapsulation_key"]
 
 
+async def test_a_whole_number_written_with_a_fraction_is_that_number(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    _, created = await keyservice.call("POST", "/v1/cifers", json={"name": "k"}, headers=alice, expect=201)
+    _, body = await keyservice.call("POST", f"/v1/cifers/{created['data']['cifer_id']}/rotate",
+                                    json={"re_encryption_window_days": 7.0}, headers=alice, expect=200)
+    window = parse_time(body["data"]["re_encryption_deadline"]) - parse_time(body["data"]["rotation_initiated_at"])
+    assert window == datetime.timedelta(days=7)
+
+
 async def test_revoke_needs_the_confirmation_header_and_is_final(keyservice):
     alice = await keyservice.api_key("usr_alice")
     _, created = await keyservice.call("POST", "/v1/cifers", json={"name": "k"}, headers=alice, expect=201)
@@ -127,6 +136,10 @@ async def test_bad_input_gets_the_seeds_codes(keyservice):
     alice = await keyservice.api_key("usr_alice")
     cases = [
         ("POST", "/v1/cifers", {"data": b"{nope"}, 400, "INVALID_REQUEST", "body"),
+        ("POST", "/v1/cifers", {}, 400, "INVALID_REQUEST", "body"),  # seed §4.1: the body is required
+        ("POST", "/v1/cifers", {"json": {"policy": None}}, 400, "INVALID_REQUEST", "policy"),
+        ("POST", "/v1/cifers/cif_AAAAAAAAAAAAAAAAAAAAAAAA/rotate", {"json": {"re_encryption_window_days": None}},
+         400, "INVALID_REQUEST", "re_encryption_window_days"),
         ("POST", "/v1/cifers", {"json": {"name": "x" * 256}}, 400, "INVALID_REQUEST", "name"),
         ("POST", "/v1/cifers", {"json": {"nmae": "typo"}}, 400, "INVALID_REQUEST", "nmae"),
         ("POST", "/v1/cifers", {"json": {"metadata": {"a": 1}}}, 400, "INVALID_REQUEST", "metadata.a"),

@@ -26,7 +26,8 @@ from cifer_keyservice.db.models import AuditRecord, Delivery, Webhook
 from cifer_keyservice.settings import KeyServiceSettings
 from cifer_keyservice.webhooks import secrets as sealing
 from cifer_keyservice.webhooks.delivery import Dispatcher
-from cifer_keyservice.webhooks.signing import signature_v2, verify_v2
+from cifer.sdk.webhooks import verify_signature as verify_v2  # the receiver's side, as the SDK ships it
+from cifer_keyservice.webhooks.signing import signature_v2
 from keyservice.service import KeyService
 
 SECRET = "whsec_abc123-receivers-own-secret"
@@ -198,6 +199,7 @@ async def test_bad_input_is_400_naming_the_field(keyservice):
         ({**good, "url": "https://yourapp.example/" + "a" * 2048}, "url"),
         ({**good, "url": "/webhooks/cifer"}, "url"),
         ({**good, "url": "https://yourapp.example:99999/"}, "url"),
+        ({**good, "url": "https://<yourapp>.example/hook"}, "url"),  # not RFC 3986
         ({**good, "url": 42}, "url"),
         ({**good, "events": []}, "events"),
         ({**good, "events": ["cifer.created", "cifer.exploded"]}, "events"),

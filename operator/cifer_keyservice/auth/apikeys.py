@@ -1,10 +1,16 @@
-"""API keys in the database: created and revoked by the admin command, found by hash."""
+"""API keys in the database: created and revoked by the admin command, found by hash.
+
+A verified key's principal is remembered for a few seconds (by the key's hash, never the key),
+so a busy caller does not cost a database read per request; revocation, done by another
+process, reaches every replica when that memory expires. Unknown and revoked keys are never
+remembered: they are looked up every time."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -15,11 +21,15 @@ from cifer_keyservice.db.models import ApiKey
 from cifer_keyservice.settings import SCOPES
 
 HINT_CHARS = 12  # "sk_live_ab12": the prefix and 4 random characters, to recognise a key in lists
+CACHED_KEYS = 10_000
 
 
 class ApiKeyStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, *, readers: async_sessionmaker | None = None,
+                 cache_s: float = 0.0) -> None:
         self._sessions = sessions
+        self._readers = readers or sessions  # lookups write nothing: no write lock on SQLite
+        self._verified: TTLCache | None = TTLCache(CACHED_KEYS, cache_s) if cache_s > 0 else None
 
     async def create(self, *, owner_id: str, scopes: Iterable[str], live: bool) -> tuple[str, ApiKey]:
         """Returns the key (to show once) and its record (which never holds it)."""
@@ -35,6 +45,16 @@ class ApiKeyStore:
         async with self._sessions.begin() as session:
             session.add(record)
         return key, record
+
+    async def ensure(self, key: str, *, owner_id: str, scopes: Iterable[str]) -> None:
+        """Makes a key given from outside valid (`cifer dev --api-key`), unless it is already known."""
+        if not apikeys.is_well_formed(key):
+            raise ValueError("not an API key")
+        key_hash = apikeys.hash_api_key(key)
+        async with self._sessions.begin() as session:
+            if (await session.execute(select(ApiKey.id).where(ApiKey.key_hash == key_hash))).first() is None:
+                session.add(ApiKey(id="ak_" + secrets.token_hex(8), key_hash=key_hash, hint=key[:HINT_CHARS],
+                                   owner_id=owner_id, scopes=sorted(set(scopes)), created_at=utcnow()))
 
     async def list(self) -> list[dict]:
         async with self._sessions.begin() as session:
@@ -55,10 +75,14 @@ class ApiKeyStore:
         SHA-256, so timing reveals nothing about stored keys."""
         if not apikeys.is_well_formed(key):
             return None
-        async with self._sessions.begin() as session:
-            record = (await session.execute(
-                select(ApiKey).where(ApiKey.key_hash == apikeys.hash_api_key(key))
-            )).scalar_one_or_none()
+        key_hash = apikeys.hash_api_key(key)
+        if self._verified is not None and (known := self._verified.get(key_hash)) is not None:
+            return known
+        async with self._readers.begin() as session:
+            record = (await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))).scalar_one_or_none()
         if record is None or record.revoked_at is not None:
             return None
-        return Principal(id=record.owner_id, scopes=frozenset(record.scopes), kind="api_key")
+        principal = Principal(id=record.owner_id, scopes=frozenset(record.scopes), kind="api_key")
+        if self._verified is not None:
+            self._verified[key_hash] = principal
+        return principal

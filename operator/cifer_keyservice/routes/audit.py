@@ -4,6 +4,7 @@ operation, principal, outcome; page and limit), for the `admin` scope."""
 from __future__ import annotations
 
 import datetime
+import re
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -18,17 +19,32 @@ from cifer_keyservice.state import SESSIONS
 routes = web.RouteTableDef()
 MAX_LIMIT = 500
 OUTCOMES = ("success", "denied", "failure")
+# ISO 8601 as RFC 3339 writes it: a date-time with its offset, or a date (midnight UTC).
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[Tt](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?", re.ASCII)
 
 
 def _date(query, field: str) -> datetime.datetime | None:
+    """An RFC 3339 date-time or date, as the OpenAPI document says, in UTC."""
     raw = query.get(field)
     if raw is None:
         return None
+    refused = parse.invalid(field, "must be an ISO 8601 time or date, e.g. 2026-01-08T10:30:00Z or 2026-01-08")
+    match = _RFC3339.fullmatch(raw)
+    if match is None:
+        raise refused
+    day, hour_minute, second, fraction, offset = match.groups()
+    if hour_minute is None:
+        hour_minute, second, offset = "00:00", "00", "Z"
+    second = "59" if second == "60" else second  # a leap second, which Python cannot hold
+    offset = "+00:00" if offset in ("Z", "z") else offset
     try:
-        moment = datetime.datetime.fromisoformat(raw)
-    except ValueError:
-        raise parse.invalid(field, "must be an ISO 8601 time, e.g. 2026-01-08T10:30:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+        moment = datetime.datetime.fromisoformat(f"{day}T{hour_minute}:{second}{fraction or ''}{offset}")
+    except ValueError:  # no such day, hour or offset
+        raise refused from None
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:  # a moment in year 1 or 9999 whose UTC falls outside Python's years
+        return (datetime.datetime.min if moment.year == 1 else datetime.datetime.max).replace(tzinfo=datetime.UTC)
 
 
 def _positive(query, field: str, default: int, high: int) -> int:

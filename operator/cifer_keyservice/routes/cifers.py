@@ -16,7 +16,8 @@ routes = web.RouteTableDef()
 @routes.post("/v1/cifers")
 async def create(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    body = parse.CreateCifer.parse(await parse.json_object(request), default_algorithm=settings.default_suite)
+    body = parse.CreateCifer.parse(await parse.json_object(request, required=True),  # seed §4.1: the body is required
+                                   default_algorithm=settings.default_suite)
     return response.ok(request, await request.app[CIFERS].create(caller(request), body), status=201)
 
 

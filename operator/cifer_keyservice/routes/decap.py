@@ -26,7 +26,7 @@ def _b64(value: object) -> bytes:
     if not isinstance(value, str):
         return b""
     try:
-        return base64.b64decode(value, validate=True)
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError):
         return b""
 

@@ -8,7 +8,7 @@ from cifer.api import response
 from cifer_keyservice import requests as parse
 from cifer_keyservice.routes.common import caller
 from cifer_keyservice.state import WEBHOOKS
-from cifer_keyservice.webhooks.service import MAX_PAGE, CreateWebhook, webhook_id
+from cifer_keyservice.webhooks.service import MAX_PAGE, CreateWebhook
 
 routes = web.RouteTableDef()
 
@@ -33,25 +33,25 @@ async def create(request: web.Request) -> web.Response:
 async def list_webhooks(request: web.Request) -> web.Response:
     cursor = request.query.get("cursor")
     if cursor is not None:
-        cursor = webhook_id(cursor)
+        cursor = parse.webhook_id(cursor)
     page = await request.app[WEBHOOKS].list(caller(request), limit=_limit(request), cursor=cursor)
     return response.ok(request, page)
 
 
 @routes.get("/v1/webhooks/{webhook_id}")
 async def get(request: web.Request) -> web.Response:
-    hook_id = webhook_id(request.match_info["webhook_id"])
+    hook_id = parse.webhook_id(request.match_info["webhook_id"])
     return response.ok(request, await request.app[WEBHOOKS].get(caller(request), hook_id))
 
 
 @routes.delete("/v1/webhooks/{webhook_id}")
 async def delete(request: web.Request) -> web.Response:
-    hook_id = webhook_id(request.match_info["webhook_id"])
+    hook_id = parse.webhook_id(request.match_info["webhook_id"])
     return response.ok(request, await request.app[WEBHOOKS].delete(caller(request), hook_id))
 
 
 @routes.get("/v1/webhooks/{webhook_id}/deliveries")
 async def deliveries(request: web.Request) -> web.Response:
-    hook_id = webhook_id(request.match_info["webhook_id"])
+    hook_id = parse.webhook_id(request.match_info["webhook_id"])
     limit = _limit(request)
     return response.ok(request, await request.app[WEBHOOKS].deliveries(caller(request), hook_id, limit=limit))

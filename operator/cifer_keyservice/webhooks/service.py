@@ -23,35 +23,27 @@ from cifer_keyservice.cifers import Caller
 from cifer_keyservice.clock import iso, utcnow
 from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
 from cifer_keyservice.events import EVENT_TYPES
-from cifer_keyservice.requests import invalid
+from cifer_keyservice.requests import WEBHOOK_ID_RANDOM_CHARS, invalid
 from cifer_keyservice.webhooks import secrets as sealing
 
 _ID_ALPHABET = string.ascii_letters + string.digits
-WEBHOOK_ID_RANDOM_CHARS = 24  # 142 bits, as cifer ids
-WEBHOOK_ID_RE = re.compile(r"wh_[A-Za-z0-9]{%d}" % WEBHOOK_ID_RANDOM_CHARS)
 MAX_URL_CHARS = 2048  # the column's width
 MIN_SECRET_CHARS = 16  # below this an HMAC key is guessable
 MAX_SECRET_CHARS = 256
 MAX_PAGE = 100
 DELETED_ERROR = "webhook deleted"
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")  # RFC 3986's characters
 
 
 def new_webhook_id() -> str:
     return "wh_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(WEBHOOK_ID_RANDOM_CHARS))
 
 
-def webhook_id(value: str) -> str:
-    """A path's webhook id, or 400 naming the field."""
-    if not WEBHOOK_ID_RE.fullmatch(value):
-        raise invalid("webhook_id", "is not a webhook id")
-    return value
-
-
 def _url(value: Any) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
         raise invalid("url", f"must be a string of 1 to {MAX_URL_CHARS} characters")
-    if not value.isascii() or not value.isprintable() or " " in value:
-        raise invalid("url", "must be an absolute http(s) URL without spaces or control characters")
+    if not _URI_TEXT.fullmatch(value):
+        raise invalid("url", "must be an absolute http(s) URL of RFC 3986 characters, without spaces")
     scheme, sep, rest = value.partition("://")
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     if "@" in authority:  # also "https://@host": yarl would drop the empty userinfo silently

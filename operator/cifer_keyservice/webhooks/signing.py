@@ -11,7 +11,7 @@ body before parsing it. Headers:
   which event it is (retries of one event carry the same id: deduplicate on it).
 - `X-Cifer-Signature-V2: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." || body)>` —
   Stripe's scheme: the timestamp is signed too. A receiver that wants replay protection
-  verifies this header with `verify_v2` (or its equivalent), rejects timestamps older than
+  verifies this header with `cifer.sdk.webhooks.verify_signature` (or its equivalent), rejects timestamps older than
   its tolerance (default 300 s), and remembers the event ids it has processed.
 
 The secret is the string given at `POST /v1/webhooks`, used as its UTF-8 bytes (as §7.3 does).
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,27 +60,3 @@ def headers(secret: str, body: bytes, *, event_id: str, timestamp: int) -> dict[
         TIMESTAMP_HEADER: str(timestamp),
         EVENT_ID_HEADER: event_id,
     }
-
-
-def verify_v2(body: bytes, header: str, secret: str, *, tolerance_s: float = DEFAULT_TOLERANCE_S,
-              now: float | None = None) -> bool:
-    """True if `header` (`X-Cifer-Signature-V2`) signs `body` under `secret` with a timestamp
-    within `tolerance_s` of `now` (unix seconds; the current time if None). Any malformed
-    header is False. Several `v1=` entries are accepted (one per secret during a rotation)."""
-    timestamp, candidates = None, []
-    for part in header.split(","):
-        name, sep, value = part.strip().partition("=")
-        if not sep:
-            return False
-        if name == "t":
-            if timestamp is not None or not value.isascii() or not value.isdigit():
-                return False
-            timestamp = int(value)
-        elif name == "v1":
-            candidates.append(value)
-    if timestamp is None or not candidates:
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
-        return False
-    expected = signature_v2(secret, body, timestamp=timestamp).partition(",v1=")[2]
-    return any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates if c.isascii())

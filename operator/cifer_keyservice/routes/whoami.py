@@ -1,0 +1,17 @@
+"""/v1/whoami: who the credential proves the caller to be, and with which scopes.
+
+Kubernetes' SelfSubjectReview and Vault's `token/lookup-self`, for CIFER: a sidecar asks it to
+check a credential it cannot check itself (an API key, a token) before it encrypts locally."""
+
+from aiohttp import web
+
+from cifer.api import response
+from cifer_keyservice.auth.principal import PRINCIPAL
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/whoami")
+async def whoami(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    return response.ok(request, {"principal": principal.id, "kind": principal.kind, "scopes": sorted(principal.scopes)})
