@@ -1,19 +1,50 @@
-"""The sidecar's application factory; `cifer proxy`, `cifer dev` and the tests all call it."""
+"""The sidecar's application factory; `cifer proxy`, `cifer dev` and the tests all call it.
+
+It serves the whole CIFER API of seed 000 on loopback: encrypt and decrypt here, in the pod,
+everything else passed through to the key service (routes/forward.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from aiohttp import web
 
 from cifer.api import health
+from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import new_app
+from cifer_proxy import openapi
+from cifer_proxy.identity import Identity
+from cifer_proxy.keycache import PublicKeys, VouchedCredentials
+from cifer_proxy.keyservice import KeyServiceClient
+from cifer_proxy.metrics import SidecarMetrics
+from cifer_proxy.routes import decrypt, encrypt, forward
+from cifer_proxy.settings import SidecarSettings
+from cifer_proxy.state import CREDENTIALS, IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
 
-MAX_JSON_BODY_BYTES = 8 * 1024 * 1024  # a JSON request is read whole; binary bodies stream
 
+def create_app(settings: SidecarSettings) -> web.Application:
+    app = new_app(max_body_bytes=settings.max_json_body_bytes)
+    app[SETTINGS] = settings
+    app[METRICS] = SidecarMetrics.create(app[REGISTRY])
+    app[IDENTITY] = Identity(host=settings.host, api_key=settings.api_key, token_file=settings.token_file)
 
-def create_app(*, health_checks: Mapping[str, health.HealthCheck]) -> web.Application:
-    app = new_app(max_body_bytes=MAX_JSON_BODY_BYTES)
-    app[health.HEALTH_CHECKS] = dict(health_checks)
+    async def keyservice_client(app: web.Application):
+        client = KeyServiceClient(settings.keyservice_url, timeout_s=settings.keyservice_timeout_s)
+        app[KEYSERVICE] = client
+        app[PUBLIC_KEYS] = PublicKeys(client.public_key, ttl_s=settings.public_key_ttl_s,
+                                      size=settings.public_key_cache_size, lookups=app[METRICS].public_key_lookups)
+        app[CREDENTIALS] = VouchedCredentials(client.whoami, ttl_s=settings.credential_ttl_s)
+        yield
+        await client.close()
+
+    async def keyservice_health() -> None:
+        status, _, _ = await app[KEYSERVICE].call("GET", "/v1/health")
+        if status != 200:
+            raise RuntimeError(f"the key service is unhealthy ({status})")
+
+    app.cleanup_ctx.append(keyservice_client)
+    app[health.HEALTH_CHECKS] = {"keyservice": keyservice_health}
     app.add_routes(health.routes)
+    app.add_routes(encrypt.routes)
+    app.add_routes(decrypt.routes)
+    app.add_routes(openapi.routes)
+    forward.add_routes(app)
     return app

@@ -1,15 +1,18 @@
-"""`cifer dev`: the whole product on one machine, no Kubernetes: the embedded defaults.
+"""`cifer dev`: the whole product on one machine, no Kubernetes.
 
-A file KEK in the data directory stands in for the HSM unless a PKCS#11 token (SoftHSM2, say)
-is named; the API key is given or made and printed once. It grows into key service and sidecar in one process on one port.
+The key service (SQLite in the data directory; a file KEK, or a PKCS#11 token such as
+SoftHSM2 when one is named) listens on a loopback port of its own, and the sidecar serves
+the whole CIFER API in front of it on `--port`, exactly as in a pod. The API key is given
+or made and printed once; every call but health, public keys, metrics and OpenAPI needs it.
+Audit records go to `audit.log` in the data directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,24 +20,18 @@ from aiohttp import web
 
 from cifer import apikeys
 from cifer.datadir import default_data_dir
-from cifer.keystore.config import KekSettings, add_kek_arguments, kek_settings, open_kek
-from cifer_proxy.app import create_app
+from cifer.keystore.config import add_kek_arguments, kek_settings
+from cifer_keyservice.app import create_app as keyservice_app
+from cifer_keyservice.auth.apikeys import ApiKeyStore
+from cifer_keyservice.db.engine import create_engine, default_url, sessions
+from cifer_keyservice.settings import KeyServiceSettings
+from cifer_proxy.app import create_app as sidecar_app
+from cifer_proxy.settings import SidecarSettings
 
 KEK_FILE = "kek.key"
-
-
-@dataclasses.dataclass(frozen=True)
-class DevSettings:
-    host: str
-    """Address to listen on; loopback by default, since dev mode has no TLS."""
-    port: int
-    """TCP port of the CIFER API."""
-    data_dir: Path
-    """Where the file KEK (0600) and, later, the SQLite database live."""
-    api_key_hash: bytes
-    """SHA-256 of the API key that authenticates callers; the key itself is not kept."""
-    kek: KekSettings
-    """The HSM token when one is named, else a file KEK in the data directory."""
+AUDIT_FILE = "audit.log"
+DEV_OWNER = "usr_dev"
+DEV_SCOPES = ("cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,36 +54,46 @@ def _api_key(given: str | None) -> str:
     return key
 
 
-def build(settings: DevSettings) -> web.Application:
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    kek = open_kek(settings.kek, create=True)
-    probe = os.urandom(32)
+async def _accept(database_url: str, key: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await ApiKeyStore(sessions(engine)).ensure(key, owner_id=DEV_OWNER, scopes=DEV_SCOPES)
+    finally:
+        await engine.dispose()
 
-    def round_trip() -> None:
-        if kek.unwrap(kek.wrap(probe)) != probe:
-            raise RuntimeError("internal error: KEK round trip mismatch")
 
-    async def keystore() -> None:  # an HSM call blocks: keep it off the event loop
-        await asyncio.get_running_loop().run_in_executor(None, round_trip)
-
-    app = create_app(health_checks={"keystore": keystore})
-
-    async def close_kek(_app: web.Application):
-        yield
-        kek.close()
-
-    app.cleanup_ctx.append(close_kek)
-    return app
+async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: int, audit_path: Path) -> None:
+    with audit_path.open("a", encoding="utf-8") as audit:
+        audit_path.chmod(0o600)
+        inner = web.AppRunner(keyservice_app(keyservice, audit_stream=audit), handle_signals=False)
+        await inner.setup()  # opens the KEK and migrates: a token that cannot be reached stops here
+        try:
+            await web.TCPSite(inner, "127.0.0.1", 0).start()
+            inner_port = inner.addresses[0][1]
+            await _accept(keyservice.database_url, key)
+            outer = web.AppRunner(sidecar_app(SidecarSettings(keyservice_url=f"http://127.0.0.1:{inner_port}",
+                                                              host=host, port=port)), handle_signals=False)
+            await outer.setup()
+            try:
+                await web.TCPSite(outer, host, port).start()
+                print(f"CIFER dev listening on http://{host}:{port} (data in {audit_path.parent})", flush=True)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, stop.set)
+                await stop.wait()
+            finally:
+                await outer.cleanup()
+        finally:
+            await inner.cleanup()
 
 
 def run(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or default_data_dir()).resolve()
-    settings = DevSettings(
-        host=args.host, port=args.port, data_dir=data_dir,
-        api_key_hash=apikeys.hash_api_key(_api_key(args.api_key)), kek=kek_settings(args, default_file=data_dir / KEK_FILE),
-    )
-    app = build(settings)
-    print(f"CIFER dev listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+    kek = kek_settings(args, default_file=data_dir / KEK_FILE)
+    key = _api_key(args.api_key)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings = KeyServiceSettings(database_url=default_url(data_dir), kek=kek)
+    asyncio.run(serve(settings, key=key, host=args.host, port=args.port, audit_path=data_dir / AUDIT_FILE))
     print("CIFER dev stopped", file=sys.stderr, flush=True)
     return 0

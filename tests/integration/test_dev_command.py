@@ -100,7 +100,7 @@ def test_dev_uses_the_named_hsm_token_and_writes_no_file_kek(dev, softhsm, tmp_p
         env={**softhsm.env, "CIFER_PKCS11_PIN": softhsm.pin},
     )
     body = wait_for_health(port, proc)
-    assert body["data"]["checks"] == {"keystore": "ok"}
+    assert body["data"]["checks"] == {"keyservice": "ok"}  # the key service behind it opened the token
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=15)
     assert proc.returncode == 0

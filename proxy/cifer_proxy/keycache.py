@@ -1,0 +1,90 @@
+"""What the sidecar remembers between requests: public keys and vouched-for credentials.
+Never a data key, never a private key.
+
+Public keys are kept for a TTL (bounded in number) and dropped at once when the sidecar sees
+the cifer move on: a decrypted header of a newer version, a 410 from the key service, or a
+rotation or revocation passed through it. Concurrent misses for one cifer make one fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cachetools import TTLCache
+from prometheus_client import Counter
+
+from cifer.api.errors import ApiError, ErrorCode
+from cifer.crypto.suites import suite_by_name
+from cifer.envelope import Recipient
+
+
+class PublicKeys:
+    def __init__(self, fetch: Callable[[str], Awaitable[dict[str, Any]]], *, ttl_s: float, size: int,
+                 lookups: Counter) -> None:
+        self._fetch = fetch
+        self._cache: TTLCache = TTLCache(size, ttl_s)
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._lookups = lookups
+
+    async def recipient(self, cifer_id: str) -> Recipient:
+        found = self._cache.get(cifer_id)
+        if found is not None:
+            self._lookups.labels("hit").inc()
+            return found
+        self._lookups.labels("miss").inc()
+        pending = self._inflight.get(cifer_id)
+        if pending is None:
+            pending = self._inflight[cifer_id] = asyncio.ensure_future(self._load(cifer_id))
+            pending.add_done_callback(lambda _: self._inflight.pop(cifer_id, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, cifer_id: str) -> Recipient:
+        try:
+            data = await self._fetch(cifer_id)
+        except ApiError as err:
+            if err.code in (ErrorCode.CIFER_REVOKED, ErrorCode.NOT_FOUND):
+                self.forget(cifer_id)
+            raise
+        try:
+            suite = suite_by_name(data["algorithm"])
+            recipient = Recipient(data["cifer_id"], int(data["key_version"]), suite,
+                                  suite.public_key_from_der(base64.b64decode(data["encapsulation_key"], validate=True)))
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service sent an unusable public key") from None
+        if recipient.cifer_id != cifer_id:
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service sent another cifer's key")
+        self._cache[cifer_id] = recipient
+        return recipient
+
+    def saw_version(self, cifer_id: str, key_version: int) -> None:
+        """A header of `key_version` was opened: a newer version than ours means a rotation."""
+        found = self._cache.get(cifer_id)
+        if found is not None and found.key_version < key_version:
+            self.forget(cifer_id)
+
+    def forget(self, cifer_id: str) -> None:
+        self._cache.pop(cifer_id, None)
+
+
+class VouchedCredentials:
+    """Credentials the key service vouched for (`/v1/whoami`), by SHA-256, with their scopes;
+    refusals are not remembered, so a credential made a moment ago works at once."""
+
+    def __init__(self, whoami: Callable[[str], Awaitable[dict[str, Any]]], *, ttl_s: float, size: int = 10_000) -> None:
+        self._whoami = whoami
+        self._cache: TTLCache | None = TTLCache(size, ttl_s) if ttl_s > 0 else None
+
+    async def require(self, authorization: str, scope: str) -> None:
+        """ApiError 401 for a credential the key service refuses, 403 without `scope`."""
+        key = hashlib.sha256(authorization.encode()).digest()
+        scopes = self._cache.get(key) if self._cache is not None else None
+        if scopes is None:
+            scopes = frozenset((await self._whoami(authorization))["scopes"])
+            if self._cache is not None:
+                self._cache[key] = scopes
+        if scope not in scopes and "admin" not in scopes:
+            raise ApiError(ErrorCode.FORBIDDEN, details={"required_scope": scope})

@@ -1,0 +1,110 @@
+"""The sidecar's client for the key service: public keys, credential checks, decapsulation
+of one envelope header, and lifecycle calls passed through.
+
+The key service answers in the seed's envelope; its errors come back as the same `ApiError`
+(code, message, details, and Retry-After / X-RateLimit-* headers), so a caller of the sidecar
+sees what the key service said. A key service that cannot be reached, or answers garbage, is a
+503: the sidecar never turns an outage into a client error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from cifer.api.errors import ApiError, ErrorCode
+
+log = logging.getLogger("cifer.proxy")
+# Headers of the key service's answers that a caller of the sidecar must see too.
+PASSED_BACK = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Allow")
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # lists of cifers, audit pages: far below this
+
+
+class KeyServiceClient:
+    def __init__(self, base_url: str, *, timeout_s: float) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                           connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30))
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def call(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+                   body: bytes | None = None, json_body: Any = None) -> tuple[int, bytes, dict[str, str]]:
+        """(status, body, headers to pass back) of one call; ApiError(503) if it cannot be made."""
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+        try:
+            async with self._http.request(method, self._base_url + path, headers=headers, data=body) as resp:
+                answer = await _read_whole(resp)
+                passed = {name: resp.headers[name] for name in PASSED_BACK if name in resp.headers}
+                return resp.status, answer, passed
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.error("key service unreachable: %s", type(exc).__name__)
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service cannot be reached") from None
+
+    async def data(self, method: str, path: str, **kwargs: Any) -> tuple[Any, dict[str, str]]:
+        """The `data` of a successful answer; the key service's own error, raised, otherwise."""
+        status, answer, passed = await self.call(method, path, **kwargs)
+        body = _envelope(answer)
+        if 200 <= status < 300 and body.get("success") is True:
+            return body.get("data"), passed
+        raise _error_of(status, body, passed)
+
+    async def public_key(self, cifer_id: str) -> dict[str, Any]:
+        data, _ = await self.data("GET", f"/v1/keys/{cifer_id}")
+        return data
+
+    async def whoami(self, authorization: str) -> dict[str, Any]:
+        data, _ = await self.data("GET", "/v1/whoami", headers={"Authorization": authorization})
+        return data
+
+    async def decapsulate(self, authorization: str | None, header: bytes, *, request_id: str
+                          ) -> tuple[bytes, dict[str, str]]:
+        """The data key of one envelope header (only the header is sent), and the rate-limit headers."""
+        headers = {"X-Request-ID": request_id}
+        if authorization:
+            headers["Authorization"] = authorization
+        data, passed = await self.data("POST", "/v1/decapsulate", headers=headers,
+                                       json_body={"headers": [base64.b64encode(header).decode()]})
+        try:
+            (result,) = data["results"]
+            return base64.b64decode(result["data_key"], validate=True), passed
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            log.error("the key service answered a decapsulation without a data key")
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
+
+
+async def _read_whole(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole answer, up to MAX_ANSWER_BYTES (`content.read(n)` returns what has arrived so far)."""
+    answer = bytearray()
+    async for piece in resp.content.iter_any():
+        answer += piece
+        if len(answer) > MAX_ANSWER_BYTES:
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service's answer is too large")
+    return bytes(answer)
+
+
+def _envelope(answer: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(answer)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        body = None
+    return body if isinstance(body, dict) else {}
+
+
+def _error_of(status: int, body: dict[str, Any], passed: dict[str, str]) -> ApiError:
+    error = body.get("error")
+    if not isinstance(error, dict) or error.get("code") not in ErrorCode.__members__:
+        log.error("the key service answered %d without a CIFER error body", status)
+        return ApiError(ErrorCode.SERVICE_UNAVAILABLE)
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    message = error.get("message") if isinstance(error.get("message"), str) else None
+    return ApiError(ErrorCode[error["code"]], message, details, headers=passed)

@@ -1,0 +1,75 @@
+"""POST /v1/encrypt (seed §4.3): sealed here, in the pod, with a cached public key; the key
+service is asked only for keys it has not sent lately and for credentials not vouched for.
+
+JSON in and out, or binary: `Content-Type: application/octet-stream` with `X-Cifer-Id` and
+`X-Cifer-Metadata`, answered with the envelope as a stream, in bounded memory for any size.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+
+from aiohttp import web
+
+from cifer.api import response
+from cifer.envelope import Recipient, aencrypt_stream, encrypt
+from cifer_proxy import bodies
+from cifer_proxy.routes.streams import BROKEN_UPLOAD, abort, pieces
+from cifer_proxy.state import CREDENTIALS, IDENTITY, METRICS, PUBLIC_KEYS
+
+log = logging.getLogger("cifer.proxy")
+routes = web.RouteTableDef()
+OCTET_STREAM = "application/octet-stream"
+
+
+async def _authorize(request: web.Request) -> None:
+    """401 or 403 before anything of the request is judged (seed §9.1)."""
+    credential = request.app[IDENTITY].required(request)
+    await request.app[CREDENTIALS].require(credential, "encrypt")
+
+
+def algorithm(recipient: Recipient) -> dict[str, str]:
+    return {"kem": recipient.suite.name, "aead": recipient.suite.aead}
+
+
+@routes.post("/v1/encrypt")
+async def encrypt_data(request: web.Request) -> web.StreamResponse:
+    await _authorize(request)
+    if request.content_type == OCTET_STREAM:
+        return await _encrypt_stream(request)
+    if "X-Cifer-Id" in request.headers:  # a binary body's headers, sent with JSON: ignored, but well-formed
+        bodies.cifer_id(request.headers["X-Cifer-Id"], "X-Cifer-Id")
+    bodies.metadata_header(request.headers.get("X-Cifer-Metadata"))
+    body = await bodies.json_object(request, {"cifer_id", "plaintext", "encoding", "metadata"})
+    cifer_id = bodies.cifer_id(body.get("cifer_id"))
+    plaintext = bodies.decode(body.get("plaintext"), bodies.encoding(body.get("encoding", "base64")), "plaintext")
+    metadata = bodies.metadata(body.get("metadata", {}))
+    recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)
+    envelope = encrypt(recipient, plaintext, metadata=metadata)
+    request.app[METRICS].bytes_encrypted.inc(len(plaintext))
+    return response.ok(request, {
+        "ciphertext": binascii.b2a_base64(envelope, newline=False).decode(), "encoding": "base64",
+        "envelope_size": len(envelope), "algorithm": algorithm(recipient), "metadata": metadata,
+        "cifer_id": recipient.cifer_id, "key_version": recipient.key_version,
+    })
+
+
+async def _encrypt_stream(request: web.Request) -> web.StreamResponse:
+    cifer_id = bodies.cifer_id(request.headers.get("X-Cifer-Id"), "X-Cifer-Id")
+    metadata = bodies.metadata_header(request.headers.get("X-Cifer-Metadata"))
+    recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)  # every refusal comes before the first byte
+    resp = web.StreamResponse(headers={
+        "Content-Type": OCTET_STREAM, "X-Cifer-Id": recipient.cifer_id,
+        "X-Cifer-Key-Version": str(recipient.key_version), "X-Cifer-Algorithm": recipient.suite.name,
+    })
+    await resp.prepare(request)
+    try:
+        async for sealed in aencrypt_stream(recipient, pieces(request, request.app[METRICS].bytes_encrypted),
+                                            metadata=metadata):
+            await resp.write(sealed)
+        await resp.write_eof()
+    except BROKEN_UPLOAD:
+        log.info("an upload to encrypt broke off; its response is cut too")
+        abort(request)
+    return resp

@@ -1,0 +1,16 @@
+"""The sidecar's shared objects, by typed application key."""
+
+from aiohttp import web
+
+from cifer_proxy.identity import Identity
+from cifer_proxy.keycache import PublicKeys, VouchedCredentials
+from cifer_proxy.keyservice import KeyServiceClient
+from cifer_proxy.metrics import SidecarMetrics
+from cifer_proxy.settings import SidecarSettings
+
+SETTINGS = web.AppKey("settings", SidecarSettings)
+KEYSERVICE = web.AppKey("keyservice", KeyServiceClient)
+PUBLIC_KEYS = web.AppKey("public_keys", PublicKeys)
+CREDENTIALS = web.AppKey("credentials", VouchedCredentials)
+IDENTITY = web.AppKey("identity", Identity)
+METRICS = web.AppKey("metrics", SidecarMetrics)

@@ -1,0 +1,129 @@
+"""Acceptance: the sidecar keeps the promises of its own /v1/openapi.json.
+
+`schemathesis run` loads the document from a running `cifer proxy` (in front of `cifer
+keyservice serve`, real processes on loopback, a throwaway database) and sends valid and
+invalid requests to every operation in it: boundary values, random ones, then sequences along
+the links it infers (create, then read, rotate, revoke). Every answer must be documented for its
+operation, match its schema and content type, and never be a 5xx; invalid data must be refused,
+valid data accepted, a missing credential refused. contract_hooks.py mixes a real cifer,
+ciphertext and webhook into the requests, and the test fails if some operation never accepted one.
+
+The run is its own process, as in CI: schemathesis' pytest loader for a schema that only
+exists once a fixture has run (`schemathesis.pytest.from_fixture`) does not work with pytest 9.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from cifer_proxy.app import create_app
+from cifer_proxy.openapi import DOCUMENT
+from cifer_proxy.settings import SidecarSettings
+from sidecar.processes import ALL_SCOPES, keyservice_process, sidecar_process
+
+EXAMPLES_PER_OPERATION = 40
+RUN_TIMEOUT_S = 600
+HOOKS = Path(__file__).with_name("contract_hooks.py")
+# Quotas have their own tests (test_errors.py); here they would only turn answers into 429s.
+GENEROUS_LIMITS = tuple(arg for category in ("create", "encrypt", "decrypt", "get", "rotate")
+                        for arg in ("--rate-limit", f"{category}=1000000/60"))
+REVOCATION_TARGETS = 8
+CONFIG = """
+[checks.positive_data_acceptance]
+# Schemathesis' defaults and 410: it answers a well-formed request about a revoked cifer, as 404
+# does one about a missing cifer; the resource's state decides it, not the request's shape.
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "410", "429", "5xx"]
+
+[[operations]]
+include-operation-id = "decryptData"
+# And 400: no schema tells an envelope from random bytes. contract_hooks.py checks that such a
+# refusal is INVALID_CIPHERTEXT and nothing else.
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
+
+[[operations]]
+include-operation-id = "getCifer"
+# DELETE /v1/cifers/{id} revokes, it does not delete: the cifer stays readable, `status: revoked`
+# (seed §4.2, §4.6), where this check expects a 404.
+checks.use_after_free.enabled = false
+"""
+
+
+def seed(url: str, key: str) -> dict:
+    """What contract_hooks.py mixes into the generated requests."""
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {key}"
+
+    def data(method: str, path: str, **kwargs) -> dict:
+        resp = http.request(method, url + path, timeout=30, **kwargs)
+        assert resp.ok, resp.text
+        return resp.json()["data"]
+
+    cifer_id = data("POST", "/v1/cifers", json={"name": "contract"})["cifer_id"]
+    return {
+        "cifer_id": cifer_id,
+        "doomed": [data("POST", "/v1/cifers", json={"name": f"doomed-{n}"})["cifer_id"]
+                   for n in range(REVOCATION_TARGETS)],
+        "ciphertext": data("POST", "/v1/encrypt", json={"cifer_id": cifer_id, "plaintext": "aGk="})["ciphertext"],
+        "webhook_id": data("POST", "/v1/webhooks", json={
+            "url": "https://hooks.example.com/cifer", "events": ["cifer.rotated"], "secret": "s" * 32})["id"],
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """(sidecar URL, an API key with every scope, `admin` too: the audit query needs it)."""
+    with keyservice_process(tmp_path_factory.mktemp("keyservice"), *GENEROUS_LIMITS) as service:
+        key = service.api_key("usr_contract", scopes=(*ALL_SCOPES, "admin"))
+        with sidecar_process(service.url) as url:
+            yield url, key
+
+
+def documented_operations(document: dict) -> set[tuple[str, str]]:
+    return {(method, path) for path, item in document["paths"].items()
+            for method in item if method in ("get", "post", "put", "patch", "delete")}
+
+
+def test_every_answer_keeps_the_documents_promises(stack, tmp_path):
+    url, key = stack
+    (tmp_path / "known.json").write_text(json.dumps(seed(url, key)))
+    (tmp_path / "schemathesis.toml").write_text(CONFIG)
+    report = tmp_path / "report.json"
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(tmp_path / "schemathesis.toml"), "--no-color",
+         "run", f"{url}/v1/openapi.json", "--header", f"Authorization: Bearer {key}",
+         "--max-examples", str(EXAMPLES_PER_OPERATION), "--report", "json", "--report-json-path", str(report),
+         # Schemathesis leaves out the operation that served the document unless a filter names it.
+         "--include-path-regex", "^/"],
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "CIFER_CONTRACT_KNOWN": str(tmp_path / "known.json")},
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
+    print(f"schemathesis ran for {time.monotonic() - started:.0f} s")
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = json.loads(report.read_text())
+    everything = len(documented_operations(DOCUMENT))
+    assert summary["operations"] == {"total": everything, "selected": everything, "tested": everything,
+                                     "errored": 0, "skipped": 0, "skip_reasons": []}
+    never_accepted = {operation for operation, phases in summary["valid_rates"].items()
+                      if not any(rates["accepted"] for rates in phases.values())}
+    assert not never_accepted, f"no valid request reached these: {never_accepted}"
+
+
+def test_the_served_document_is_the_applications(stack):
+    url, _ = stack
+    assert requests.get(f"{url}/v1/openapi.json", timeout=30).json() == DOCUMENT
+
+
+def test_the_document_and_the_routes_agree():
+    app = create_app(SidecarSettings(keyservice_url="http://127.0.0.1:1"))
+    served = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()
+              if route.method not in ("HEAD", "OPTIONS")}
+    assert documented_operations(DOCUMENT) == served
