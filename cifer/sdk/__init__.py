@@ -1,0 +1,63 @@
+"""The Python SDK (seed 000 §6.4): `CiferClient` (blocking) and `AsyncCiferClient` (asyncio),
+their results, and their errors.
+
+Names load on first use, so `from cifer.sdk.errors import ...` or a webhook receiver using
+`cifer.sdk.webhooks` does not pull in aiohttp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_ERRORS = (
+    "CiferError", "InvalidRequestError", "InvalidCiferIdError", "InvalidCiphertextError", "AuthenticationError",
+    "PermissionDeniedError", "UnauthorizedDecryptError", "NotFoundError", "CiferRevokedError", "RateLimitError",
+    "InternalError", "ServiceUnavailableError", "CiferConnectionError", "StreamError",
+)
+_MODELS = (
+    "Algorithm", "Cifer", "CiferPage", "DecryptResult", "Delivery", "EncryptResult", "PublicKey", "Revocation",
+    "Rotation", "Webhook", "WebhookDeletion", "WebhookPage",
+)
+EXPORTS: dict[str, str] = {
+    "CiferClient": "cifer.sdk.sync_client",
+    "AsyncCiferClient": "cifer.sdk.async_client",
+    "RetryPolicy": "cifer.sdk.retry",
+    "EncryptStream": "cifer.sdk.streams",
+    "DecryptStream": "cifer.sdk.streams",
+    "verify_signature": "cifer.sdk.webhooks",
+    **{name: "cifer.sdk.errors" for name in _ERRORS},
+    **{name: "cifer.sdk.models" for name in _MODELS},
+}
+"""Public name -> the module that defines it."""
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cifer.sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *EXPORTS})
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does this lazily
+    from cifer.sdk.async_client import AsyncCiferClient
+    from cifer.sdk.errors import (
+        AuthenticationError, CiferConnectionError, CiferError, CiferRevokedError, InternalError,
+        InvalidCiferIdError, InvalidCiphertextError, InvalidRequestError, NotFoundError, PermissionDeniedError,
+        RateLimitError, ServiceUnavailableError, StreamError, UnauthorizedDecryptError,
+    )
+    from cifer.sdk.models import (
+        Algorithm, Cifer, CiferPage, DecryptResult, Delivery, EncryptResult, PublicKey, Revocation, Rotation,
+        Webhook, WebhookDeletion, WebhookPage,
+    )
+    from cifer.sdk.retry import RetryPolicy
+    from cifer.sdk.streams import DecryptStream, EncryptStream
+    from cifer.sdk.sync_client import CiferClient
+    from cifer.sdk.webhooks import verify_signature

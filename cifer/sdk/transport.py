@@ -1,0 +1,183 @@
+"""HTTP to the sidecar: one aiohttp session per client, the seed's response envelope unwrapped,
+failures turned into typed errors, retries applied. Every SDK call goes through `call` (JSON
+in, the envelope's `data` out) or `open_stream` (the binary API: a body streamed up while the
+answer streams down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+import cifer
+from cifer.sdk.errors import CiferConnectionError, CiferError, error_from_response
+from cifer.sdk.models import invalid_response
+from cifer.sdk.retry import RetryPolicy
+from cifer.sdk.settings import ClientSettings
+from cifer.sdk.upload import Upload
+
+log = logging.getLogger("cifer.sdk")
+
+USER_AGENT = f"cifer-python/{cifer.__version__}"
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an error answer is a small JSON object; more is not read
+# No HTTP answer, or one cut short: worth a retry, never a traceback from aiohttp.
+TRANSPORT_FAILURES = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def path_segment(value: str, what: str) -> str:
+    """An id as one URL path segment: a `/` or `..` in it cannot reach another endpoint."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{what} must be a non-empty string")
+    return quote(value, safe="")
+
+
+def new_idempotency_key() -> str:
+    return f"idem_{uuid.uuid4().hex}"
+
+
+def connection_error(settings: ClientSettings, exc: BaseException) -> CiferConnectionError:
+    reason = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
+    error = CiferConnectionError(f"no answer from the CIFER API at {settings.display_url}: {reason}")
+    error.__cause__ = exc
+    return error
+
+
+def unwrap(body: bytes) -> dict[str, Any]:
+    """The `data` of a success envelope (seed §2.3); every CIFER endpoint answers an object."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid_response("the body is not JSON") from None
+    if not isinstance(parsed, dict) or parsed.get("success") is not True or not isinstance(parsed.get("data"), dict):
+        raise invalid_response("the body is not a success envelope")
+    return parsed["data"]
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most `limit` bytes of a body: enough for any error answer, bounded for a broken one."""
+    parts, size = [], 0
+    async for chunk in response.content.iter_chunked(limit):
+        parts.append(chunk[: limit - size])
+        size += len(parts[-1])
+        if size >= limit:
+            break
+    return b"".join(parts)
+
+
+class Transport:
+    """One client's connection pool, credentials and retry policy.
+
+    Redirects are not followed: the API never sends one, and following it could carry the
+    Authorization header elsewhere; a 3xx is an error like any other non-2xx."""
+
+    def __init__(self, settings: ClientSettings, retry: RetryPolicy, *, sleep: Sleep = asyncio.sleep) -> None:
+        self.settings = settings
+        self._retry = retry
+        self._sleep = sleep  # injectable, so tests see the waits without sleeping them
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The session, made on first use: aiohttp wants it made inside the running loop."""
+        if self._closed:
+            raise RuntimeError("this CIFER client is closed")
+        if self._session is None:
+            headers = {"User-Agent": USER_AGENT}
+            if self.settings.api_key:
+                headers["Authorization"] = f"Bearer {self.settings.api_key}"
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _url(self, path: str) -> str:
+        return self.settings.base_url + path
+
+    def _headers(self, method: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if method == "POST":  # one key per call, the same on each retry: the server replays
+            headers.setdefault(IDEMPOTENCY_HEADER, new_idempotency_key())
+        return headers
+
+    async def _wait_before_retry(self, attempt: int, error: CiferError, method: str, path: str) -> None:
+        delay = self._retry.delay_s(attempt, error)
+        if delay is None:
+            raise error
+        log.info("CIFER %s %s failed with %s; retry %d in %.2f s", method, path, error.code, attempt + 1, delay)
+        await self._sleep(delay)
+
+    async def call(
+        self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One JSON call; returns the envelope's `data` or raises the typed error."""
+        request_headers = self._headers(method, headers)
+        request_headers["Accept"] = "application/json"
+        data = None
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            request_headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            try:
+                async with self._client().request(
+                    method, self._url(path), data=data, params=params, headers=request_headers, allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    if 200 <= response.status < 300:
+                        return unwrap(body)
+                    error = error_from_response(response.status, body, response.headers)
+            except TRANSPORT_FAILURES as exc:
+                error = connection_error(self.settings, exc)
+            await self._wait_before_retry(attempt, error, method, path)
+            attempt += 1
+
+    async def open_stream(self, path: str, headers: Mapping[str, str], upload: Upload) -> aiohttp.ClientResponse:
+        """POST a binary body and return the answer once its headers are in; the body goes on
+        uploading while the caller reads. Retried only while nothing was taken from the body."""
+        request_headers = self._headers("POST", headers)
+        request_headers["Content-Type"] = "application/octet-stream"
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.settings.connect_timeout_s, sock_read=self.settings.stream_idle_timeout_s
+        )
+        attempt = 0
+        while True:
+            try:
+                response = await self._client().post(
+                    self._url(path), data=upload.body(), headers=request_headers, timeout=timeout, allow_redirects=False,
+                )
+            except TRANSPORT_FAILURES as exc:
+                if upload.error is not None:
+                    raise upload.error
+                error: CiferError = connection_error(self.settings, exc)
+            else:
+                if 200 <= response.status < 300:
+                    return response
+                try:
+                    body = await read_capped(response, MAX_ERROR_BODY_BYTES)
+                except TRANSPORT_FAILURES:
+                    body = b""
+                finally:
+                    response.close()  # also stops an upload still running
+                error = error_from_response(response.status, body, response.headers)
+            if not upload.replayable:
+                raise error
+            await self._wait_before_retry(attempt, error, "POST", path)
+            attempt += 1
