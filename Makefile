@@ -12,3 +12,5 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python bench/envelope.py
+	$(VENV)/bin/python bench/keyservice.py
+	$(VENV)/bin/python bench/proxy.py
