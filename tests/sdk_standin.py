@@ -76,6 +76,7 @@ class Standin:
         app.router.add_post("/v1/cifers", self.create)
         app.router.add_get("/v1/cifers", self.list_cifers)
         app.router.add_get("/v1/cifers/{cifer_id}", self.get)
+        app.router.add_patch("/v1/cifers/{cifer_id}", self.update)
         app.router.add_post("/v1/cifers/{cifer_id}/rotate", self.rotate)
         app.router.add_delete("/v1/cifers/{cifer_id}", self.revoke)
         app.router.add_get("/v1/keys/{cifer_id}", self.public_key)
@@ -84,6 +85,7 @@ class Standin:
         app.router.add_post("/v1/webhooks", self.create_webhook)
         app.router.add_get("/v1/webhooks", self.list_webhooks)
         app.router.add_get("/v1/webhooks/{webhook_id}", self.get_webhook)
+        app.router.add_patch("/v1/webhooks/{webhook_id}", self.update_webhook)
         app.router.add_delete("/v1/webhooks/{webhook_id}", self.delete_webhook)
         return app
 
@@ -138,6 +140,13 @@ class Standin:
         page = rows[:limit]
         more = len(rows) > limit
         return envelope({"cifers": page, "has_more": more, "next_cursor": page[-1]["cifer_id"] if more else None})
+
+    async def update(self, request: web.Request) -> web.Response:
+        cifer = self.cifers.get(request.match_info["cifer_id"])
+        if cifer is None:
+            return self._missing(request)
+        cifer.update(json.loads(self.requests[-1].body or b"{}"))  # name, description, metadata, policy: replaced
+        return envelope(cifer)
 
     async def rotate(self, request: web.Request) -> web.Response:
         cifer = self.cifers.get(request.match_info["cifer_id"])
@@ -271,7 +280,7 @@ class Standin:
     async def create_webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         return envelope({"id": "wh_" + "a" * 24, "url": body["url"], "events": body["events"],
-                         "created_at": "2026-01-08T10:30:00Z"}, 201)
+                         "cifer_ids": body.get("cifer_ids"), "created_at": "2026-01-08T10:30:00Z"}, 201)
 
     async def list_webhooks(self, request: web.Request) -> web.Response:
         return envelope({"webhooks": [{"id": "wh_" + "a" * 24, "url": "https://x.example/h", "events": ["cifer.created"],
@@ -280,6 +289,12 @@ class Standin:
     async def get_webhook(self, request: web.Request) -> web.Response:
         return envelope({"id": request.match_info["webhook_id"], "url": "https://x.example/h",
                          "events": ["cifer.created"], "created_at": "2026-01-08T10:30:00Z"})
+
+    async def update_webhook(self, request: web.Request) -> web.Response:
+        hook = {"id": request.match_info["webhook_id"], "url": "https://x.example/h", "events": ["cifer.created"],
+                "cifer_ids": ["cif_standin00000001"], "created_at": "2026-01-08T10:30:00Z"}
+        hook.update({k: v for k, v in json.loads(self.requests[-1].body).items() if k != "secret"})
+        return envelope(hook)
 
     async def delete_webhook(self, request: web.Request) -> web.Response:
         return envelope({"id": request.match_info["webhook_id"], "deleted": True, "deleted_at": "2026-01-08T10:30:00Z"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from cifer.sdk.errors import InvalidCiphertextError
@@ -49,13 +49,15 @@ class AsyncCiferClient:
     """The CIFER API from asyncio code, through the sidecar (or `cifer dev`).
 
     `base_url` defaults to $CIFER_PROXY_URL, then http://localhost:8080; `api_key` to
-    $CIFER_API_KEY, then none (the sidecar then acts with its pod's own identity). Calls that
+    $CIFER_API_KEY, then none (the sidecar then acts with its pod's own identity). `api_key` may
+    be a function of no arguments returning the current bearer token, called before every
+    request (e.g. reading a projected ServiceAccount token file the kubelet rotates). Calls that
     fail with 429, 503 or no answer are retried up to `max_retries` times with backoff.
     Use it as `async with AsyncCiferClient() as client:` or call `close()`.
     """
 
     def __init__(
-        self, api_key: str | None = None, *, base_url: str | None = None, max_retries: int = 3,
+        self, api_key: str | Callable[[], str | None] | None = None, *, base_url: str | None = None, max_retries: int = 3,
         retry: RetryPolicy | None = None, timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
         stream_idle_timeout_s: float = 300.0, sleep: Sleep | None = None,
     ) -> None:

@@ -244,14 +244,18 @@ class Webhook:
     url: str | None
     events: list[str]
     created_at: datetime.datetime | None
+    cifer_ids: list[str] | None = None
+    """Only events about these CIFERs are delivered; None: about every CIFER of the owner."""
     raw: dict[str, Any] = _RAW
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Webhook:
-        events = data.get("events")
+        events, cifer_ids = data.get("events"), data.get("cifer_ids")
         return cls(id=_required_str(data, "id"), url=_str(data, "url"),
                    events=[e for e in events if isinstance(e, str)] if isinstance(events, list) else [],
-                   created_at=timestamp(data.get("created_at")), raw=dict(data))
+                   created_at=timestamp(data.get("created_at")),
+                   cifer_ids=[c for c in cifer_ids if isinstance(c, str)] if isinstance(cifer_ids, list) else None,
+                   raw=dict(data))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ answer into a model."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,12 +15,31 @@ from cifer.sdk.models import (
 from cifer.sdk.transport import Transport, path_segment
 
 
+class Unchanged(enum.Enum):
+    """The default of an update's argument whose None means something (`cifer_ids=None` removes a
+    webhook's filter): leaving the argument out leaves the field as it is."""
+
+    UNCHANGED = "UNCHANGED"
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
 def _page_params(limit: int, cursor: str | None, **filters: str | None) -> dict[str, str]:
     params = {"limit": str(limit)}
     if cursor is not None:
         params["cursor"] = cursor
     params.update({name: value for name, value in filters.items() if value is not None})
     return params
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """A request body of the fields that are not None (mappings copied into plain dicts)."""
+    return {name: dict(value) if isinstance(value, Mapping) else value
+            for name, value in fields.items() if value is not None}
 
 
 class Cifers:
@@ -30,19 +50,15 @@ class Cifers:
 
     async def create(
         self, name: str | None = None, *, description: str | None = None, metadata: Mapping[str, str] | None = None,
-        policy: Mapping[str, Any] | None = None, algorithm: str | None = None,
+        policy: Mapping[str, Any] | None = None, algorithm: str | None = None, idempotency_key: str | None = None,
     ) -> Cifer:
         """A new CIFER. `policy` is the seed's object (`auto_rotate_days`, `allowed_operations`,
-        and CIFER's `allowed_principals`); `algorithm` one of ML-KEM-768, ML-KEM-1024, X-Wing."""
-        body: dict[str, Any] = {}
-        for field, value in (("name", name), ("description", description), ("algorithm", algorithm)):
-            if value is not None:
-                body[field] = value
-        if metadata is not None:
-            body["metadata"] = dict(metadata)
-        if policy is not None:
-            body["policy"] = dict(policy)
-        return Cifer.from_api(await self._transport.call("POST", "/v1/cifers", json_body=body))
+        and CIFER's `allowed_principals` and `re_encryption_window_days`); `algorithm` one of
+        ML-KEM-768, ML-KEM-1024, X-Wing. `idempotency_key`: sent as X-Idempotency-Key (else a
+        random one per call), so a create repeated with the same key makes one CIFER."""
+        body = _given(name=name, description=description, algorithm=algorithm, metadata=metadata, policy=policy)
+        data = await self._transport.call("POST", "/v1/cifers", json_body=body, idempotency_key=idempotency_key)
+        return Cifer.from_api(data)
 
     async def get(self, cifer_id: str) -> Cifer:
         return Cifer.from_api(await self._transport.call("GET", f"/v1/cifers/{path_segment(cifer_id, 'cifer_id')}"))
@@ -52,17 +68,29 @@ class Cifers:
         data = await self._transport.call("GET", "/v1/cifers", params=_page_params(limit, cursor, status=status))
         return CiferPage.from_api(data)
 
+    async def update(
+        self, cifer_id: str, *, name: str | None = None, description: str | None = None,
+        metadata: Mapping[str, str] | None = None, policy: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Cifer:
+        """Change what is given (None: leave it); `metadata` and `policy` replace the whole map
+        or policy. A new `policy["auto_rotate_days"]` moves the next rotation. Owner or admin."""
+        body = _given(name=name, description=description, metadata=metadata, policy=policy)
+        path = f"/v1/cifers/{path_segment(cifer_id, 'cifer_id')}"
+        return Cifer.from_api(await self._transport.call("PATCH", path, json_body=body, idempotency_key=idempotency_key))
+
     async def rotate(self, cifer_id: str, re_encryption_window_days: int | None = None, *,
-                     reason: str | None = None) -> Rotation:
+                     reason: str | None = None, idempotency_key: str | None = None) -> Rotation:
         """A new key version; the old one still decrypts for `re_encryption_window_days`
-        (the server's default when None)."""
+        (when None: the CIFER's `policy.re_encryption_window_days`, else the server's default)."""
         body: dict[str, Any] = {}
         if re_encryption_window_days is not None:
             body["re_encryption_window_days"] = re_encryption_window_days
         if reason is not None:
             body["reason"] = reason
         path = f"/v1/cifers/{path_segment(cifer_id, 'cifer_id')}/rotate"
-        return Rotation.from_api(await self._transport.call("POST", path, json_body=body))
+        return Rotation.from_api(await self._transport.call("POST", path, json_body=body,
+                                                            idempotency_key=idempotency_key))
 
     async def revoke(self, cifer_id: str) -> Revocation:
         """Irreversible: everything sealed to this CIFER becomes unreadable. Calling this
@@ -88,11 +116,36 @@ class Webhooks:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    async def create(self, url: str, events: Sequence[str], secret: str) -> Webhook:
+    async def create(self, url: str, events: Sequence[str], secret: str, *, cifer_ids: Sequence[str] | None = None,
+                     idempotency_key: str | None = None) -> Webhook:
         """Register `url` for `events`; deliveries are signed with `secret` (16 to 256
-        characters), which the server never shows again."""
-        body = {"url": url, "events": [*events], "secret": secret}
-        return Webhook.from_api(await self._transport.call("POST", "/v1/webhooks", json_body=body))
+        characters), which the server never shows again. `cifer_ids`: only events about these
+        CIFERs (at most 1000); None: about every CIFER of the caller."""
+        body: dict[str, Any] = {"url": url, "events": [*events], "secret": secret}
+        if cifer_ids is not None:
+            body["cifer_ids"] = _ids(cifer_ids)
+        data = await self._transport.call("POST", "/v1/webhooks", json_body=body, idempotency_key=idempotency_key)
+        return Webhook.from_api(data)
+
+    async def update(
+        self, webhook_id: str, *, url: str | None = None, events: Sequence[str] | None = None,
+        secret: str | None = None, cifer_ids: Sequence[str] | None | Unchanged = UNCHANGED,
+        idempotency_key: str | None = None,
+    ) -> Webhook:
+        """Change what is given: None leaves `url`, `events` and `secret` as they are;
+        `cifer_ids=None` removes the filter (every CIFER again), leaving it out keeps it."""
+        body: dict[str, Any] = {}
+        if url is not None:
+            body["url"] = url
+        if events is not None:
+            body["events"] = [*events]
+        if secret is not None:
+            body["secret"] = secret
+        if cifer_ids is not UNCHANGED:
+            body["cifer_ids"] = None if cifer_ids is None else _ids(cifer_ids)
+        path = f"/v1/webhooks/{path_segment(webhook_id, 'webhook_id')}"
+        return Webhook.from_api(await self._transport.call("PATCH", path, json_body=body,
+                                                           idempotency_key=idempotency_key))
 
     async def list(self, limit: int = 20, cursor: str | None = None) -> WebhookPage:
         return WebhookPage.from_api(await self._transport.call("GET", "/v1/webhooks", params=_page_params(limit, cursor)))
@@ -113,3 +166,10 @@ class Webhooks:
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise invalid_response("deliveries is not a list of objects")
         return tuple(Delivery.from_api(item) for item in items)
+
+
+def _ids(cifer_ids: Sequence[str]) -> list[str]:
+    """A list of ids; a lone string is refused, not sent as its characters."""
+    if isinstance(cifer_ids, str):
+        raise TypeError("cifer_ids must be a sequence of cifer ids, not one string")
+    return [*cifer_ids]

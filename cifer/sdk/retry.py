@@ -1,8 +1,8 @@
 """When a failed call is tried again, and after how long.
 
 Only what may heal is retried: 429 (rate limited), 503 (service unavailable) and no answer at
-all. Every POST the SDK sends carries an `X-Idempotency-Key`, so a repeat is answered from the
-first attempt's record instead of being done twice. The wait is exponential with jitter (so
+all. Every POST and PATCH the SDK sends carries an `X-Idempotency-Key`, so a repeat is answered
+from the first attempt's record instead of being done twice. The wait is exponential with jitter (so
 many clients do not come back in step) and never shorter than the server's Retry-After; a
 server asking for more than `max_retry_after_s` gets the error handed to the caller instead of
 a silent long sleep.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -89,7 +89,7 @@ class CiferClient:
     (or use `with`); one left open is closed when collected or at exit.
     """
 
-    def __init__(self, api_key: str | None = None, **options: Any) -> None:
+    def __init__(self, api_key: str | Callable[[], str | None] | None = None, **options: Any) -> None:
         self._async = AsyncCiferClient(api_key, **options)
         self._loop = LoopThread()
         self._close = weakref.finalize(self, _shut_down, self._loop, self._async)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -27,6 +28,8 @@ log = logging.getLogger("cifer.sdk")
 
 USER_AGENT = f"cifer-python/{cifer.__version__}"
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})  # the methods the server replays under a key
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error answer is a small JSON object; more is not read
 # No HTTP answer, or one cut short: worth a retry, never a traceback from aiohttp.
 TRANSPORT_FAILURES = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
@@ -43,6 +46,15 @@ def path_segment(value: str, what: str) -> str:
 
 def new_idempotency_key() -> str:
     return f"idem_{uuid.uuid4().hex}"
+
+
+def checked_idempotency_key(key: str) -> str:
+    """A caller's own key, as the server accepts it: 1 to 255 printable ASCII characters, not
+    starting or ending with a space (HTTP would strip it, and the server would see another key)."""
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValueError("idempotency_key must be 1 to 255 printable ASCII characters, without leading or "
+                         "trailing spaces")
+    return key
 
 
 def connection_error(settings: ClientSettings, exc: BaseException) -> CiferConnectionError:
@@ -92,11 +104,8 @@ class Transport:
         if self._closed:
             raise RuntimeError("this CIFER client is closed")
         if self._session is None:
-            headers = {"User-Agent": USER_AGENT}
-            if self.settings.api_key:
-                headers["Authorization"] = f"Bearer {self.settings.api_key}"
             self._session = aiohttp.ClientSession(
-                headers=headers,
+                headers={"User-Agent": USER_AGENT},
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s),
             )
         return self._session
@@ -110,11 +119,22 @@ class Transport:
     def _url(self, path: str) -> str:
         return self.settings.base_url + path
 
-    def _headers(self, method: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _headers(self, method: str, extra: Mapping[str, str] | None, idempotency_key: str | None = None
+                 ) -> dict[str, str]:
         headers = dict(extra or {})
-        if method == "POST":  # one key per call, the same on each retry: the server replays
-            headers.setdefault(IDEMPOTENCY_HEADER, new_idempotency_key())
+        if method in IDEMPOTENT_METHODS:  # one key per call, the same on each retry: the server replays
+            if idempotency_key is None:
+                headers.setdefault(IDEMPOTENCY_HEADER, new_idempotency_key())
+            else:
+                headers[IDEMPOTENCY_HEADER] = checked_idempotency_key(idempotency_key)
+        elif idempotency_key is not None:
+            raise RuntimeError(f"internal error: an idempotency key on a {method}")
         return headers
+
+    def _authorized(self, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` with the credential of this moment: a rotating token is asked for each attempt."""
+        token = self.settings.bearer_token()
+        return {**headers, "Authorization": f"Bearer {token}"} if token else headers
 
     async def _wait_before_retry(self, attempt: int, error: CiferError, method: str, path: str) -> None:
         delay = self._retry.delay_s(attempt, error)
@@ -126,9 +146,11 @@ class Transport:
     async def call(
         self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """One JSON call; returns the envelope's `data` or raises the typed error."""
-        request_headers = self._headers(method, headers)
+        """One JSON call; returns the envelope's `data` or raises the typed error. A POST or
+        PATCH carries `idempotency_key` (else a random one), the same on every retry."""
+        request_headers = self._headers(method, headers, idempotency_key)
         request_headers["Accept"] = "application/json"
         data = None
         if json_body is not None:
@@ -138,7 +160,8 @@ class Transport:
         while True:
             try:
                 async with self._client().request(
-                    method, self._url(path), data=data, params=params, headers=request_headers, allow_redirects=False,
+                    method, self._url(path), data=data, params=params, headers=self._authorized(request_headers),
+                    allow_redirects=False,
                 ) as response:
                     body = await response.read()
                     if 200 <= response.status < 300:
@@ -161,7 +184,8 @@ class Transport:
         while True:
             try:
                 response = await self._client().post(
-                    self._url(path), data=upload.body(), headers=request_headers, timeout=timeout, allow_redirects=False,
+                    self._url(path), data=upload.body(), headers=self._authorized(request_headers), timeout=timeout,
+                    allow_redirects=False,
                 )
             except TRANSPORT_FAILURES as exc:
                 if upload.error is not None:

@@ -133,9 +133,8 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             app[CIFERS] = CiferService(maker, keystore, audit,
                                        default_window_days=settings.default_re_encryption_window_days)
             app[DECAP] = DecapService(maker, keystore, audit, readers=readers, outcomes=service_metrics.decrypts)
-            app[SCHEDULER] = RotationScheduler(
-                maker, app[CIFERS], audit, expiring_notice_days=settings.expiring_notice_days,
-                re_encryption_window_days=settings.default_re_encryption_window_days)
+            app[SCHEDULER] = RotationScheduler(maker, app[CIFERS], audit,
+                                               expiring_notice_days=settings.expiring_notice_days)
             app[WEBHOOKS] = WebhookService(maker, service_keys[servicekeys.WEBHOOKS], audit)
             app[WEBHOOK_DISPATCHER] = Dispatcher(maker, service_keys[servicekeys.WEBHOOKS],
                                                  backoff_base_s=settings.webhook_backoff_base_s,

@@ -1,4 +1,4 @@
-"""Cifer lifecycle: create, read, list, rotate, revoke, and the public key.
+"""Cifer lifecycle: create, read, list, update, rotate, revoke, and the public key.
 
 Every change is one transaction holding the change, its audit record and its outbox event:
 a process killed at any point leaves the old state or the new, never a half. Key material
@@ -26,7 +26,7 @@ from cifer_keyservice.audit import AuditLog, Entry
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.clock import iso, utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
-from cifer_keyservice.requests import CreateCifer, Policy, RotateCifer
+from cifer_keyservice.requests import POLICY_FIELDS, CreateCifer, Policy, RotateCifer, UpdateCifer
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 CIFER_ID_RANDOM_CHARS = 24  # 142 bits: ids are not guessable
@@ -93,6 +93,8 @@ def summary(cifer: Cifer) -> dict[str, Any]:
 class CiferService:
     def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *,
                  default_window_days: int) -> None:
+        """`default_window_days`: a rotated-out version's decrypt-only days when neither the
+        request nor the cifer's policy names them."""
         self._sessions = sessions
         self._keystore = keystore
         self._audit = audit
@@ -200,12 +202,12 @@ class CiferService:
             algorithm = cifer.suite
         stored = await self._generate(algorithm)
         now = utcnow()
-        deadline = now + datetime.timedelta(days=request.re_encryption_window_days)
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id, for_update=True)
             self._check_usable(cifer, "encrypt" if scheduled else "rotate")  # revoked meanwhile?
             if scheduled and (cifer.next_rotation_at is None or cifer.next_rotation_at > now):
                 return None  # another replica rotated it first; the key pair made above is dropped
+            deadline = now + datetime.timedelta(days=self._window_days(request, policy_of(cifer)))
             old = await self._current_version(session, cifer)
             old.state, old.decrypt_until = "decrypt_only", deadline
             new_version = cifer.current_version + 1
@@ -230,6 +232,51 @@ class CiferService:
                 suite_by_name(algorithm).public_key_der(stored.public_key)).decode(),
             "rotation_initiated_at": iso(now), "re_encryption_deadline": iso(deadline),
         }
+
+    def _window_days(self, request: RotateCifer, policy: Policy) -> int:
+        """The request's window, else the cifer's policy's, else the service's default."""
+        for days in (request.re_encryption_window_days, policy.re_encryption_window_days):
+            if days is not None:
+                return days
+        return self._default_window_days
+
+    async def update(self, caller: Caller, cifer_id: str, request: UpdateCifer) -> dict[str, Any]:
+        """Name, description, metadata and policy, as the owner (or an admin) sets them; a new
+        `auto_rotate_days` moves the next rotation to that many days after the current
+        version was made. A request that changes nothing writes nothing and is not audited."""
+        caller.principal.require("cifer:create")
+        async with self._sessions.begin() as session:
+            cifer = await self._visible(session, caller, cifer_id, for_update=True)
+            if not can_manage(caller.principal, cifer):
+                raise ApiError(ErrorCode.FORBIDDEN, details={"cifer_id": cifer_id, "required_permission": "owner"})
+            if cifer.status == "revoked":
+                raise ApiError(ErrorCode.CIFER_REVOKED, details={"cifer_id": cifer.id})
+            changed = [field for field, old, new in (
+                ("name", cifer.name, request.name), ("description", cifer.description, request.description),
+                ("metadata", cifer.metadata_, request.metadata)) if new is not None and new != old]
+            if "name" in changed:
+                cifer.name = request.name
+            if "description" in changed:
+                cifer.description = request.description
+            if "metadata" in changed:
+                cifer.metadata_ = dict(request.metadata)
+            before, after = policy_of(cifer), request.policy
+            policy_changed = [] if after is None else [
+                f"policy.{name}" for name in POLICY_FIELDS if getattr(before, name) != getattr(after, name)]
+            if policy_changed:
+                changed += policy_changed
+                cifer.policy = after.to_json()
+                if after.auto_rotate_days != before.auto_rotate_days:
+                    current = await self._current_version(session, cifer)
+                    cifer.next_rotation_at = (current.created_at + datetime.timedelta(days=after.auto_rotate_days)
+                                              if after.auto_rotate_days else None)
+                    cifer.expiring_notified_for = None  # a new date earns a new notice
+            if changed:
+                cifer.updated_at = utcnow()
+                await self._audit.append(session, caller.entry(
+                    "cifer.update", "success", cifer_id=cifer.id, key_version=cifer.current_version,
+                    details={"changed": changed}))
+            return summary(cifer)
 
     async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> dict[str, Any]:
         caller.principal.require("cifer:delete")

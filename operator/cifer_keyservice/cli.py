@@ -23,6 +23,7 @@ from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
 from cifer_keyservice.ratelimit import ROUTES as RATE_LIMITED_ROUTES
+from cifer_keyservice.requests import MAX_PRINCIPAL_CHARS
 from cifer_keyservice.settings import SCOPES, KeyServiceSettings, Limit, OidcSettings, RateLimits, TokenReviewSettings
 
 KEK_FILE = "kek.key"
@@ -59,6 +60,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve the key service API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    serve.add_argument("--admin-principal", action="append", type=_principal, default=[], metavar="NAME",
+                       help="grant NAME the admin scope and exempt it from rate limits, whatever its kind of "
+                            "credential (the operator: system:serviceaccount:cifer-system:cifer-operator); repeatable")
+    serve.add_argument("--webhook-allow-private-networks", action="store_true",
+                       help="deliver webhooks to loopback and private addresses too (in-cluster receivers; "
+                            "off by default against SSRF)")
     serve.set_defaults(func=_serve)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_migrate)
@@ -91,6 +98,13 @@ def _rate_limit(spec: str) -> tuple[str, Limit]:
     return category, Limit(int(limit), int(window_s))
 
 
+def _principal(name: str) -> str:
+    if not name or len(name) > MAX_PRINCIPAL_CHARS or not name.isprintable() or name != name.strip():
+        raise argparse.ArgumentTypeError(f"{name!r} is not a principal name (1 to {MAX_PRINCIPAL_CHARS} "
+                                         "printable characters, e.g. system:serviceaccount:NS:NAME)")
+    return name
+
+
 def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
     data_dir = (args.data_dir or default_data_dir()).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -115,6 +129,8 @@ def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
         oidc=oidc,
         rate_limits=dataclasses.replace(RateLimits(), **dict(args.rate_limit)),
         redis_url=args.redis_url,
+        admin_principals=frozenset(getattr(args, "admin_principal", ())),  # `serve` only
+        webhook_allow_private_networks=getattr(args, "webhook_allow_private_networks", False),
     )
 
 

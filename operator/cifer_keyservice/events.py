@@ -1,5 +1,9 @@
 """Webhook events (seed §7): written to the outbox in the same transaction as the change
-they report, with one pending delivery per subscribed webhook, so a crash loses none."""
+they report, with one pending delivery per subscribed webhook, so a crash loses none.
+
+A webhook is subscribed when it is its owner's, lists the event's type, and either has no
+`cifer_ids` filter or lists the event's `data.cifer_id` (so an event about no cifer, such as
+`quota.exceeded`, reaches only unfiltered webhooks)."""
 
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ async def emit(session: AsyncSession, event_type: str, *, owner_id: str, data: d
     hooks = (await session.execute(
         select(Webhook).where(Webhook.owner_id == owner_id, Webhook.deleted_at.is_(None))
     )).scalars()
+    cifer_id = data.get("cifer_id")
     for hook in hooks:
-        if event_type in hook.events:
+        if event_type in hook.events and (hook.cifer_ids is None or cifer_id in hook.cifer_ids):
             session.add(Delivery(event_id=event.id, webhook_id=hook.id, status="pending", attempts=0, next_attempt_at=now))
     return event

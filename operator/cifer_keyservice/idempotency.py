@@ -1,4 +1,5 @@
-"""`X-Idempotency-Key` on POST requests (seed §2.2), the way Stripe treats it.
+"""`X-Idempotency-Key` on POST requests (seed §2.2), the way Stripe treats it, and on PATCH
+requests (CIFER's updates), so that an operator's retried update is a replay too.
 
 - The key: 1 to 255 printable ASCII characters, else 400 INVALID_REQUEST naming the header.
   Keys belong to a principal: two callers never share one.
@@ -46,6 +47,7 @@ from cifer_keyservice.db.models import IdempotencyRecord
 log = logging.getLogger("cifer.keyservice.idempotency")
 
 HEADER = "X-Idempotency-Key"
+METHODS = frozenset({"POST", "PATCH"})  # the methods whose effect a repeat could double or reorder
 REPLAYED_HEADER = "Idempotent-Replayed"
 NOT_KEPT = frozenset({"/v1/decapsulate", "/v1/rewrap"})  # canonical routes whose answers hold data keys
 IN_PROGRESS = 0  # `status` of a claimed key whose response is not known yet
@@ -140,7 +142,7 @@ def _kept(resp: web.StreamResponse) -> bool:
 @web.middleware
 async def idempotent(request: web.Request, handler):
     """After authentication and rate limiting: replays a key's first response."""
-    if request.method != "POST" or HEADER not in request.headers:
+    if request.method not in METHODS or HEADER not in request.headers:
         return await handler(request)
     key = request.headers[HEADER]
     if not _KEY.fullmatch(key):

@@ -20,6 +20,7 @@ from cifer_keyservice.requests import (
     MAX_PRINCIPAL_CHARS,
     WEBHOOK_ID_RE,
 )
+from cifer_keyservice.webhooks.service import MAX_CIFER_IDS, MAX_SECRET_CHARS, MIN_SECRET_CHARS
 
 routes = web.RouteTableDef()
 
@@ -63,8 +64,16 @@ _WEBHOOK_ID = [{"name": "webhook_id", "in": "path", "required": True, "schema": 
 # http(s) with a host and no credentials (no @ before the path), in RFC 3986's characters.
 _WEBHOOK_URL = {"type": "string", "format": "uri", "maxLength": 2048,
                 "pattern": "^[hH][tT][tT][pP][sS]?://[!-\"$-.0->A-~]+(?:[/?#][!-~]*)?$"}
+_WEBHOOK_CIFER_IDS = {"type": ["array", "null"], "maxItems": MAX_CIFER_IDS, "items": _CIFER_ID,
+                      "description": "Deliver only events whose data.cifer_id is listed; null or absent: every "
+                                     "cifer of the owner. Events about no cifer (quota.exceeded) reach only "
+                                     "webhooks without a list."}
 _WEBHOOK = {"type": "object", "properties": {"id": {"type": "string"}, "url": {"type": "string", "format": "uri"},
-                                             "events": {"type": "array", "items": _EVENTS}, "created_at": _TIME}}
+                                             "events": {"type": "array", "items": _EVENTS},
+                                             "cifer_ids": _WEBHOOK_CIFER_IDS, "created_at": _TIME}}
+_WEBHOOK_FIELDS = {"url": _WEBHOOK_URL, "events": {"type": "array", "minItems": 1, "items": _EVENTS},
+                   "secret": {"type": "string", "minLength": MIN_SECRET_CHARS, "maxLength": MAX_SECRET_CHARS},
+                   "cifer_ids": _WEBHOOK_CIFER_IDS}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -89,6 +98,13 @@ DOCUMENT: dict[str, Any] = {
         "/v1/cifers/{cifer_id}": {
             "parameters": _PATH_ID,
             "get": {"operationId": "getCifer", "responses": {"200": _ok(_CIFER), **_errors(400, 401, 403, 404, 429)}},
+            "patch": {"operationId": "updateCifer",
+                      "description": "CIFER's extension: set what the body names (metadata and policy replace the "
+                                     "whole map or policy); the owner or an admin. A new auto_rotate_days moves "
+                                     "the next rotation to that many days after the current version was made.",
+                      "parameters": [_IDEMPOTENCY_KEY],
+                      "requestBody": _json_body({"$ref": "#/components/schemas/UpdateCiferRequest"}),
+                      "responses": {"200": _ok(_CIFER), **_errors(400, 401, 403, 404, 410, 413, 503)}},
             "delete": {"operationId": "revokeCifer", "parameters": [
                 {"name": "X-Confirm-Revocation", "in": "header", "required": True, "schema": {"const": "true"}}],
                 "responses": {"200": _ok({"type": "object", "properties": {
@@ -99,7 +115,10 @@ DOCUMENT: dict[str, Any] = {
             "operationId": "rotateCifer",
             "requestBody": _json_body({"type": "object", "additionalProperties": False, "properties": {
                 "reason": {"type": "string", "maxLength": 255},
-                "re_encryption_window_days": {"type": "integer", "minimum": 0, "maximum": 365}}}, required=False),
+                "re_encryption_window_days": {
+                    "type": "integer", "minimum": 0, "maximum": 365,
+                    "description": "Absent: the cifer's policy.re_encryption_window_days, else the service's default"}}},
+                required=False),
             "responses": {"200": _ok({"type": "object", "properties": {
                 "cifer_id": _CIFER_ID, "old_key_version": {"type": "integer"}, "new_key_version": {"type": "integer"},
                 "new_encapsulation_key": {"type": "string"}, "rotation_initiated_at": _TIME,
@@ -147,10 +166,7 @@ DOCUMENT: dict[str, Any] = {
         "/v1/webhooks": {
             "post": {"operationId": "createWebhook", "description": "Seed §7.4; the secret is never returned.",
                      "requestBody": _json_body({"type": "object", "required": ["url", "events", "secret"],
-                                                "additionalProperties": False, "properties": {
-                                                    "url": _WEBHOOK_URL,
-                                                    "events": {"type": "array", "minItems": 1, "items": _EVENTS},
-                                                    "secret": {"type": "string", "minLength": 16, "maxLength": 256}}}),
+                                                "additionalProperties": False, "properties": _WEBHOOK_FIELDS}),
                      "responses": {"201": _ok(_WEBHOOK, "Webhook registered"), **_errors(400, 401, 403, 429)}},
             "get": {"operationId": "listWebhooks", "parameters": [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -162,6 +178,13 @@ DOCUMENT: dict[str, Any] = {
         "/v1/webhooks/{webhook_id}": {
             "parameters": _WEBHOOK_ID,
             "get": {"operationId": "getWebhook", "responses": {"200": _ok(_WEBHOOK), **_errors(400, 401, 403, 404)}},
+            "patch": {"operationId": "updateWebhook",
+                      "description": "Set what the body names, validated as at registration; cifer_ids: null "
+                                     "removes the filter. The owner or an admin; the secret is never returned.",
+                      "parameters": [_IDEMPOTENCY_KEY],
+                      "requestBody": _json_body({"type": "object", "additionalProperties": False,
+                                                 "properties": _WEBHOOK_FIELDS}),
+                      "responses": {"200": _ok(_WEBHOOK), **_errors(400, 401, 403, 404, 413, 503)}},
             "delete": {"operationId": "deleteWebhook", "responses": {"200": _ok({"type": "object", "properties": {
                 "id": {"type": "string"}, "deleted": {"const": True}, "deleted_at": _TIME}}),
                 **_errors(400, 401, 403, 404)}},
@@ -196,11 +219,18 @@ DOCUMENT: dict[str, Any] = {
                 "auto_rotate_days": {"type": "integer", "minimum": 0, "maximum": 365},
                 "allowed_operations": {"type": "array", "items": {"enum": ["encrypt", "decrypt", "rotate", "revoke"]}},
                 "allowed_principals": {"type": "array", "maxItems": MAX_ALLOWED_PRINCIPALS, "items": {
-                    "type": "string", "minLength": 1, "maxLength": MAX_PRINCIPAL_CHARS}}}},
+                    "type": "string", "minLength": 1, "maxLength": MAX_PRINCIPAL_CHARS}},
+                "re_encryption_window_days": {
+                    "type": "integer", "minimum": 0, "maximum": 365,
+                    "description": "Days a rotated-out version still decrypts when a rotation names no window "
+                                   "(scheduled rotations never do); absent: the service's default"}}},
             "CreateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
                 "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
                 "metadata": _METADATA, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
                 "algorithm": {"enum": ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]}}},
+            "UpdateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
+                "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
+                "metadata": _METADATA, "policy": {"$ref": "#/components/schemas/CiferPolicy"}}},
             "Cifer": {"type": "object", "properties": {
                 "cifer_id": _CIFER_ID, "name": {"type": "string"}, "description": {"type": "string"},
                 "status": {"enum": ["active", "revoked"]}, "created_at": _TIME, "updated_at": _TIME,

@@ -20,6 +20,10 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
   `X-RateLimit-Limit`, `-Remaining` and `-Reset` (the window's end, unix seconds): the middleware
   puts its verdict on the request and `add_headers`, an `on_response_prepare` signal, writes
   them into whatever response goes out, even one an outer middleware rendered.
+- The control plane is not limited: a principal in `admin_principals` (the operator, reconciling
+  hundreds of keys at once) skips the limiter entirely — nothing is counted, and its answers carry
+  no X-RateLimit-* headers, since no limit applies to it. Unauthenticated routes (the public-key
+  fetch) know no principal and stay limited per peer address.
 - Fail closed: if the counter store cannot be reached, limited routes answer 503
   SERVICE_UNAVAILABLE rather than serve without limits.
 - Old windows: the database store deletes ended windows on 1 request in `CLEANUP_EVERY`; Redis
@@ -294,9 +298,14 @@ async def limit_rate(request: web.Request, handler):
     category = ROUTES.get((method, resource.canonical)) if resource is not None else None
     if category is None:
         return await handler(request)
+    if category in UNAUTHENTICATED:
+        principal = f"ip:{request.remote or 'unknown'}"
+    else:
+        principal = request[PRINCIPAL].id
+        if principal in request.app[SETTINGS].admin_principals:
+            return await handler(request)  # the control plane: no verdict, so no headers either
     limiter = request.app[RATE_LIMITER]
     limit = limiter.limit_of(category)
-    principal = f"ip:{request.remote or 'unknown'}" if category in UNAUTHENTICATED else request[PRINCIPAL].id
     cost = 1
     if (method, resource.canonical) == BATCH_ROUTE:
         cost = await _cost(request, request.app[SETTINGS].max_batch_headers)

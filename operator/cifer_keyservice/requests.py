@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from cifer.crypto.suites import suite_by_name
 from cifer.envelope.format import CIFER_ID_RE
 
 OPERATIONS = ("encrypt", "decrypt", "rotate", "revoke")
+POLICY_FIELDS = ("auto_rotate_days", "allowed_operations", "allowed_principals", "re_encryption_window_days")
 MAX_METADATA_ENTRIES = 64
 MAX_METADATA_KEY_CHARS = 128
 MAX_METADATA_VALUE_CHARS = 1024
@@ -54,7 +55,7 @@ async def json_object(request: web.Request, *, required: bool = False) -> dict[s
     return body
 
 
-def _refuse_unknown(body: Mapping[str, Any], allowed: set[str], prefix: str = "") -> None:
+def _refuse_unknown(body: Mapping[str, Any], allowed: Collection[str], prefix: str = "") -> None:
     for key in body:
         if key not in allowed:
             raise invalid(prefix + key, "unknown field")
@@ -111,6 +112,9 @@ class Policy:
     """What may be done with the key at all, by anyone (seed: encrypt, decrypt, rotate, revoke)."""
     allowed_principals: tuple[str, ...] = ()
     """Principals besides the owner that may decrypt, e.g. `system:serviceaccount:payments:api`."""
+    re_encryption_window_days: int | None = None
+    """Days a rotated-out version stays decrypt-only when a rotation names no window (scheduled
+    rotations never do); None: the service's `default_re_encryption_window_days`. 0: retired at once."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"allowed_operations": list(self.allowed_operations)}
@@ -118,6 +122,8 @@ class Policy:
             out["auto_rotate_days"] = self.auto_rotate_days
         if self.allowed_principals:
             out["allowed_principals"] = list(self.allowed_principals)
+        if self.re_encryption_window_days is not None:
+            out["re_encryption_window_days"] = self.re_encryption_window_days
         return out
 
     @classmethod
@@ -126,8 +132,9 @@ class Policy:
             return cls()
         if not isinstance(value, dict):
             raise invalid(field, "must be an object")
-        _refuse_unknown(value, {"auto_rotate_days", "allowed_operations", "allowed_principals"}, field + ".")
+        _refuse_unknown(value, POLICY_FIELDS, field + ".")
         days = _integer(value, "auto_rotate_days", low=0, high=365, default=None, prefix=field + ".")
+        window = _integer(value, "re_encryption_window_days", low=0, high=365, default=None, prefix=field + ".")
         operations = value.get("allowed_operations", list(OPERATIONS))
         if not isinstance(operations, list) or not all(op in OPERATIONS for op in operations):
             raise invalid(f"{field}.allowed_operations", f"must be a list drawn from {', '.join(OPERATIONS)}")
@@ -141,6 +148,7 @@ class Policy:
             auto_rotate_days=days or None,
             allowed_operations=tuple(op for op in OPERATIONS if op in operations),
             allowed_principals=tuple(dict.fromkeys(principals)),
+            re_encryption_window_days=window,
         )
 
     def allows(self, operation: str) -> bool:
@@ -173,18 +181,38 @@ class CreateCifer:
 
 
 @dataclasses.dataclass(frozen=True)
-class RotateCifer:
-    reason: str
-    re_encryption_window_days: int
+class UpdateCifer:
+    """PATCH /v1/cifers/{cifer_id} (CIFER's extension): None leaves a field as it is; `metadata`
+    and `policy`, when given, replace the whole map or policy."""
+
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+    policy: Policy | None = None
 
     @classmethod
-    def parse(cls, body: Mapping[str, Any], *, default_window_days: int) -> RotateCifer:
+    def parse(cls, body: Mapping[str, Any]) -> UpdateCifer:
+        _refuse_unknown(body, {"name", "description", "metadata", "policy"})
+        return cls(
+            name=_string(body, "name", max_chars=255) if "name" in body else None,
+            description=_string(body, "description", max_chars=1000) if "description" in body else None,
+            metadata=string_map(body["metadata"], "metadata") if "metadata" in body else None,
+            policy=Policy.from_json(_object(body, "policy")) if "policy" in body else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RotateCifer:
+    reason: str
+    re_encryption_window_days: int | None
+    """None: the cifer's `policy.re_encryption_window_days`, else the service's default."""
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any]) -> RotateCifer:
         _refuse_unknown(body, {"reason", "re_encryption_window_days"})
         return cls(
             reason=_string(body, "reason", max_chars=255, default="manual"),
-            re_encryption_window_days=_integer(
-                body, "re_encryption_window_days", low=0, high=365, default=default_window_days
-            ),
+            re_encryption_window_days=_integer(body, "re_encryption_window_days", low=0, high=365, default=None),
         )
 
 

@@ -32,12 +32,11 @@ BATCH = 100
 
 class RotationScheduler:
     def __init__(self, sessions: async_sessionmaker, cifers: CiferService, audit: AuditLog, *,
-                 expiring_notice_days: int, re_encryption_window_days: int) -> None:
+                 expiring_notice_days: int) -> None:
         self._sessions = sessions
         self._cifers = cifers
         self._audit = audit
         self._notice = datetime.timedelta(days=expiring_notice_days)
-        self._window_days = re_encryption_window_days
 
     def _caller(self) -> Caller:
         return Caller(principal=SCHEDULER, request_id="sched_" + secrets.token_hex(8), source="scheduler")
@@ -75,7 +74,8 @@ class RotationScheduler:
             ).limit(BATCH))).scalars().all()
         rotated = 0
         for cifer_id in ids:
-            request = RotateCifer(reason="scheduled_rotation", re_encryption_window_days=self._window_days)
+            # No window: the cifer's policy.re_encryption_window_days, else the service's default.
+            request = RotateCifer(reason="scheduled_rotation", re_encryption_window_days=None)
             if await self._cifers.rotate(self._caller(), cifer_id, request, scheduled=True) is not None:
                 rotated += 1
         return rotated

@@ -92,6 +92,9 @@ class KeyServiceSettings:
     """How long a rotated-out version stays decrypt-only when the request names no window."""
     serviceaccount_scopes: frozenset[str] = frozenset({"cifer:read", "encrypt", "decrypt"})
     """Scopes of a caller proven by a Kubernetes ServiceAccount token (a sidecar)."""
+    admin_principals: frozenset[str] = frozenset()
+    """Principals granted the admin scope whatever their kind, and never rate-limited: the control
+    plane, e.g. the operator's ServiceAccount `system:serviceaccount:cifer-system:cifer-operator`."""
     rotation_check_interval_s: float = 60.0
     """How often the scheduler looks for keys due for rotation, notice or retirement."""
     expiring_notice_days: int = 7
@@ -112,7 +115,7 @@ class KeyServiceSettings:
     redis_url: str | None = None
     """Count rate limits in this Redis (`redis://host:6379/0`); None: in the database. Both are shared by replicas."""
     idempotency_ttl_s: int = 86400
-    """How long a POST's response is kept for replay under its X-Idempotency-Key (seed §2.2)."""
+    """How long a POST's or PATCH's response is kept for replay under its X-Idempotency-Key (seed §2.2)."""
     api_key_cache_s: float = 5.0
     """How long a verified API key's principal is remembered; a revoked key stops working within
     this long on every replica. 0: look every key up on every request."""

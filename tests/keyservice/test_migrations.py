@@ -1,13 +1,17 @@
-"""Migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+"""Migrations build exactly the schema the models describe, on SQLite and PostgreSQL, and go back down."""
 
 from __future__ import annotations
 
+import datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import insert, inspect, select, text
 
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine
-from cifer_keyservice.db.models import Base
+from cifer_keyservice.db.models import Base, Delivery, OutboxEvent, Webhook
 
 
 def _diff(connection):
@@ -32,3 +36,37 @@ def test_only_postgresql_and_sqlite_are_accepted():
     assert normalize_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
     with pytest.raises(ValueError):
         normalize_url("mysql://u@h/db")
+
+
+def _downgrade_to(connection, revision: str) -> None:
+    config = migrate._config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_the_webhook_filter_migration_goes_down_and_up_again_with_rows_in_place(database_url):
+    engine = create_engine(database_url)
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        await migrate.upgrade(engine)
+        async with engine.begin() as conn:  # a webhook with a filter, and a delivery that points at it
+            await conn.execute(insert(Webhook).values(id="wh_one", owner_id="usr_alice", url="https://x.example/h",
+                                                      events=["cifer.created"], cifer_ids=["cif_" + "A" * 24],
+                                                      encrypted_secret=b"sealed", created_at=now))
+            await conn.execute(insert(OutboxEvent).values(id="evt_one", type="cifer.created", owner_id="usr_alice",
+                                                          payload={}, created_at=now))
+            await conn.execute(insert(Delivery).values(event_id="evt_one", webhook_id="wh_one", status="pending",
+                                                       attempts=0, next_attempt_at=now))
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade_to, "0001")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("webhooks")})
+            assert "cifer_ids" not in columns
+            assert (await conn.execute(text("SELECT count(*) FROM deliveries"))).scalar_one() == 1
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            [row] = (await conn.execute(select(Webhook.id, Webhook.cifer_ids))).all()
+            assert tuple(row) == ("wh_one", None)  # an old webhook hears about every cifer
+    finally:
+        await engine.dispose()

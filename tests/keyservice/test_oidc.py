@@ -96,11 +96,12 @@ async def idp(aiohttp_server):
     return state
 
 
-def oidc_service(aiohttp_client, database_url, tmp_path, jwks_url: str):
+def oidc_service(aiohttp_client, database_url, tmp_path, jwks_url: str, **overrides):
     settings = KeyServiceSettings(
         database_url=database_url, kek=FileKekSettings(tmp_path / "kek.key"),
         # No wait between refetches here: rotation is seen at once; the limit has its own test below.
         oidc=OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_url, jwks_refetch_min_interval_s=0.0),
+        **overrides,
     )
     return settings, aiohttp_client(create_app(settings, audit_stream=io.StringIO()))
 
@@ -181,6 +182,19 @@ async def test_a_token_without_the_needed_scope_is_403(oidc_keyservice):
     await oidc_keyservice.call("GET", "/v1/cifers", headers=token, expect=200)
     _, body = await oidc_keyservice.call("POST", "/v1/cifers", json={"name": "k"}, headers=token, expect=403)
     assert body["error"]["code"] == "FORBIDDEN"
+
+
+async def test_a_subject_named_an_admin_principal_holds_the_admin_scope(aiohttp_client, database_url, tmp_path, idp):
+    settings, client = oidc_service(aiohttp_client, database_url, tmp_path, idp.url,
+                                    admin_principals=frozenset({PRINCIPAL}))
+    service = KeyService(await client, settings, io.StringIO())
+    admin, other = bearer(mint(scope="cifer:read")), bearer(mint(sub="0b5e-bob", scope="cifer:read"))
+    _, who = await service.call("GET", "/v1/whoami", headers=admin, expect=200)
+    assert (who["data"]["principal"], who["data"]["scopes"]) == (PRINCIPAL, ["admin", "cifer:read"])
+    await service.call("POST", "/v1/cifers", json={"name": "k"}, headers=admin, expect=201)  # admin holds every scope
+    _, who = await service.call("GET", "/v1/whoami", headers=other, expect=200)
+    assert who["data"]["scopes"] == ["cifer:read"]
+    await service.call("POST", "/v1/cifers", json={"name": "k"}, headers=other, expect=403)
 
 
 async def test_a_rotated_in_key_is_accepted_without_a_restart(oidc_keyservice, idp):

@@ -271,3 +271,33 @@ async def test_an_unreachable_counter_store_fails_closed_with_503(limited, redis
     assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
     _, body = await service.call("GET", "/v1/health", expect=503)
     assert body["error"]["details"]["checks"]["redis"] == "failing"
+
+
+OPERATOR = "system:serviceaccount:cifer-system:cifer-operator"
+
+
+async def test_a_control_plane_principal_is_never_limited_and_others_still_are(limited):
+    service, _ = await limited(dataclasses.replace(SMALL, create=Limit(10, 3600)), admin_principals=frozenset({OPERATOR}))
+    operator = await service.api_key(OPERATOR, scopes=("cifer:create",))  # its kind does not matter: its name does
+    alice = await service.api_key("usr_alice")
+    for n in range(12):
+        resp, _ = await service.call("POST", "/v1/cifers", json={"name": f"op-{n}"}, headers=operator, expect=201)
+        assert not any(name.startswith("X-RateLimit-") for name in resp.headers), n  # no limit, so no headers
+    for _ in range(5):  # other categories too
+        resp, _ = await service.call("GET", "/v1/cifers", headers=operator, expect=200)
+        assert "X-RateLimit-Limit" not in resp.headers
+    for n in range(10):
+        resp, _ = await service.call("POST", "/v1/cifers", json={"name": f"a-{n}"}, headers=alice, expect=201)
+        assert rate_headers(resp)[:2] == (10, 9 - n)
+    resp, body = await service.call("POST", "/v1/cifers", json={"name": "a-10"}, headers=alice, expect=429)
+    assert body["error"]["code"] == "RATE_LIMIT_EXCEEDED" and rate_headers(resp)[:2] == (10, 0)
+    _, who = await service.call("GET", "/v1/whoami", headers=operator, expect=200)
+    assert who["data"]["scopes"] == ["admin", "cifer:create"]
+    engine = create_engine(service.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            counted = (await conn.execute(select(RateLimitWindow.principal).distinct())).scalars().all()
+    finally:
+        await engine.dispose()
+    assert counted == ["usr_alice"]  # nothing was counted for the operator
+    assert [owner for owner, _ in await quota_events(service.settings)] == ["usr_alice"]

@@ -7,11 +7,11 @@ import asyncio
 import datetime
 import io
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from cifer.envelope import encrypt
 from cifer_keyservice.db.engine import create_engine
-from cifer_keyservice.db.models import Cifer
+from cifer_keyservice.db.models import Cifer, CiferVersion
 from cifer_keyservice.app import create_app
 from cifer_keyservice.state import SCHEDULER
 from keyservice.helpers import b64, header_of, new_cifer, recipient, sql
@@ -103,3 +103,24 @@ async def test_replicas_racing_rotate_each_due_key_exactly_once(keyservice, aioh
         _, key = await keyservice.call("GET", f"/v1/keys/{cid}", expect=200)
         assert key["data"]["key_version"] == 2
         assert (await events_of(keyservice, cid)).count("cifer.rotated") == 1
+
+
+async def test_a_scheduled_rotation_keeps_the_old_version_for_the_policys_window(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    windowed = await new_cifer(keyservice, alice, policy={"auto_rotate_days": 30, "re_encryption_window_days": 3})
+    default = await new_cifer(keyservice, alice, policy={"auto_rotate_days": 30})
+    for cid in (windowed, default):
+        await make_due(keyservice, cid)
+    assert (await scheduler(keyservice).run_once())["rotated"] == 2
+    for cid, days in ((windowed, 3), (default, keyservice.settings.default_re_encryption_window_days)):
+        engine = create_engine(keyservice.settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                old = (await conn.execute(select(CiferVersion).where(
+                    CiferVersion.cifer_id == cid, CiferVersion.version == 1))).one()
+                new = (await conn.execute(select(CiferVersion).where(
+                    CiferVersion.cifer_id == cid, CiferVersion.version == 2))).one()
+        finally:
+            await engine.dispose()
+        assert old.state == "decrypt_only"
+        assert abs(old.decrypt_until - new.created_at - datetime.timedelta(days=days)) < datetime.timedelta(seconds=1)

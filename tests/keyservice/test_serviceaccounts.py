@@ -3,6 +3,7 @@ a real kube-apiserver (the `kube` fixture): audience `cifer` only, and only what
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import secrets
 
@@ -11,13 +12,17 @@ import pytest
 from cifer.envelope import encrypt
 from cifer.keystore.config import FileKekSettings
 from cifer_keyservice.app import create_app
-from cifer_keyservice.settings import KeyServiceSettings, TokenReviewSettings
+from cifer_keyservice.settings import KeyServiceSettings, Limit, RateLimits, TokenReviewSettings
 from keyservice.service import KeyService
-from keyservice.helpers import b64, header_of, recipient
+from keyservice.helpers import b64, header_of, new_cifer, recipient
 
 
 @pytest.fixture
 async def sa_keyservice(aiohttp_client, kube, tmp_path):
+    return await start_with_token_review(aiohttp_client, kube, tmp_path)
+
+
+async def start_with_token_review(aiohttp_client, kube, tmp_path, **overrides) -> KeyService:
     reviewer = f"cifer-keyservice-{secrets.token_hex(3)}"
     kube.create_service_account("default", reviewer)
     kube.create_cluster_role_binding(reviewer, cluster_role="system:auth-delegator", ns="default",
@@ -30,6 +35,7 @@ async def sa_keyservice(aiohttp_client, kube, tmp_path):
             api_url=kube.url, reviewer_token_file=token_file, ca_file=kube.ca_file,
             insecure_skip_tls_verify=kube.ca_file is None and kube.insecure_skip_tls_verify,
         ),
+        **overrides,
     )
     client = await aiohttp_client(create_app(settings, audit_stream=io.StringIO()))
     return KeyService(client, settings, io.StringIO())
@@ -81,3 +87,31 @@ async def test_a_service_account_cannot_create_keys(sa_keyservice, kube):
     kube.create_service_account("default", workload)
     token = kube.create_token("default", workload, audience="cifer")
     await sa_keyservice.call("POST", "/v1/cifers", headers=bearer(token), json={"name": "k"}, expect=403)
+
+
+async def test_the_operators_service_account_is_an_admin_without_rate_limits(aiohttp_client, kube, tmp_path):
+    operator, sidecar = f"cifer-operator-{secrets.token_hex(3)}", f"sidecar-{secrets.token_hex(3)}"
+    for name in (operator, sidecar):
+        kube.create_service_account("default", name)
+    operator_principal = f"system:serviceaccount:default:{operator}"
+    service = await start_with_token_review(
+        aiohttp_client, kube, tmp_path, admin_principals=frozenset({operator_principal}),
+        rate_limits=dataclasses.replace(RateLimits(), create=Limit(2, 3600)))
+    as_operator = bearer(kube.create_token("default", operator, audience="cifer"))
+    as_sidecar = bearer(kube.create_token("default", sidecar, audience="cifer"))
+    _, who = await service.call("GET", "/v1/whoami", headers=as_operator, expect=200)
+    assert (who["data"]["principal"], who["data"]["kind"]) == (operator_principal, "serviceaccount")
+    assert who["data"]["scopes"] == sorted({"admin", *service.settings.serviceaccount_scopes})
+    _, who = await service.call("GET", "/v1/whoami", headers=as_sidecar, expect=200)
+    assert "admin" not in who["data"]["scopes"]
+    for n in range(3):  # past the create limit of 2
+        _, created = await service.call("POST", "/v1/cifers", json={"name": f"k{n}"}, headers=as_operator, expect=201)
+        assert created["data"]["owner_id"] == operator_principal
+    alice = await service.api_key("usr_alice")
+    cid = await new_cifer(service, alice)  # another owner's: an admin manages it all the same
+    _, body = await service.call("PATCH", f"/v1/cifers/{cid}", json={"description": "managed"}, headers=as_operator,
+                                 expect=200)
+    assert (body["data"]["description"], body["data"]["owner_id"]) == ("managed", "usr_alice")
+    await service.call("POST", "/v1/cifers", json={"name": "k"}, headers=as_sidecar, expect=403)
+    _, body = await service.call("PATCH", f"/v1/cifers/{cid}", json={"name": "x"}, headers=as_sidecar, expect=403)
+    assert body["error"]["details"] == {"required_scope": "cifer:create"}

@@ -18,11 +18,11 @@ from aiohttp import web
 from sqlalchemy import select
 
 from cifer.keystore.config import FileKekSettings, open_kek
-from cifer_keyservice import servicekeys
+from cifer_keyservice import events, servicekeys
 from cifer_keyservice.app import create_app
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.engine import create_engine, sessions
-from cifer_keyservice.db.models import AuditRecord, Delivery, Webhook
+from cifer_keyservice.db.models import AuditRecord, Delivery, OutboxEvent, Webhook
 from cifer_keyservice.settings import KeyServiceSettings
 from cifer_keyservice.webhooks import secrets as sealing
 from cifer_keyservice.webhooks.delivery import Dispatcher
@@ -168,9 +168,9 @@ async def test_register_returns_201_and_never_the_secret(keyservice):
     resp, body = await keyservice.call("POST", "/v1/webhooks", headers=alice, expect=201,
                                        json={"url": SOME_URL, "events": EVENTS, "secret": SECRET})
     data = body["data"]
-    assert set(data) == {"id", "url", "events", "created_at"}
+    assert set(data) == {"id", "url", "events", "cifer_ids", "created_at"}
     assert data["id"].startswith("wh_") and len(data["id"]) == 27
-    assert (data["url"], data["events"]) == (SOME_URL, EVENTS)
+    assert (data["url"], data["events"], data["cifer_ids"]) == (SOME_URL, EVENTS, None)
     parse_time(data["created_at"])
     _, got = await keyservice.call("GET", f"/v1/webhooks/{data['id']}", headers=alice, expect=200)
     _, listed = await keyservice.call("GET", "/v1/webhooks", headers=alice, expect=200)
@@ -207,6 +207,11 @@ async def test_bad_input_is_400_naming_the_field(keyservice):
         ({**good, "secret": "too-short"}, "secret"),
         ({**good, "secret": "x" * 257}, "secret"),
         ({**good, "secret": 1234567890123456}, "secret"),
+        ({**good, "cifer_ids": "cif_" + "A" * 24}, "cifer_ids"),
+        ({**good, "cifer_ids": ["cif_short"]}, "cifer_ids"),
+        ({**good, "cifer_ids": [42]}, "cifer_ids"),
+        ({**good, "cifer_ids": {"cif_" + "A" * 24: True}}, "cifer_ids"),
+        ({**good, "cifer_ids": [f"cif_{n:024d}" for n in range(1001)]}, "cifer_ids"),
     ]
     for body, field in cases:
         _, answer = await keyservice.call("POST", "/v1/webhooks", json=body, headers=alice, expect=400)
@@ -260,6 +265,191 @@ async def test_delete_is_soft_final_and_audited(keyservice):
     assert row.deleted_at is not None
     [record] = await db_all(keyservice.settings, select(AuditRecord).where(AuditRecord.operation == "webhook.delete"))
     assert record.principal == "usr_alice" and record.details["webhook_id"] == hook_id
+
+
+async def test_a_filter_by_cifer_is_kept_once_per_id_and_shown(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    one, two = "cif_" + "A" * 24, "cif_" + "B" * 24  # need not exist: a filter grants nothing
+    _, body = await keyservice.call("POST", "/v1/webhooks", headers=alice, expect=201, json={
+        "url": SOME_URL, "events": EVENTS, "secret": SECRET, "cifer_ids": [one, two, one]})
+    assert body["data"]["cifer_ids"] == [one, two]
+    _, got = await keyservice.call("GET", f"/v1/webhooks/{body['data']['id']}", headers=alice, expect=200)
+    assert got["data"] == body["data"]
+    _, empty = await keyservice.call("POST", "/v1/webhooks", headers=alice, expect=201, json={
+        "url": SOME_URL, "events": EVENTS, "secret": SECRET, "cifer_ids": []})
+    assert empty["data"]["cifer_ids"] == []  # about no cifer at all: not the same as null
+    _, unfiltered = await keyservice.call("POST", "/v1/webhooks", headers=alice, expect=201, json={
+        "url": SOME_URL, "events": EVENTS, "secret": SECRET, "cifer_ids": None})
+    assert unfiltered["data"]["cifer_ids"] is None
+    _, most = await keyservice.call("POST", "/v1/webhooks", headers=alice, expect=201, json={
+        "url": SOME_URL, "events": EVENTS, "secret": SECRET, "cifer_ids": [f"cif_{n:024d}" for n in range(1000)]})
+    assert len(most["data"]["cifer_ids"]) == 1000
+
+
+# --- update --------------------------------------------------------------------------------
+
+async def update(service: KeyService, hook_id: str, body, headers, expect: int) -> dict:
+    _, answer = await service.call("PATCH", f"/v1/webhooks/{hook_id}", json=body, headers=headers, expect=expect)
+    return answer
+
+
+async def updates(service: KeyService) -> list[AuditRecord]:
+    return await db_all(service.settings, select(AuditRecord).where(AuditRecord.operation == "webhook.update"))
+
+
+async def test_update_changes_only_what_the_body_names(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    hook_id = await register(keyservice, alice)
+    one = "cif_" + "A" * 24
+    answer = await update(keyservice, hook_id, {"events": ["cifer.revoked"], "cifer_ids": [one]}, alice, 200)
+    assert {k: answer["data"][k] for k in ("id", "url", "events", "cifer_ids")} == (
+        {"id": hook_id, "url": SOME_URL, "events": ["cifer.revoked"], "cifer_ids": [one]})
+    answer = await update(keyservice, hook_id, {"url": "https://other.example/hooks"}, alice, 200)
+    assert (answer["data"]["url"], answer["data"]["cifer_ids"]) == ("https://other.example/hooks", [one])  # kept
+    answer = await update(keyservice, hook_id, {"cifer_ids": None}, alice, 200)
+    assert answer["data"]["cifer_ids"] is None  # null: every cifer again
+    _, got = await keyservice.call("GET", f"/v1/webhooks/{hook_id}", headers=alice, expect=200)
+    assert got["data"] == answer["data"]
+    [row] = await db_all(keyservice.settings, select(Webhook))
+    assert row.cifer_ids is None and row.events == ["cifer.revoked"]
+
+
+async def test_an_update_is_audited_by_field_names_never_the_secret_and_a_no_op_is_not(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    hook_id = await register(keyservice, alice)
+    new_secret = "whsec_the-new-and-longer-secret"
+    answer = await update(keyservice, hook_id, {"secret": new_secret, "events": EVENTS,
+                                                "cifer_ids": ["cif_" + "A" * 24]}, alice, 200)
+    assert "secret" not in answer["data"]
+    [record] = await updates(keyservice)
+    assert record.principal == "usr_alice" and record.details["webhook_id"] == hook_id
+    assert record.details["changed"] == ["secret", "cifer_ids"]  # the events were the same
+    assert record.details["cifer_ids"] == 1
+    for text in (json.dumps(answer), keyservice.audit_lines.getvalue(), json.dumps(record.details)):
+        assert new_secret not in text and SECRET not in text
+    [row] = await db_all(keyservice.settings, select(Webhook))
+    key = await webhooks_key(keyservice.settings)
+    assert sealing.unseal(key, hook_id, row.encrypted_secret) == new_secret
+    await update(keyservice, hook_id, {"secret": new_secret, "url": SOME_URL}, alice, 200)  # the same again
+    await update(keyservice, hook_id, {}, alice, 200)
+    assert len(await updates(keyservice)) == 1
+
+
+async def test_only_the_owner_or_an_admin_may_update_a_webhook(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    bob = await keyservice.api_key("usr_bob")
+    admin = await keyservice.api_key("usr_admin", scopes=("admin",))
+    reader = await keyservice.api_key("usr_alice", scopes=("cifer:read",))
+    hook_id = await register(keyservice, alice)
+    answer = await update(keyservice, hook_id, {"events": ["cifer.created"]}, bob, 404)
+    assert answer["error"]["code"] == "NOT_FOUND"
+    answer = await update(keyservice, hook_id, {"events": ["cifer.created"]}, reader, 403)
+    assert answer["error"]["details"]["required_scope"] == "cifer:create"
+    await update(keyservice, hook_id, {"events": ["cifer.created"]}, admin, 200)
+    assert [r.principal for r in await updates(keyservice)] == ["usr_admin"]
+    await keyservice.call("DELETE", f"/v1/webhooks/{hook_id}", headers=alice, expect=200)
+    await update(keyservice, hook_id, {"events": EVENTS}, alice, 404)  # deleted is gone
+
+
+async def test_bad_updates_are_400_naming_the_field(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    hook_id = await register(keyservice, alice)
+    cases = [
+        ({"active": False}, "active"),
+        ({"url": None}, "url"),
+        ({"url": "ftp://yourapp.example/hook"}, "url"),
+        ({"url": "https://user:password@yourapp.example/hook"}, "url"),
+        ({"events": []}, "events"),
+        ({"events": None}, "events"),
+        ({"events": ["cifer.exploded"]}, "events"),
+        ({"secret": None}, "secret"),
+        ({"secret": "too-short"}, "secret"),
+        ({"cifer_ids": ["not-a-cifer"]}, "cifer_ids"),
+        ({"cifer_ids": [f"cif_{n:024d}" for n in range(1001)]}, "cifer_ids"),
+    ]
+    for body, field in cases:
+        answer = await update(keyservice, hook_id, body, alice, 400)
+        assert (answer["error"]["code"], answer["error"]["details"]["field"]) == ("INVALID_REQUEST", field), body
+    for raw in (b"", b"{nope", b'"url"'):
+        _, answer = await keyservice.call("PATCH", f"/v1/webhooks/{hook_id}", data=raw, headers=alice, expect=400)
+        assert answer["error"]["details"]["field"] == "body"
+    answer = await update(keyservice, "not-a-webhook", {}, alice, 400)
+    assert answer["error"]["details"]["field"] == "webhook_id"
+    await keyservice.call("PATCH", f"/v1/webhooks/{hook_id}", json={"events": EVENTS}, expect=401)
+    assert await updates(keyservice) == []
+
+
+async def test_a_new_secret_signs_the_next_delivery(fast, receivers):
+    receiver = await receivers().start()
+    alice = await fast.api_key("usr_alice")
+    hook_id = await register(fast, alice, receiver.url)
+    new_secret = "whsec_rotated-by-the-operator"
+    await update(fast, hook_id, {"secret": new_secret}, alice, 200)
+    await new_cifer(fast, alice)
+    await eventually(lambda: receiver.requests)
+    headers, body = receiver.requests[0]
+    assert verify_webhook(body, headers["X-Cifer-Signature"], new_secret)
+    assert verify_v2(body, headers["X-Cifer-Signature-V2"], new_secret)
+    assert not verify_webhook(body, headers["X-Cifer-Signature"], SECRET)
+
+
+async def webhooks_key(settings: KeyServiceSettings) -> bytes:
+    engine = create_engine(settings.database_url)
+    kek = open_kek(settings.kek, create=False)
+    try:
+        return (await servicekeys.load(sessions(engine), kek))[servicekeys.WEBHOOKS]
+    finally:
+        kek.close()
+        await engine.dispose()
+
+
+# --- the filter by cifer -------------------------------------------------------------------
+
+async def delivered_about(settings: KeyServiceSettings, hook_id: str) -> list[tuple[str, str | None]]:
+    """(event type, data.cifer_id) of each delivery to the webhook, oldest first."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(
+                select(OutboxEvent.type, OutboxEvent.payload).join(Delivery, Delivery.event_id == OutboxEvent.id)
+                .where(Delivery.webhook_id == hook_id).order_by(OutboxEvent.created_at, OutboxEvent.id)
+            )).all()
+    finally:
+        await engine.dispose()
+    return [(event_type, payload["data"].get("cifer_id")) for event_type, payload in rows]
+
+
+async def test_a_filtered_webhook_gets_only_events_about_its_cifers(paused):
+    alice = await paused.api_key("usr_alice")
+    every = ["cifer.created", "cifer.rotated", "cifer.revoked", "quota.exceeded"]
+    mine, other = await new_cifer(paused, alice, "mine"), await new_cifer(paused, alice, "other")
+    filtered = await register(paused, alice, events=every)
+    await update(paused, filtered, {"cifer_ids": [mine]}, alice, 200)
+    unfiltered = await register(paused, alice, events=every)
+    nothing = await register(paused, alice, events=every)
+    await update(paused, nothing, {"cifer_ids": []}, alice, 200)
+    for cid in (mine, other):
+        await paused.call("POST", f"/v1/cifers/{cid}/rotate", json={}, headers=alice, expect=200)
+    async with transaction_on(paused.settings) as session:  # an event about no cifer, as the limiter emits it
+        await events.emit(session, "quota.exceeded", owner_id="usr_alice", data={"principal": "usr_alice"})
+    third = await new_cifer(paused, alice, "third")
+    await update(paused, filtered, {"cifer_ids": None}, alice, 200)  # from now on: everything
+    await paused.call("DELETE", f"/v1/cifers/{third}", headers={**alice, **REVOKE}, expect=200)
+    assert await delivered_about(paused.settings, filtered) == [("cifer.rotated", mine), ("cifer.revoked", third)]
+    assert await delivered_about(paused.settings, unfiltered) == [
+        ("cifer.rotated", mine), ("cifer.rotated", other), ("quota.exceeded", None), ("cifer.created", third),
+        ("cifer.revoked", third)]
+    assert await delivered_about(paused.settings, nothing) == []
+
+
+@contextlib.asynccontextmanager
+async def transaction_on(settings: KeyServiceSettings):
+    engine = create_engine(settings.database_url)
+    try:
+        async with sessions(engine).begin() as session:
+            yield session
+    finally:
+        await engine.dispose()
 
 
 # --- delivery ------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ the document states in prose (no schema can): a binary body to encrypt names its
 X-Cifer-Id, and an idempotency key is reused only for the same request.
 
 What exists is read from the JSON file named by CIFER_CONTRACT_KNOWN, written by the test:
-`cifer_id` (the cifer every operation but revocation uses), `doomed` (cifers to revoke),
-`ciphertext` (base64, sealed to `cifer_id`) and `webhook_id`.
+`cifer_id` (the cifer every operation but revocation and update uses), `doomed` (cifers to
+revoke), `updatable` (the cifer updates change), `ciphertext` (base64, sealed to `cifer_id`) and
+`webhook_id`.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def swaps(case) -> list[tuple[str, Any]]:
     query = case.query if _valid(case, "query") else {}
     headers = case.headers if _valid(case, "header") and _positive(case) else {}
     body = case.body if _valid(case, "body") else None
-    if "cifer_id" in path:  # revoking the cifer every other operation uses would end the run's reach
-        for target in KNOWN["doomed"] if case.method.upper() == "DELETE" else [KNOWN["cifer_id"]]:
+    if "cifer_id" in path:  # revoking the cifer every other operation uses would end the run's reach,
+        # and so would an update taking `encrypt` or `decrypt` out of its policy: each has cifers of its own.
+        targets = {"DELETE": KNOWN["doomed"], "PATCH": [KNOWN["updatable"]]}.get(case.method.upper(),
+                                                                                 [KNOWN["cifer_id"]])
+        for target in targets:
             found.append(("path_parameters", {**path, "cifer_id": target}))
     if "webhook_id" in path:
         found.append(("path_parameters", {**path, "webhook_id": KNOWN["webhook_id"]}))
@@ -77,11 +81,25 @@ def swaps(case) -> list[tuple[str, Any]]:
 
 def substitute(case, choice: int):
     """`case` as generated (choice 0) or with one of its swaps, assigned whole so that
-    schemathesis re-checks whether the case is still valid or invalid data."""
+    schemathesis re-checks whether the case is still valid or invalid data. A swap makes another
+    request, so its idempotency key is made again (map_case has run on the case as generated)."""
     if choice:
         attribute, value = swaps(case)[choice - 1]
         setattr(case, attribute, value)
+        if _positive(case):
+            _key_for_the_request(case)
     return case
+
+
+def _key_for_the_request(case) -> None:
+    """An idempotency key is reused only for the same request: a well-formed one gets a digest of
+    the request appended, so two requests never share a key the server would refuse (400)."""
+    headers = dict(case.headers or {})
+    key = headers.get(IDEMPOTENCY_KEY)
+    if isinstance(key, str) and _WELL_FORMED_KEY.fullmatch(key):
+        request = repr((case.method, case.formatted_path, case.media_type, case.body)).encode()
+        headers[IDEMPOTENCY_KEY] = f"{key[:238]}.{hashlib.sha256(request).hexdigest()[:16]}"
+        case.headers = headers
 
 
 @schemathesis.hook
@@ -124,12 +142,9 @@ def map_case(context, case):
     headers = dict(case.headers or {})
     if case.path == "/v1/encrypt" and case.media_type == "application/octet-stream" and "X-Cifer-Id" not in headers:
         headers["X-Cifer-Id"] = KNOWN["cifer_id"]
-    key = headers.get(IDEMPOTENCY_KEY)
-    if isinstance(key, str) and _WELL_FORMED_KEY.fullmatch(key):
-        request = repr((case.method, case.formatted_path, case.media_type, case.body)).encode()
-        headers[IDEMPOTENCY_KEY] = f"{key[:238]}.{hashlib.sha256(request).hexdigest()[:16]}"
     if headers != dict(case.headers or {}):
         case.headers = headers
+    _key_for_the_request(case)
     return case
 
 

@@ -72,6 +72,7 @@ def seed(url: str, key: str) -> dict:
         "cifer_id": cifer_id,
         "doomed": [data("POST", "/v1/cifers", json={"name": f"doomed-{n}"})["cifer_id"]
                    for n in range(REVOCATION_TARGETS)],
+        "updatable": data("POST", "/v1/cifers", json={"name": "updatable"})["cifer_id"],
         "ciphertext": data("POST", "/v1/encrypt", json={"cifer_id": cifer_id, "plaintext": "aGk="})["ciphertext"],
         "webhook_id": data("POST", "/v1/webhooks", json={
             "url": "https://hooks.example.com/cifer", "events": ["cifer.rotated"], "secret": "s" * 32})["id"],

@@ -126,8 +126,24 @@ async def test_resources_keep_their_signatures_and_docs(standin):
         import inspect
 
         assert list(inspect.signature(client.cifers.list).parameters) == ["status", "limit", "cursor"]
+        assert list(inspect.signature(client.webhooks.update).parameters) == [
+            "webhook_id", "url", "events", "secret", "cifer_ids", "idempotency_key"]
     finally:
         await blocking(client.close)
+
+
+async def test_the_operators_calls_block_too_with_a_credential_function(standin):
+    def run():
+        with CiferClient(api_key=lambda: API_KEY) as client:
+            cifer = client.cifers.create(name="k", idempotency_key="create-k")
+            updated = client.cifers.update(cifer.id, description="d", idempotency_key="update-k")
+            hook = client.webhooks.update("wh_" + "b" * 24, cifer_ids=[cifer.id])
+            return cifer.id, updated.description, hook.cifer_ids
+
+    cifer_id, description, cifer_ids = await blocking(run)
+    assert (description, cifer_ids) == ("d", [cifer_id])
+    assert [r.headers.get("X-Idempotency-Key") for r in standin.requests[:2]] == ["create-k", "update-k"]
+    assert {r.headers["Authorization"] for r in standin.requests} == {f"Bearer {API_KEY}"}
 
 
 def test_close_stops_the_loop_thread_and_later_calls_fail():

@@ -6,16 +6,21 @@ OIDC verifier only (auth/oidc.py); any other to the Kubernetes TokenReview only 
 ServiceAccount token), when one is configured. A token is never offered to a verifier that is not
 its issuer's: the API server is not shown an IdP's tokens, nor the IdP's JWKS fetched for a pod's.
 Every failure is the same 401: no hint of which check failed.
+
+A principal named in `admin_principals` (the control plane: the operator's ServiceAccount) holds
+the admin scope besides its own, whichever kind of credential proved it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice.auth.principal import PRINCIPAL, Principal
+from cifer_keyservice.state import SETTINGS
 
 # Routes anyone may call, by their canonical resource (seed §4.7: public keys are public).
 PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/keys/{cifer_id}", "/metrics", "/v1/openapi.json"})
@@ -50,5 +55,7 @@ async def authenticate(request: web.Request, handler):
                 break
     if principal is None:
         raise ApiError(ErrorCode.UNAUTHORIZED)
+    if principal.id in request.app[SETTINGS].admin_principals and not principal.is_admin:
+        principal = dataclasses.replace(principal, scopes=principal.scopes | {"admin"})
     request[PRINCIPAL] = principal
     return await handler(request)

@@ -139,6 +139,8 @@ class Webhook(Base):
     owner_id: Mapped[str] = mapped_column(String(255), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[list[str]] = mapped_column(default=list)
+    # Only events about these cifers are delivered; NULL: about every cifer of the owner.
+    cifer_ids: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     encrypted_secret: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM under the `webhooks` service key
     created_at: Mapped[datetime.datetime]
     deleted_at: Mapped[datetime.datetime | None]

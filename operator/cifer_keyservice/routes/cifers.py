@@ -1,4 +1,4 @@
-"""/v1/cifers: seed §4.1, §4.2, §4.5, §4.6, and the list."""
+"""/v1/cifers: seed §4.1, §4.2, §4.5, §4.6, the list, and CIFER's update (PATCH)."""
 
 from __future__ import annotations
 
@@ -46,13 +46,17 @@ async def get(request: web.Request) -> web.Response:
     return response.ok(request, await request.app[CIFERS].get(caller(request), cifer_id))
 
 
+@routes.patch("/v1/cifers/{cifer_id}")
+async def update(request: web.Request) -> web.Response:
+    cifer_id = parse.cifer_id(request.match_info["cifer_id"])
+    body = parse.UpdateCifer.parse(await parse.json_object(request, required=True))
+    return response.ok(request, await request.app[CIFERS].update(caller(request), cifer_id, body))
+
+
 @routes.post("/v1/cifers/{cifer_id}/rotate")
 async def rotate(request: web.Request) -> web.Response:
     cifer_id = parse.cifer_id(request.match_info["cifer_id"])
-    settings = request.app[SETTINGS]
-    body = parse.RotateCifer.parse(
-        await parse.json_object(request), default_window_days=settings.default_re_encryption_window_days
-    )
+    body = parse.RotateCifer.parse(await parse.json_object(request))
     return response.ok(request, await request.app[CIFERS].rotate(caller(request), cifer_id, body))
 
 

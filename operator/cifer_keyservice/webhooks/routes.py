@@ -1,4 +1,4 @@
-"""/v1/webhooks: seed §7.4 (register), plus list, read, delete and the deliveries' state."""
+"""/v1/webhooks: seed §7.4 (register), plus list, read, update, delete and the deliveries' state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from cifer.api import response
 from cifer_keyservice import requests as parse
 from cifer_keyservice.routes.common import caller
 from cifer_keyservice.state import WEBHOOKS
-from cifer_keyservice.webhooks.service import MAX_PAGE, CreateWebhook
+from cifer_keyservice.webhooks.service import MAX_PAGE, CreateWebhook, UpdateWebhook
 
 routes = web.RouteTableDef()
 
@@ -42,6 +42,13 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.Response:
     hook_id = parse.webhook_id(request.match_info["webhook_id"])
     return response.ok(request, await request.app[WEBHOOKS].get(caller(request), hook_id))
+
+
+@routes.patch("/v1/webhooks/{webhook_id}")
+async def update(request: web.Request) -> web.Response:
+    hook_id = parse.webhook_id(request.match_info["webhook_id"])
+    body = UpdateWebhook.parse(await parse.json_object(request, required=True))
+    return response.ok(request, await request.app[WEBHOOKS].update(caller(request), hook_id, body))
 
 
 @routes.delete("/v1/webhooks/{webhook_id}")

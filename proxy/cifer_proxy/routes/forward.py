@@ -16,13 +16,16 @@ from cifer_proxy.state import IDENTITY, KEYSERVICE, PUBLIC_KEYS
 # (method, path) of every forwarded route: the sidecar's whole API but encrypt and decrypt.
 FORWARDED = (
     ("GET", "/v1/cifers"), ("POST", "/v1/cifers"), ("GET", "/v1/cifers/{cifer_id}"),
-    ("DELETE", "/v1/cifers/{cifer_id}"), ("POST", "/v1/cifers/{cifer_id}/rotate"),
+    ("PATCH", "/v1/cifers/{cifer_id}"), ("DELETE", "/v1/cifers/{cifer_id}"), ("POST", "/v1/cifers/{cifer_id}/rotate"),
     ("GET", "/v1/keys/{cifer_id}"), ("GET", "/v1/whoami"), ("GET", "/v1/audit"),
     ("GET", "/v1/webhooks"), ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks/{webhook_id}"),
-    ("DELETE", "/v1/webhooks/{webhook_id}"), ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    ("PATCH", "/v1/webhooks/{webhook_id}"), ("DELETE", "/v1/webhooks/{webhook_id}"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
 )
 REQUEST_HEADERS = ("Content-Type", "X-Idempotency-Key", "X-Confirm-Revocation")
-_MOVES_KEY = {("DELETE", "/v1/cifers/{cifer_id}"), ("POST", "/v1/cifers/{cifer_id}/rotate")}
+# An update may take `encrypt` out of the policy: the cached key must not outlive that either.
+_MOVES_KEY = {("DELETE", "/v1/cifers/{cifer_id}"), ("POST", "/v1/cifers/{cifer_id}/rotate"),
+              ("PATCH", "/v1/cifers/{cifer_id}")}
 
 
 async def forward(request: web.Request) -> web.Response:
