@@ -55,6 +55,7 @@ def stop(proc: subprocess.Popen) -> None:
 class KeyServiceProcess:
     data_dir: Path
     extra: tuple[str, ...]
+    serve_args: tuple[str, ...] = ()
     url: str = ""
     proc: subprocess.Popen | None = None
 
@@ -68,9 +69,10 @@ class KeyServiceProcess:
         return json.loads(made.stdout)["key"]
 
     def start(self) -> None:
-        port = free_port()
+        """Serve on a free port; started again after `stop()`, on the same port (the same URL)."""
+        port = int(self.url.rsplit(":", 1)[1]) if self.url else free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(self.command("serve", "--port", str(port)), stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.command("serve", "--port", str(port), *self.serve_args), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         wait_until_healthy(self.url, self.proc)
 

@@ -1,0 +1,1 @@
+"""The CIFER operator: CiferKey and CiferWebhook resources reconciled by kopf into the key service."""
