@@ -1,7 +1,10 @@
-# One image for every CIFER part: `cifer proxy`, `cifer keyservice`, `cifer operator`, `cifer dev`.
-# Build: docker build -t cifer:0.1.0 .   (the Helm chart and manifests pick the subcommand)
+# One image for every CIFER part; the first argument picks the role:
+#   cifer proxy | cifer keyservice serve | cifer operator | cifer dev
+# Build: docker build -t cifer:0.1.0 .            (the Helm chart and manifests pick the role)
+#        docker build --build-arg WITH_SOFTHSM=true -t cifer:0.1.0-softhsm .   (a software HSM inside)
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM python:3.11-slim-bookworm AS build
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY cifer/ cifer/
@@ -9,15 +12,32 @@ COPY proxy/ proxy/
 COPY operator/ operator/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
+# SoftHSM2 for a self-contained key service (development and CI clusters). In production the
+# HSM vendor's PKCS#11 module is mounted and named with --pkcs11-library.
+ARG WITH_SOFTHSM=false
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN if [ "${WITH_SOFTHSM}" = "true" ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends softhsm2=2.6.1-2.1 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 # A fixed non-root user, so that pod security contexts can pin runAsUser.
 RUN groupadd --system --gid 65532 cifer \
     && useradd --system --uid 65532 --gid cifer --home-dir /var/lib/cifer --create-home cifer
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels /wheels/cifer-*.whl && rm -rf /wheels
+LABEL org.opencontainers.image.title="cifer" \
+      org.opencontainers.image.description="Zero-key, post-quantum encryption for workloads on Kubernetes" \
+      io.cifer.roles="proxy keyservice operator dev"
 USER 65532:65532
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 XDG_DATA_HOME=/var/lib
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 XDG_DATA_HOME=/var/lib \
+    CIFER_HEALTH_URL=http://127.0.0.1:8080/v1/health
 WORKDIR /var/lib/cifer
 EXPOSE 8080
+# Outside Kubernetes (which uses its probes instead): the role's health endpoint, set per role
+# with CIFER_HEALTH_URL (key service :8081, operator :8080/healthz, sidecar probes :15080).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['CIFER_HEALTH_URL'], timeout=4)"]
 ENTRYPOINT ["cifer"]
 CMD ["--help"]

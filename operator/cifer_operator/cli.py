@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
+from cifer_operator.injection import InjectorSettings
 from cifer_operator.settings import DEFAULT_PEERING, DEFAULT_TOKEN_FILE, OperatorSettings, WebhookServerSettings
 
 
@@ -31,7 +32,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--status-refresh", type=float, default=OperatorSettings.status_refresh_s,
                         metavar="SECONDS", help="how often statuses are compared with the key service")
     hook = parser.add_argument_group("validating admission webhook")
-    hook.add_argument("--no-webhook", action="store_true", help="serve no admission webhook")
     hook.add_argument("--webhook-addr", default=WebhookServerSettings.addr, help="address to listen on")
     hook.add_argument("--webhook-port", type=int, default=WebhookServerSettings.port, help="port to listen on")
     hook.add_argument("--webhook-host", default=None, help="host name the API server calls (default: the address)")
@@ -40,6 +40,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     hook.add_argument("--webhook-ca", type=Path, default=None, help="CA bundle for the API server")
     hook.add_argument("--webhook-manage", default=None, metavar="NAME",
                       help="keep the ValidatingWebhookConfiguration NAME up to date (default: installed by the chart)")
+    inject = parser.add_argument_group("sidecar injection webhook")
+    inject.add_argument("--inject-port", type=int, default=None,
+                        help="serve the injection webhook on this port (paths /inject/namespace, /inject/pod)")
+    inject.add_argument("--proxy-image", default=None, help="the image of the injected cifer-proxy container")
+    inject.add_argument("--inject-keyservice-url", default=None,
+                        help="the key service as sidecars reach it (default: --keyservice-url)")
+    inject.add_argument("--inference-url", default=None, help="the inference service, when installed")
+    inject.add_argument("--inject-exclude-namespace", action="append", default=[], metavar="NS",
+                        help="never inject here (repeatable; default: $POD_NAMESPACE, the operator's own)")
     parser.add_argument("--liveness", default=None, metavar="URL", help="serve a liveness probe (http://0.0.0.0:8081/healthz)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
@@ -54,7 +63,15 @@ def run(args: argparse.Namespace) -> int:
     api_key = os.environ.get("CIFER_API_KEY") or None
     if token_file is None and api_key is None:
         raise SystemExit("cifer operator: no identity for the key service: --token-file or $CIFER_API_KEY")
-    webhook = None if args.no_webhook else WebhookServerSettings(
+    injector = None
+    if args.inject_port is not None:
+        if not args.proxy_image:
+            raise SystemExit("cifer operator: --inject-port needs --proxy-image")
+        own = [os.environ["POD_NAMESPACE"]] if os.environ.get("POD_NAMESPACE") else []
+        injector = InjectorSettings(
+            image=args.proxy_image, keyservice_url=args.inject_keyservice_url or args.keyservice_url,
+            inference_url=args.inference_url, exclude_namespaces=frozenset(args.inject_exclude_namespace or own))
+    webhook = WebhookServerSettings(
         addr=args.webhook_addr, port=args.webhook_port, host=args.webhook_host, certfile=args.webhook_cert,
         pkeyfile=args.webhook_key, cafile=args.webhook_ca, managed=args.webhook_manage)
     settings = OperatorSettings(
@@ -62,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         peering=None if args.standalone else args.peering,
         priority=args.priority if args.priority is not None else secrets.randbelow(2**31 - 1) + 1,
         peering_lifetime_s=args.peering_lifetime,
-        status_refresh_s=args.status_refresh, webhook=webhook, liveness_endpoint=args.liveness)
+        status_refresh_s=args.status_refresh, webhook=webhook, liveness_endpoint=args.liveness,
+        inject_port=args.inject_port, injector=injector)
     from cifer_operator.main import main  # kopf is imported only when the operator runs
     main(settings, verbose=args.verbose)
     return 0

@@ -8,14 +8,16 @@ it compares specs, and `cifer.io/rotate` must count as a change.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import kopf
+from aiohttp import web
 
-from cifer_operator import ciferkeys, ciferwebhooks
+from cifer_operator import admission, ciferkeys, ciferwebhooks
 from cifer_operator.certs import self_signed
 from cifer_operator.context import Context
 from cifer_operator.keyservice import connect
@@ -27,15 +29,20 @@ FINALIZER = "cifer.io/finalizer"
 log = logging.getLogger("cifer.operator")
 
 
-def webhook_server(config: WebhookServerSettings) -> kopf.WebhookServer:
+def with_certificate(config: WebhookServerSettings) -> WebhookServerSettings:
+    """The settings with a serving certificate: the one given, else a self-signed one made now."""
+    if config.certfile is not None:
+        return config
     host = config.host or config.addr
-    certfile, pkeyfile, cafile = config.certfile, config.pkeyfile, config.cafile
-    if certfile is None:
-        certfile, pkeyfile = self_signed(Path(tempfile.mkdtemp(prefix="cifer-operator-tls-")),
-                                         [host, *([config.addr] if config.addr not in ("0.0.0.0", "::") else [])])
-        cafile = certfile
-    return kopf.WebhookServer(addr=config.addr, port=config.port, host=host, certfile=str(certfile),
-                              pkeyfile=str(pkeyfile), cafile=str(cafile or certfile))
+    certfile, pkeyfile = self_signed(Path(tempfile.mkdtemp(prefix="cifer-operator-tls-")),
+                                     [host, *([config.addr] if config.addr not in ("0.0.0.0", "::") else [])])
+    return dataclasses.replace(config, certfile=certfile, pkeyfile=pkeyfile, cafile=certfile)
+
+
+def webhook_server(config: WebhookServerSettings) -> kopf.WebhookServer:
+    return kopf.WebhookServer(addr=config.addr, port=config.port, host=config.host or config.addr,
+                              certfile=str(config.certfile), pkeyfile=str(config.pkeyfile),
+                              cafile=str(config.cafile or config.certfile))
 
 
 def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
@@ -51,9 +58,8 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
         kopf_settings.peering.lifetime = settings.peering_lifetime_s
     else:
         kopf_settings.peering.standalone = True
-    if settings.webhook is not None:
-        kopf_settings.admission.server = webhook_server(settings.webhook)
-        kopf_settings.admission.managed = settings.webhook.managed
+    kopf_settings.admission.server = webhook_server(settings.webhook)
+    kopf_settings.admission.managed = settings.webhook.managed
 
 
 @kopf.on.startup()
@@ -61,10 +67,25 @@ def startup(settings: kopf.OperatorSettings, memo: Context, **_: Any) -> None:
     configure(settings, memo.settings)
 
 
+async def start_injection(settings: OperatorSettings, kube: Kube) -> web.AppRunner | None:
+    if settings.inject_port is None or settings.injector is None:
+        return None
+
+    async def key_names(namespace: str) -> dict[str, str]:
+        keys = await kube.ciferkeys(namespace, None)
+        return {key["metadata"]["name"]: key["status"]["ciferId"] for key in keys
+                if (key.get("status") or {}).get("phase") == "Active"}
+
+    return await admission.start(settings.injector, key_names, addr=settings.webhook.addr, port=settings.inject_port,
+                                 certfile=str(settings.webhook.certfile), keyfile=str(settings.webhook.pkeyfile))
+
+
 async def run(settings: OperatorSettings) -> None:
+    settings = dataclasses.replace(settings, webhook=with_certificate(settings.webhook))
     ciferkeys.register_timers(settings.status_refresh_s)
     ciferwebhooks.register_timers(settings.status_refresh_s)
     context = Context(settings=settings, keyservice=connect(settings), kube=Kube(load_config()))
+    injection = await start_injection(settings, context.kube)
     try:
         await kopf.operator(
             clusterwide=not settings.namespaces, namespaces=settings.namespaces,
@@ -72,6 +93,8 @@ async def run(settings: OperatorSettings) -> None:
             liveness_endpoint=settings.liveness_endpoint, memo=context,
         )
     finally:
+        if injection is not None:
+            await injection.cleanup()
         await context.keyservice.close()
 
 

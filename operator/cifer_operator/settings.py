@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from cifer_operator.injection import InjectorSettings
+
 GROUP = "cifer.io"
 VERSION = "v1alpha1"
 DEFAULT_TOKEN_FILE = Path("/var/run/secrets/cifer/token")  # a projected ServiceAccount token, audience `cifer`
@@ -13,7 +15,8 @@ DEFAULT_PEERING = "cifer-operator"
 
 @dataclasses.dataclass(frozen=True)
 class WebhookServerSettings:
-    """Where the validating admission webhook listens; the API server must reach it over HTTPS."""
+    """Where the validating admission webhook listens; the API server must reach it over HTTPS.
+    Its certificate serves the injection webhook too."""
 
     addr: str = "0.0.0.0"
     """Address to listen on."""
@@ -61,7 +64,11 @@ class OperatorSettings:
     heal (unreachable, 5xx, 429); it doubles with each retry up to `max_retry_delay_s`."""
     max_retry_delay_s: float = 300.0
     """Longest wait between retries."""
-    webhook: WebhookServerSettings | None = dataclasses.field(default_factory=WebhookServerSettings)
-    """The admission webhook server; None: no validating webhook (the schema still validates)."""
+    webhook: WebhookServerSettings = dataclasses.field(default_factory=WebhookServerSettings)
+    """The validating admission webhook's server, and the TLS material both webhooks use."""
+    inject_port: int | None = None
+    """Serve the sidecar-injection webhook on this port (same address and certificate); None: not."""
+    injector: InjectorSettings | None = None
+    """What is injected, when `inject_port` is set."""
     liveness_endpoint: str | None = None
     """`http://0.0.0.0:8081/healthz`: kopf's liveness probe; None: none."""

@@ -5,11 +5,13 @@ everything else passed through to the key service (routes/forward.py)."""
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from cifer.api import health
 from cifer.api.metrics import REGISTRY
-from cifer.api.middleware import new_app
+from cifer.api.middleware import errors, new_app, request_id
 from cifer_proxy import openapi
 from cifer_proxy.identity import Identity
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
@@ -18,6 +20,16 @@ from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.routes import decrypt, encrypt, forward
 from cifer_proxy.settings import SidecarSettings
 from cifer_proxy.state import CREDENTIALS, IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
+
+log = logging.getLogger("cifer.proxy")
+
+
+def create_probe_app() -> web.Application:
+    """The probes' listener (`health_port`): `GET /v1/health` of the sidecar alone, nothing else."""
+    app = web.Application(middlewares=[request_id, errors], client_max_size=1024)
+    app[health.HEALTH_CHECKS] = {}
+    app.add_routes(health.routes)
+    return app
 
 
 def create_app(settings: SidecarSettings) -> web.Application:
@@ -40,7 +52,16 @@ def create_app(settings: SidecarSettings) -> web.Application:
         if status != 200:
             raise RuntimeError(f"the key service is unhealthy ({status})")
 
+    async def warm(app: web.Application) -> None:
+        for cifer_id in settings.warm_cifer_ids:
+            try:
+                await app[PUBLIC_KEYS].recipient(cifer_id)
+            except Exception as exc:  # a key the pod cannot have yet must not keep it from starting
+                log.warning("public key of %s not fetched at start: %s", cifer_id, type(exc).__name__)
+
     app.cleanup_ctx.append(keyservice_client)
+    if settings.warm_cifer_ids:
+        app.on_startup.append(warm)
     app[health.HEALTH_CHECKS] = {"keyservice": keyservice_health}
     app.add_routes(health.routes)
     app.add_routes(encrypt.routes)

@@ -31,3 +31,9 @@ class SidecarSettings:
     """Largest JSON request read whole; binary bodies stream and have no bound."""
     keyservice_timeout_s: float = 10.0
     """Longest wait for one call to the key service before answering 503."""
+    warm_cifer_ids: tuple[str, ...] = ()
+    """Public keys fetched at start, so the first encryptions do not wait (`cifer.io/cifer-keys`)."""
+    health_port: int | None = None
+    """A second listener on all addresses that answers only `GET /v1/health`, for the kubelet's
+    probes (the API itself stays on loopback). It reports the sidecar alone: a key-service outage
+    must not restart or unready every application pod at once."""

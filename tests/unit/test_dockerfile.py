@@ -25,3 +25,29 @@ def test_the_image_runs_as_a_fixed_non_root_user():
     users = [words[1] for words in lines if words[0] == "USER"]
     assert users == ["65532:65532"]
     assert ["ENTRYPOINT", '["cifer"]'] in lines
+
+
+def _instructions() -> list[list[str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    return [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_every_role_the_image_names_is_a_cifer_command():
+    from importlib.metadata import entry_points
+
+    from cifer.cli import COMMAND_GROUP
+    label = next(words for words in _instructions() if words[0] == "LABEL" and any("io.cifer.roles" in w for w in words))
+    roles = " ".join(label).split('io.cifer.roles="', 1)[1].split('"', 1)[0].split()
+    commands = {entry.name for entry in entry_points(group=COMMAND_GROUP)}
+    assert {"proxy", "keyservice", "operator"} <= set(roles)
+    assert set(roles) <= commands, f"roles without a command: {set(roles) - commands}"
+
+
+def test_the_build_is_multi_stage_with_an_optional_softhsm_and_a_healthcheck():
+    lines = _instructions()
+    assert sum(1 for words in lines if words[0] == "FROM") == 2
+    assert ["ARG", "WITH_SOFTHSM=false"] in lines
+    softhsm = next(" ".join(words) for words in lines if words[0] == "RUN" and "softhsm2" in " ".join(words))
+    assert '"${WITH_SOFTHSM}" = "true"' in softhsm  # only when asked for
+    healthcheck = next(words for words in lines if words[0] == "HEALTHCHECK")
+    assert "CMD" in healthcheck and "CIFER_HEALTH_URL" in " ".join(healthcheck)

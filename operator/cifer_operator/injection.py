@@ -1,0 +1,190 @@
+"""Sidecar injection: what a pod becomes when it asks for CIFER, as a JSON patch.
+
+A pod asks with the annotation `cifer.io/inject: "true"`, or by being created in a namespace
+labelled `cifer.io/injection=enabled` (then `"false"` opts out). Which of the two applies is told
+by the webhook path the API server calls (two webhooks, one namespaceSelector each), so no
+namespace lookup is needed. Annotations tune the sidecar, in the style of Vault's injector:
+
+| annotation              | meaning                                               | default   |
+|-------------------------|-------------------------------------------------------|-----------|
+| `cifer.io/inject`       | "true" / "false"                                      | see above |
+| `cifer.io/cifer-keys`   | comma-separated cifer ids or CiferKey names to warm   | none      |
+| `cifer.io/proxy-port`   | the sidecar's loopback port (`CIFER_PROXY_URL`)       | 8080      |
+| `cifer.io/proxy-cpu`    | CPU request and limit of the sidecar (`250m`, `1`)    | 50m / 500m|
+| `cifer.io/proxy-memory` | memory request and limit (`128Mi`)                    | 64Mi/128Mi|
+| `cifer.io/inference`    | "true": the sidecar also serves `/v1/infer`           | "false"   |
+
+A pod that already has the `cifer-proxy` container is left alone. A malformed annotation is
+refused with a message naming it (`Refusal`), rather than injected half-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from cifer.envelope.format import CIFER_ID_RE
+
+CONTAINER = "cifer-proxy"
+TOKEN_VOLUME = "cifer-token"
+TOKEN_DIR = "/var/run/secrets/cifer"
+INJECTED_LABEL = ("cifer.io/sidecar", "injected")  # the key service's NetworkPolicy admits these pods
+INJECT, KEYS, PORT, CPU, MEMORY, INFERENCE = (f"cifer.io/{name}" for name in (
+    "inject", "cifer-keys", "proxy-port", "proxy-cpu", "proxy-memory", "inference"))
+BY_NAMESPACE, BY_POD = "namespace", "pod"  # the two webhook paths: /inject/namespace, /inject/pod
+MAX_WARM_KEYS = 32
+_CPU = re.compile(r"^([0-9]{1,5}m|[0-9]{1,3}(\.[0-9]{1,3})?)$")
+_MEMORY = re.compile(r"^[0-9]{1,6}(Ki|Mi|Gi)$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+# Resolves CiferKey names of a namespace to their cifer ids (those not Active are absent).
+KeyNames = Callable[[str], Awaitable[Mapping[str, str]]]
+
+
+class Refusal(ValueError):
+    """The pod's annotations cannot be honoured; the message names the annotation."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InjectorSettings:
+    image: str
+    """The image of the injected `cifer-proxy` container (the one CIFER image)."""
+    keyservice_url: str
+    """The key service, as the sidecars reach it (`CIFER_KEYSERVICE_URL`)."""
+    inference_url: str | None = None
+    """The inference service, when installed; `cifer.io/inference: "true"` is refused without it."""
+    default_port: int = 8080
+    """The sidecar's loopback port unless `cifer.io/proxy-port` says otherwise (seed §10.4)."""
+    probe_port: int = 15080
+    """The sidecar's probes' listener (all addresses, health only); apps must not use it."""
+    token_expiration_s: int = 600
+    """Lifetime of the projected token (audience `cifer`); the kubelet renews it at 80%."""
+    cpu_request: str = "50m"
+    cpu_limit: str = "500m"
+    memory_request: str = "64Mi"
+    memory_limit: str = "128Mi"
+    exclude_namespaces: frozenset[str] = frozenset()
+    """Never injected (CIFER's own namespace): Kubernetes 1.20 has no namespace-name label to
+    leave them out by selector."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    port: int
+    cpu: tuple[str, str]
+    memory: tuple[str, str]
+    keys: tuple[str, ...]
+    inference: bool
+
+
+def wants_sidecar(annotations: Mapping[str, str], mode: str) -> bool:
+    value = annotations.get(INJECT)
+    if value not in (None, "true", "false"):
+        raise Refusal(f'{INJECT}: must be "true" or "false", not {value[:64]!r}')
+    return value != "false" if mode == BY_NAMESPACE else value == "true"
+
+
+def _boolean(annotations: Mapping[str, str], key: str) -> bool:
+    value = annotations.get(key, "false")
+    if value not in ("true", "false"):
+        raise Refusal(f'{key}: must be "true" or "false", not {value[:64]!r}')
+    return value == "true"
+
+
+def options(annotations: Mapping[str, str], settings: InjectorSettings) -> Options:
+    port_text = annotations.get(PORT, str(settings.default_port))
+    if not port_text.isdigit() or not 1024 <= int(port_text) <= 65535 or int(port_text) == settings.probe_port:
+        raise Refusal(f"{PORT}: must be a port from 1024 to 65535 other than {settings.probe_port}, "
+                      f"not {port_text[:16]!r}")
+    cpu, memory = annotations.get(CPU), annotations.get(MEMORY)
+    if cpu is not None and not _CPU.match(cpu):
+        raise Refusal(f"{CPU}: must be a CPU quantity such as 250m or 1, not {cpu[:32]!r}")
+    if memory is not None and not _MEMORY.match(memory):
+        raise Refusal(f"{MEMORY}: must be a memory quantity such as 128Mi, not {memory[:32]!r}")
+    keys = tuple(dict.fromkeys(k.strip() for k in annotations.get(KEYS, "").split(",") if k.strip()))
+    if len(keys) > MAX_WARM_KEYS or not all(CIFER_ID_RE.fullmatch(k) or _DNS_SUBDOMAIN.match(k) for k in keys):
+        raise Refusal(f"{KEYS}: must be at most {MAX_WARM_KEYS} comma-separated cifer ids or CiferKey names")
+    inference = _boolean(annotations, INFERENCE)
+    if inference and not settings.inference_url:
+        raise Refusal(f'{INFERENCE}: no inference service is installed (the chart\'s inference.enabled)')
+    return Options(port=int(port_text), cpu=(cpu, cpu) if cpu else (settings.cpu_request, settings.cpu_limit),
+                   memory=(memory, memory) if memory else (settings.memory_request, settings.memory_limit),
+                   keys=keys, inference=inference)
+
+
+async def cifer_ids(keys: tuple[str, ...], namespace: str, key_names: KeyNames) -> list[str]:
+    """Cifer ids as given; CiferKey names of the pod's namespace looked up."""
+    names = [k for k in keys if not CIFER_ID_RE.fullmatch(k)]
+    known = await key_names(namespace) if names else {}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise Refusal(f"{KEYS}: no Active CiferKey named {', '.join(missing)[:200]} in namespace {namespace}")
+    return [k if CIFER_ID_RE.fullmatch(k) else known[k] for k in keys]
+
+
+def sidecar(settings: InjectorSettings, chosen: Options, warm: list[str]) -> dict[str, Any]:
+    env = [{"name": "CIFER_KEYSERVICE_URL", "value": settings.keyservice_url}]
+    if chosen.inference:
+        env.append({"name": "CIFER_INFERENCE_URL", "value": settings.inference_url})
+    probe = {"httpGet": {"path": "/v1/health", "port": settings.probe_port}, "timeoutSeconds": 2}
+    return {
+        "name": CONTAINER, "image": settings.image, "imagePullPolicy": "IfNotPresent",
+        "args": ["proxy", "--host", "127.0.0.1", "--port", str(chosen.port), "--health-port", str(settings.probe_port),
+                 "--token-file", f"{TOKEN_DIR}/token", *(arg for key in warm for arg in ("--warm", key))],
+        "env": env,
+        "ports": [{"name": "cifer-probes", "containerPort": settings.probe_port, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": chosen.cpu[0], "memory": chosen.memory[0]},
+                      "limits": {"cpu": chosen.cpu[1], "memory": chosen.memory[1]}},
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "readinessProbe": {**probe, "periodSeconds": 5},
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+        "volumeMounts": [{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True}],
+    }
+
+
+def token_volume(settings: InjectorSettings) -> dict[str, Any]:
+    return {"name": TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": {
+        "audience": "cifer", "expirationSeconds": settings.token_expiration_s, "path": "token"}}]}}
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+async def patch(pod: Mapping[str, Any], namespace: str, mode: str, settings: InjectorSettings,
+                key_names: KeyNames) -> list[dict[str, Any]]:
+    """The JSON patch that injects the sidecar; empty when the pod is not to be injected."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    annotations = meta.get("annotations") or {}
+    containers = spec.get("containers") or []
+    if namespace in settings.exclude_namespaces or not wants_sidecar(annotations, mode):
+        return []
+    if any(c.get("name") == CONTAINER for c in [*containers, *(spec.get("initContainers") or [])]):
+        return []  # injected already: injection is idempotent
+    chosen = options(annotations, settings)
+    warm = await cifer_ids(chosen.keys, namespace, key_names)
+    ops: list[dict[str, Any]] = []
+    proxy_url = {"name": "CIFER_PROXY_URL", "value": f"http://localhost:{chosen.port}"}
+    for index, container in enumerate(containers):
+        env = container.get("env")
+        if env is None:
+            ops.append({"op": "add", "path": f"/spec/containers/{index}/env", "value": [proxy_url]})
+        elif not any(var.get("name") == proxy_url["name"] for var in env):
+            ops.append({"op": "add", "path": f"/spec/containers/{index}/env/-", "value": proxy_url})
+    ops.append({"op": "add", "path": "/spec/containers/-", "value": sidecar(settings, chosen, warm)})
+    if spec.get("volumes") is None:
+        ops.append({"op": "add", "path": "/spec/volumes", "value": [token_volume(settings)]})
+    else:
+        ops.append({"op": "add", "path": "/spec/volumes/-", "value": token_volume(settings)})
+    key, value = INJECTED_LABEL
+    if meta.get("labels") is None:
+        ops.append({"op": "add", "path": "/metadata/labels", "value": {key: value}})
+    else:
+        ops.append({"op": "add", "path": f"/metadata/labels/{_escape(key)}", "value": value})
+    return ops

@@ -1,0 +1,68 @@
+"""The injection patch on its own: which pods, which annotations, and the JSON patch's shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from cifer_operator.injection import BY_NAMESPACE, BY_POD, InjectorSettings, Refusal, patch
+
+SETTINGS = InjectorSettings(image="cifer:test", keyservice_url="http://ks:8081", exclude_namespaces=frozenset({"cifer"}))
+
+
+async def no_names(namespace: str) -> dict[str, str]:
+    raise AssertionError("no CiferKey name to look up")
+
+
+def pod(annotations=None, labels=None, env=None, volumes=None) -> dict:
+    container = {"name": "app", "image": "shop"}
+    if env is not None:
+        container["env"] = env
+    spec = {"containers": [container]}
+    if volumes is not None:
+        spec["volumes"] = volumes
+    return {"metadata": {"annotations": annotations or {}, **({"labels": labels} if labels is not None else {})},
+            "spec": spec}
+
+
+async def test_a_pod_asking_by_annotation_gets_env_sidecar_volume_and_label_in_that_order():
+    ops = await patch(pod({"cifer.io/inject": "true"}), "shop", BY_POD, SETTINGS, no_names)
+    assert [(op["op"], op["path"]) for op in ops] == [
+        ("add", "/spec/containers/0/env"), ("add", "/spec/containers/-"), ("add", "/spec/volumes"),
+        ("add", "/metadata/labels")]
+    assert ops[0]["value"] == [{"name": "CIFER_PROXY_URL", "value": "http://localhost:8080"}]
+    assert ops[3]["value"] == {"cifer.io/sidecar": "injected"}
+
+
+async def test_existing_env_volumes_and_labels_are_appended_to_and_the_label_key_is_escaped():
+    ops = await patch(pod({"cifer.io/inject": "true"}, labels={"app": "shop"}, env=[{"name": "A", "value": "1"}],
+                          volumes=[]), "shop", BY_POD, SETTINGS, no_names)
+    paths = [op["path"] for op in ops]
+    assert paths == ["/spec/containers/0/env/-", "/spec/containers/-", "/spec/volumes/-",
+                     "/metadata/labels/cifer.io~1sidecar"]
+
+
+async def test_an_app_that_sets_cifer_proxy_url_itself_keeps_its_value():
+    ops = await patch(pod({"cifer.io/inject": "true"}, env=[{"name": "CIFER_PROXY_URL", "value": "x"}]), "shop",
+                      BY_POD, SETTINGS, no_names)
+    assert not any(op["path"].startswith("/spec/containers/0/env") for op in ops)
+
+
+@pytest.mark.parametrize(("annotations", "mode", "namespace", "injected"), [
+    ({}, BY_POD, "shop", False),
+    ({"cifer.io/inject": "false"}, BY_POD, "shop", False),
+    ({}, BY_NAMESPACE, "shop", True),
+    ({"cifer.io/inject": "false"}, BY_NAMESPACE, "shop", False),
+    ({"cifer.io/inject": "true"}, BY_POD, "cifer", False),
+])
+async def test_who_is_injected(annotations, mode, namespace, injected):
+    assert bool(await patch(pod(annotations), namespace, mode, SETTINGS, no_names)) is injected
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("cifer.io/proxy-port", "80"), ("cifer.io/proxy-port", "15080"), ("cifer.io/proxy-port", "99999"),
+    ("cifer.io/proxy-memory", "1T"), ("cifer.io/proxy-cpu", "-1"), ("cifer.io/inference", "yes"),
+    ("cifer.io/cifer-keys", "Not_A_Name"),
+])
+async def test_a_bad_annotation_is_refused_by_name(key, value):
+    with pytest.raises(Refusal, match=key):
+        await patch(pod({"cifer.io/inject": "true", key: value}), "shop", BY_POD, SETTINGS, no_names)
