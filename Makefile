@@ -14,3 +14,4 @@ bench: setup
 	$(VENV)/bin/python bench/envelope.py
 	$(VENV)/bin/python bench/keyservice.py
 	$(VENV)/bin/python bench/proxy.py
+	$(VENV)/bin/python bench/operator.py

@@ -6,6 +6,7 @@ account's token, not the test's admin one), with its validating webhook on a loo
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -14,7 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from kube.control_plane import ControlPlane
+from cifer_operator.certs import self_signed
+from kube.control_plane import ControlPlane, KubeApiError
 from ports import free_port
 from sidecar.processes import KeyServiceProcess, cifer_command, stop
 
@@ -52,11 +54,37 @@ def start_keyservice(kube: ControlPlane, workdir: Path) -> KeyServiceProcess:
     return service
 
 
+def register_validating_webhook(kube: ControlPlane, port: int, certfile: Path) -> None:
+    """The ValidatingWebhookConfiguration the chart installs, pointed at a loopback port (the
+    operator has no rights on webhook configurations, so the installer makes it)."""
+    path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+    body = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": WEBHOOK_CONFIGURATION}, "webhooks": [{
+                "name": "ciferkeys.validate.cifer.io",
+                "clientConfig": {"url": f"https://127.0.0.1:{port}/ciferkey-immutable",
+                                 "caBundle": base64.b64encode(certfile.read_bytes()).decode()},
+                "rules": [{"apiGroups": ["cifer.io"], "apiVersions": ["v1alpha1"], "resources": ["ciferkeys"],
+                           "operations": ["UPDATE"]}],
+                "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1", "v1beta1"],
+                "timeoutSeconds": 10}]}
+    try:
+        kube.request("POST", path, body)
+    except KubeApiError as err:
+        if err.status != 409:
+            raise
+        body["metadata"]["resourceVersion"] = kube.request("GET", f"{path}/{WEBHOOK_CONFIGURATION}")["metadata"][
+            "resourceVersion"]
+        kube.request("PUT", f"{path}/{WEBHOOK_CONFIGURATION}", body)
+
+
 class OperatorProcess:
-    """`cifer operator` as its Deployment runs it; `kill()` is SIGKILL, `start()` starts it again."""
+    """`cifer operator` as its Deployment runs it, its validating webhook registered as the chart
+    does; `kill()` is SIGKILL, `start()` starts it again (same port, same certificate)."""
 
     def __init__(self, kube: ControlPlane, keyservice_url: str, workdir: Path, *extra: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
+        self.kube = kube
+        self.certfile, self.keyfile = self_signed(workdir / "tls", ["127.0.0.1"])
         self.kubeconfig = operator_kubeconfig(kube, workdir / "operator.kubeconfig")
         self.token_file = workdir / "operator.token"
         self.token_file.write_text(kube.create_token(OPERATOR_NS, OPERATOR_SA, "cifer", expiration_s=24 * 3600))
@@ -72,7 +100,8 @@ class OperatorProcess:
             self.proc = subprocess.Popen(cifer_command(
                 "operator", "--keyservice-url", self.keyservice_url, "--token-file", str(self.token_file),
                 "--webhook-addr", "127.0.0.1", "--webhook-port", str(self.webhook_port),
-                "--webhook-manage", WEBHOOK_CONFIGURATION, "--liveness", f"http://127.0.0.1:{liveness}/healthz",
+                "--webhook-cert", str(self.certfile), "--webhook-key", str(self.keyfile),
+                "--liveness", f"http://127.0.0.1:{liveness}/healthz",
                 *self.extra), stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -80,6 +109,7 @@ class OperatorProcess:
                 raise AssertionError(f"cifer operator exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2).close()
+                register_validating_webhook(self.kube, self.webhook_port, self.certfile)
                 return
             except OSError:
                 time.sleep(0.2)
@@ -92,9 +122,17 @@ class OperatorProcess:
             self.proc.wait()
 
     def stop(self) -> None:
+        """Stop it and, as an uninstall does, remove its webhook configuration (one that points at
+        a port nobody serves would refuse every CiferKey update for the rest of the session)."""
         if self.proc is not None:
             stop(self.proc)
             self.proc = None
+        try:
+            self.kube.request("DELETE", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
+                                        + WEBHOOK_CONFIGURATION)
+        except KubeApiError as err:
+            if err.status != 404:
+                raise
 
     def log_tail(self, lines: int = 60) -> str:
         try:

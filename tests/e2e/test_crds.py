@@ -339,7 +339,6 @@ ALLOWED = [
     ("create", "events.events.k8s.io", "-n", "payments"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io"),
-    ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io"),
 ]
 REFUSED = [
     ("delete", "secrets", "-n", "payments"),
@@ -350,6 +349,8 @@ REFUSED = [
     ("create", "ciferkeys.cifer.io", "-n", "payments"),
     ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+    ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io"),
+    ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
 ]
 
 

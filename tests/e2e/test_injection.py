@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from cifer_operator.certs import self_signed
 from kube.control_plane import ControlPlane, KubeApiError
 from ports import free_port
 
@@ -26,15 +25,13 @@ IMAGE = "ghcr.io/cifer/cifer:e2e"
 def operator(kube: ControlPlane, keyservice, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The module's operator, serving the injection webhook too, registered in the API server by
     a MutatingWebhookConfiguration shaped as the chart's (two webhooks, by namespace and by pod)."""
-    workdir = tmp_path_factory.mktemp("operator-injection")
-    certfile, keyfile = self_signed(workdir / "tls", ["127.0.0.1"])
     inject_port = free_port()
-    process = OperatorProcess(kube, keyservice.url, workdir, "--status-refresh", "2", "--peering-lifetime", "10",
-                              "--priority", "100", "--webhook-cert", str(certfile), "--webhook-key", str(keyfile),
+    process = OperatorProcess(kube, keyservice.url, tmp_path_factory.mktemp("operator-injection"),
+                              "--status-refresh", "2", "--peering-lifetime", "10", "--priority", "100",
                               "--inject-port", str(inject_port), "--proxy-image", IMAGE,
                               "--inject-exclude-namespace", OPERATOR_NS)
     process.start()
-    ca = base64.b64encode(certfile.read_bytes()).decode()
+    ca = base64.b64encode(process.certfile.read_bytes()).decode()
 
     def webhook(name: str, path: str, selector: list[dict]) -> dict:
         return {"name": name, "clientConfig": {"url": f"https://127.0.0.1:{inject_port}{path}", "caBundle": ca},
