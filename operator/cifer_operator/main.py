@@ -29,13 +29,13 @@ FINALIZER = "cifer.io/finalizer"
 log = logging.getLogger("cifer.operator")
 
 
-def with_certificate(config: WebhookServerSettings) -> WebhookServerSettings:
-    """The settings with a serving certificate: the one given, else a self-signed one made now."""
+def with_certificate(config: WebhookServerSettings, directory: Path) -> WebhookServerSettings:
+    """The settings with a serving certificate: the one given, else a self-signed one made now
+    in `directory` (a temporary one, removed when the operator exits)."""
     if config.certfile is not None:
         return config
     host = config.host or config.addr
-    certfile, pkeyfile = self_signed(Path(tempfile.mkdtemp(prefix="cifer-operator-tls-")),
-                                     [host, *([config.addr] if config.addr not in ("0.0.0.0", "::") else [])])
+    certfile, pkeyfile = self_signed(directory, [host, *([config.addr] if config.addr not in ("0.0.0.0", "::") else [])])
     return dataclasses.replace(config, certfile=certfile, pkeyfile=pkeyfile, cafile=certfile)
 
 
@@ -81,7 +81,11 @@ async def start_injection(settings: OperatorSettings, kube: Kube) -> web.AppRunn
 
 
 async def run(settings: OperatorSettings) -> None:
-    settings = dataclasses.replace(settings, webhook=with_certificate(settings.webhook))
+    with tempfile.TemporaryDirectory(prefix="cifer-operator-tls-") as tls:
+        await operate(dataclasses.replace(settings, webhook=with_certificate(settings.webhook, Path(tls))))
+
+
+async def operate(settings: OperatorSettings) -> None:
     ciferkeys.register_timers(settings.status_refresh_s)
     ciferwebhooks.register_timers(settings.status_refresh_s)
     context = Context(settings=settings, keyservice=connect(settings), kube=Kube(load_config()))
