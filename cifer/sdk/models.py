@@ -86,6 +86,8 @@ class Cifer:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     policy: dict[str, Any] = dataclasses.field(default_factory=dict)
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    next_rotation_at: datetime.datetime | None = None  # get only: the next scheduled rotation
+    key_created_at: datetime.datetime | None = None  # get only: when the current version was made
     raw: dict[str, Any] = _RAW
 
     @property
@@ -101,6 +103,7 @@ class Cifer:
             encapsulation_key=_optional_b64(data.get("encapsulation_key"), "encapsulation_key"),
             created_at=timestamp(data.get("created_at")), updated_at=timestamp(data.get("updated_at")),
             metadata=_dict(data, "metadata"), policy=_dict(data, "policy"), statistics=_dict(data, "statistics"),
+            next_rotation_at=timestamp(data.get("next_rotation_at")), key_created_at=timestamp(data.get("key_created_at")),
             raw=dict(data),
         )
 

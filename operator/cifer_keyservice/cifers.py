@@ -151,10 +151,16 @@ class CiferService:
         }
 
     async def get(self, caller: Caller, cifer_id: str) -> dict[str, Any]:
+        """The §4.2 body, and (CIFER's additions) the current public key, when its version was
+        made and when the next scheduled rotation is due: all a declarative client needs."""
         caller.principal.require("cifer:read")
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id)
-            return summary(cifer)
+            body = summary(cifer) | {"next_rotation_at": iso(cifer.next_rotation_at)}
+            if cifer.status == "active":
+                version = await self._current_version(session, cifer)
+                body |= {"encapsulation_key": encapsulation_key(cifer, version), "key_created_at": iso(version.created_at)}
+            return body
 
     async def list(self, caller: Caller, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
         """Cursor pagination, Stripe's way: ordered by id, `cursor` is the last id seen."""

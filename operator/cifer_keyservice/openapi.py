@@ -236,7 +236,9 @@ DOCUMENT: dict[str, Any] = {
                 "status": {"enum": ["active", "revoked"]}, "created_at": _TIME, "updated_at": _TIME,
                 "owner_id": {"type": "string"}, "encapsulation_key": {"type": "string"}, "key_version": {"type": "integer"},
                 "key_algorithm": {"type": "string"}, "metadata": _STRINGS, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
-                "statistics": {"type": "object"}}},
+                "statistics": {"type": "object"},
+                "next_rotation_at": {"type": ["string", "null"], "format": "date-time"},
+                "key_created_at": {"type": "string", "format": "date-time"}}},
         },
         "responses": {"Error": {"description": "The seed's error envelope", "content": {"application/json": {"schema": {
             "type": "object", "required": ["success", "error", "meta"], "properties": {

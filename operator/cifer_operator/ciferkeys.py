@@ -21,8 +21,8 @@ from typing import Any
 
 import kopf
 
-from cifer.sdk.errors import CiferError
-from cifer_operator.conditions import Conditions, now_iso
+from cifer.sdk.errors import CiferError, CiferRevokedError
+from cifer_operator.conditions import Conditions
 from cifer_operator.context import Context
 from cifer_operator.keyservice import Refused, call, failed, idempotency_key
 from cifer_operator.settings import GROUP, VERSION
@@ -150,7 +150,6 @@ async def _reconcile(res: Resource, spec: dict[str, Any], status: dict[str, Any]
     if not fresh and status.get("observedGeneration") != generation:
         await res.call(client.cifers.update(cifer_id, **described(name, namespace, spec), policy=policy(spec)))
 
-    rotated_at = None
     if not fresh and requests != handled:
         if any(value != handled.get(key) for key, value in requests.items()):  # a new request, not a removal
             window = (spec.get("policy") or {}).get("reEncryptionWindowDays")
@@ -159,14 +158,13 @@ async def _reconcile(res: Resource, spec: dict[str, Any], status: dict[str, Any]
                 cifer_id, window, reason="CiferKey rotation request",
                 idempotency_key=idempotency_key(uid, "rotate", requests.get("annotation", ""),
                                                 requests.get("requestedAt", ""))))
-            rotated_at = now_iso()
             res.conditions.set("Rotated", True, "RotationRequested",
                                f"key version {rotation.old_key_version} -> {rotation.new_key_version}")
             note(res.body, "Rotated", f"key {cifer_id} rotated to version {rotation.new_key_version}; version "
                                       f"{rotation.old_key_version} decrypts until {iso(rotation.re_encryption_deadline)}")
         res.patch.status["handledRotation"] = requests
 
-    await publish(res, cifer_id, status, namespace, name, rotated_at=rotated_at)
+    await publish(res, cifer_id, status, namespace, name)
     res.patch.status.update(phase="Active", observedGeneration=generation, conditions=res.conditions
                             .set("Ready", True, "KeyActive", f"key {cifer_id} is active")
                             .set("Degraded", False, "KeyServiceReachable", "the key service answered").items)
@@ -194,23 +192,24 @@ async def revoke(ctx: Context, cifer_id: str, retry: int) -> None:
             raise
 
 
-async def publish(res: Resource, cifer_id: str, status: dict[str, Any], namespace: str, name: str, *,
-                  rotated_at: str | None = None) -> None:
-    """The key service's current public key into the status and the public-key ConfigMap."""
-    key = await res.call(res.ctx.keyservice.keys.get(cifer_id))
-    public_key = base64.b64encode(key.encapsulation_key).decode()
-    if key.key_version != status.get("keyVersion") or public_key != status.get("publicKey") or rotated_at:
-        if status.get("keyVersion") and key.key_version != status.get("keyVersion"):
-            rotated_at = rotated_at or now_iso()
+async def publish(res: Resource, cifer_id: str, status: dict[str, Any], namespace: str, name: str) -> None:
+    """The key service's current public key into the status and the public-key ConfigMap.
+
+    Read with GET /v1/cifers/{id} (authenticated; the operator is not rate-limited there) rather
+    than the public, per-address-limited GET /v1/keys/{id}."""
+    cifer = await res.call(res.ctx.keyservice.cifers.get(cifer_id))
+    if cifer.status != "active" or cifer.encapsulation_key is None:
+        raise Refused(CiferRevokedError(f"key {cifer_id} is revoked in the key service", code="CIFER_REVOKED"))
+    public_key = base64.b64encode(cifer.encapsulation_key).decode()
+    if cifer.key_version != status.get("keyVersion") or public_key != status.get("publicKey"):
         await res.ctx.kube.put_configmap(namespace, configmap_name(name), {
-            "ciferId": cifer_id, "keyVersion": str(key.key_version), "algorithm": key.algorithm or "",
+            "ciferId": cifer_id, "keyVersion": str(cifer.key_version), "algorithm": cifer.key_algorithm or "",
             "publicKey": public_key, "publicKey.pem": pem(public_key),
         }, labels={"app.kubernetes.io/managed-by": "cifer-operator", "cifer.io/ciferkey": name}, owner=res.body)
-    res.patch.status.update(keyVersion=key.key_version, publicKey=public_key, algorithm=key.algorithm,
-                            validUntil=iso(key.valid_until), nextRotationAt=iso(key.valid_until),
-                            publicKeyConfigMap=configmap_name(name))
-    if rotated_at:
-        res.patch.status["lastRotatedAt"] = rotated_at
+    res.patch.status.update(keyVersion=cifer.key_version, publicKey=public_key, algorithm=cifer.key_algorithm,
+                            validUntil=iso(cifer.next_rotation_at), nextRotationAt=iso(cifer.next_rotation_at),
+                            publicKeyConfigMap=configmap_name(name),
+                            lastRotatedAt=iso(cifer.key_created_at) if (cifer.key_version or 1) > 1 else None)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

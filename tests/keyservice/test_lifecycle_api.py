@@ -49,6 +49,22 @@ async def test_get_reports_the_cifer_and_its_usage(keyservice):
     assert data["statistics"]["last_used_at"] is not None
 
 
+async def test_get_also_gives_the_current_public_key_its_age_and_the_next_rotation(keyservice):
+    alice = await keyservice.api_key("usr_alice")
+    _, created = await keyservice.call("POST", "/v1/cifers", json=CREATE, headers=alice, expect=201)
+    cid = created["data"]["cifer_id"]
+    _, body = await keyservice.call("GET", f"/v1/cifers/{cid}", headers=alice, expect=200)
+    _, public = await keyservice.call("GET", f"/v1/keys/{cid}", expect=200)
+    data = body["data"]
+    assert data["encapsulation_key"] == public["data"]["encapsulation_key"]
+    assert data["next_rotation_at"] == public["data"]["valid_until"]
+    made, due = parse_time(data["key_created_at"]), parse_time(data["next_rotation_at"])
+    assert due - made == datetime.timedelta(days=90)
+    await keyservice.call("DELETE", f"/v1/cifers/{cid}", headers={**alice, "X-Confirm-Revocation": "true"}, expect=200)
+    _, body = await keyservice.call("GET", f"/v1/cifers/{cid}", headers=alice, expect=200)
+    assert body["data"]["status"] == "revoked" and "encapsulation_key" not in body["data"]
+
+
 async def test_public_key_needs_no_authentication_and_encrypts(keyservice):
     alice = await keyservice.api_key("usr_alice")
     _, created = await keyservice.call("POST", "/v1/cifers", json={"name": "k", "algorithm": "X-Wing"},
