@@ -8,8 +8,8 @@ import json
 import secrets
 import time
 
-from keyservice.test_webhooks import Receiver, verify_webhook
 from kube.tools import kubectl
+from webhook_receiver import Receiver, verify_webhook
 
 from .resources import active, apply, wait_for
 

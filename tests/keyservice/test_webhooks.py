@@ -6,15 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import hashlib
-import hmac
 import io
 import json
-import socket
 import time
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from cifer.keystore.config import FileKekSettings, open_kek
@@ -29,63 +25,12 @@ from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer.sdk.webhooks import verify_signature as verify_v2  # the receiver's side, as the SDK ships it
 from cifer_keyservice.webhooks.signing import signature_v2
 from keyservice.service import KeyService
+from webhook_receiver import Receiver, verify_webhook
 
 SECRET = "whsec_abc123-receivers-own-secret"
 EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked"]
 SOME_URL = "https://yourapp.example/webhooks/cifer"
 REVOKE = {"X-Confirm-Revocation": "true"}
-
-
-# Seed §7.3, verbatim: what a receiver runs.
-def verify_webhook(payload: bytes, signature: str, secret: str) -> bool:
-    """Verify webhook signature."""
-    expected = hmac.new(
-        secret.encode(),
-        payload,
-        hashlib.sha256
-    ).hexdigest()
-
-    return hmac.compare_digest(f"sha256={expected}", signature)
-
-
-class Receiver:
-    """A webhook endpoint on loopback. Its port is bound from the start but listens only after
-    `start()`, so until then a connection is refused (the receiver is down)."""
-
-    def __init__(self, statuses=(), *, hang_first: bool = False) -> None:
-        self.statuses = list(statuses)  # answered in turn, then 200
-        self.hang_first = hang_first  # the first request gets no answer until `stop()`
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.paths: list[str] = []  # path and query of each request, in step with `requests`
-        self._release = asyncio.Event()
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/hooks/cifer"
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.paths.append(request.path_qs)
-        self.requests.append((dict(request.headers), await request.read()))
-        if self.hang_first:
-            self.hang_first = False
-            await self._release.wait()
-        status = self.statuses.pop(0) if self.statuses else 200
-        return web.Response(status=status, headers={"Location": "/hooks/elsewhere"} if 300 <= status < 400 else None)
-
-    async def start(self) -> Receiver:
-        app = web.Application()
-        app.router.add_post("/hooks/cifer", self._handle)
-        app.router.add_post("/hooks/elsewhere", self._handle)  # where a redirect points
-        self._runner = web.AppRunner(app, shutdown_timeout=1)
-        await self._runner.setup()
-        await web.SockSite(self._runner, self._sock).start()
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._sock.close()
 
 
 @pytest.fixture
