@@ -15,3 +15,4 @@ bench: setup
 	$(VENV)/bin/python bench/keyservice.py
 	$(VENV)/bin/python bench/proxy.py
 	$(VENV)/bin/python bench/operator.py
+	$(VENV)/bin/python bench/fhe.py
