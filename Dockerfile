@@ -1,5 +1,5 @@
 # One image for every CIFER part; the first argument picks the role:
-#   cifer proxy | cifer keyservice serve | cifer operator | cifer dev
+#   cifer proxy | cifer keyservice serve | cifer operator | cifer inference | cifer dev
 # Build: docker build -t cifer:0.1.0 .            (the Helm chart and manifests pick the role)
 #        docker build --build-arg WITH_SOFTHSM=true -t cifer:0.1.0-softhsm .   (a software HSM inside)
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -10,7 +10,9 @@ COPY pyproject.toml README.md ./
 COPY cifer/ cifer/
 COPY proxy/ proxy/
 COPY operator/ operator/
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY fhe_inference_service/ fhe_inference_service/
+# With the `fhe` extra (TenSEAL, numpy): the inference role and the sidecar's /v1/infer.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[fhe]"
 
 FROM ${PYTHON_IMAGE}
 # SoftHSM2 for a self-contained key service (development and CI clusters). In production the
@@ -26,17 +28,20 @@ RUN if [ "${WITH_SOFTHSM}" = "true" ]; then \
 RUN groupadd --system --gid 65532 cifer \
     && useradd --system --uid 65532 --gid cifer --home-dir /var/lib/cifer --create-home cifer
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels /wheels/cifer-*.whl && rm -rf /wheels
+# The version pyproject.toml gives (tests/unit/test_dockerfile.py holds them equal).
+ARG CIFER_VERSION=0.1.0
+RUN pip install --no-cache-dir --no-index --find-links=/wheels "cifer[fhe]==${CIFER_VERSION}" && rm -rf /wheels
 LABEL org.opencontainers.image.title="cifer" \
       org.opencontainers.image.description="Zero-key, post-quantum encryption for workloads on Kubernetes" \
-      io.cifer.roles="proxy keyservice operator dev"
+      io.cifer.roles="proxy keyservice operator inference dev"
 USER 65532:65532
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 XDG_DATA_HOME=/var/lib \
     CIFER_HEALTH_URL=http://127.0.0.1:8080/v1/health
 WORKDIR /var/lib/cifer
 EXPOSE 8080
 # Outside Kubernetes (which uses its probes instead): the role's health endpoint, set per role
-# with CIFER_HEALTH_URL (key service :8081, operator :8080/healthz, sidecar probes :15080).
+# with CIFER_HEALTH_URL (key service :8081, operator :8080/healthz, sidecar probes :15080,
+# inference :8000).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['CIFER_HEALTH_URL'], timeout=4)"]
 ENTRYPOINT ["cifer"]

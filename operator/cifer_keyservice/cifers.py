@@ -156,11 +156,15 @@ class CiferService:
         caller.principal.require("cifer:read")
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id)
-            body = summary(cifer) | {"next_rotation_at": iso(cifer.next_rotation_at)}
-            if cifer.status == "active":
-                version = await self._current_version(session, cifer)
-                body |= {"encapsulation_key": encapsulation_key(cifer, version), "key_created_at": iso(version.created_at)}
-            return body
+            return await self._detail(session, cifer)
+
+    async def _detail(self, session: AsyncSession, cifer: Cifer) -> dict[str, Any]:
+        """What GET and PATCH answer: the §4.2 body with CIFER's additions."""
+        body = summary(cifer) | {"next_rotation_at": iso(cifer.next_rotation_at)}
+        if cifer.status == "active":
+            version = await self._current_version(session, cifer)
+            body |= {"encapsulation_key": encapsulation_key(cifer, version), "key_created_at": iso(version.created_at)}
+        return body
 
     async def list(self, caller: Caller, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
         """Cursor pagination, Stripe's way: ordered by id, `cursor` is the last id seen."""
@@ -282,7 +286,7 @@ class CiferService:
                 await self._audit.append(session, caller.entry(
                     "cifer.update", "success", cifer_id=cifer.id, key_version=cifer.current_version,
                     details={"changed": changed}))
-            return summary(cifer)
+            return await self._detail(session, cifer)
 
     async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> dict[str, Any]:
         caller.principal.require("cifer:delete")

@@ -17,9 +17,10 @@ from cifer_proxy.identity import Identity
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
-from cifer_proxy.routes import decrypt, encrypt, forward
+from cifer_proxy.inference import PodInference
+from cifer_proxy.routes import decrypt, encrypt, forward, infer
 from cifer_proxy.settings import SidecarSettings
-from cifer_proxy.state import CREDENTIALS, IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
+from cifer_proxy.state import CREDENTIALS, IDENTITY, INFERENCE, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
 
 log = logging.getLogger("cifer.proxy")
 
@@ -59,13 +60,20 @@ def create_app(settings: SidecarSettings) -> web.Application:
             except Exception as exc:  # a key the pod cannot have yet must not keep it from starting
                 log.warning("public key of %s not fetched at start: %s", cifer_id, type(exc).__name__)
 
+    async def inference(app: web.Application):
+        app[INFERENCE] = PodInference(settings.inference_url, timeout_s=settings.inference_timeout_s)
+        yield
+        await app[INFERENCE].close()
+
     app.cleanup_ctx.append(keyservice_client)
+    app.cleanup_ctx.append(inference)
     if settings.warm_cifer_ids:
         app.on_startup.append(warm)
     app[health.HEALTH_CHECKS] = {"keyservice": keyservice_health}
     app.add_routes(health.routes)
     app.add_routes(encrypt.routes)
     app.add_routes(decrypt.routes)
+    app.add_routes(infer.routes)
     app.add_routes(openapi.routes)
     forward.add_routes(app)
     return app

@@ -27,6 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--health-port", type=int, default=None,
                         help="also answer GET /v1/health (the sidecar alone) on this port on all addresses, "
                              "for the kubelet's probes")
+    parser.add_argument("--inference-url", default=os.environ.get("CIFER_INFERENCE_URL") or None,
+                        help="the inference service for /v1/infer (default $CIFER_INFERENCE_URL)")
     parser.add_argument("--warm", action="append", default=[], metavar="CIFER_ID",
                         help="fetch this cifer's public key at start (repeatable)")
     parser.set_defaults(func=run)
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     settings = SidecarSettings(keyservice_url=args.keyservice_url, host=args.host, port=args.port,
                                api_key=os.environ.get("CIFER_API_KEY") or None, token_file=token_file,
                                public_key_ttl_s=args.public_key_ttl, warm_cifer_ids=tuple(args.warm),
+                               inference_url=args.inference_url,
                                health_port=args.health_port)
     print(f"CIFER sidecar listening on http://{settings.host}:{settings.port}", flush=True)
     asyncio.run(serve(settings))

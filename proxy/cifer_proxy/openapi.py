@@ -85,6 +85,22 @@ def _document() -> dict[str, Any]:
             "plaintext": {"type": "string"}, "encoding": {"enum": ["base64", "hex"]},
             "cifer_id": {"type": "string"}, "key_version": {"type": "integer"}, "metadata": _STRINGS}}),
             **keyservice._errors(400, 401, 403, 404, 410, 413, 429, 503)}}}
+    vector = {"type": "array", "minItems": 1, "maxItems": 4096, "items": {"type": "number"}}
+    document["paths"]["/v1/infer"] = {"post": {
+        "operationId": "infer",
+        "description": "Encrypted inference (seed 004): the features are encrypted here under the pod's CKKS key; "
+                       "the inference service computes on ciphertexts only. 503 when the pod has no inference "
+                       "service (annotation cifer.io/inference).",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["model_id"], "additionalProperties": False,
+            "properties": {"model_id": {"type": "string", "minLength": 1, "maxLength": 128}, "features": vector,
+                           "inputs": {"type": "array", "minItems": 1, "maxItems": 1024, "items": vector}},
+            "oneOf": [{"required": ["features"]}, {"required": ["inputs"]}]}}}},
+        "responses": {"200": keyservice._ok({"type": "object", "properties": {
+            "model_id": {"type": "string"}, "predicted_class": {"type": "integer"},
+            "scores": {"type": "array", "items": {"type": "number"}}, "latency_ms": {"type": "number"},
+            "encrypted": {"const": True}, "predictions": {"type": "array", "items": {"type": "object"}}}}),
+            **keyservice._errors(400, 401, 403, 404, 413, 429, 503)}}}
     return document
 
 

@@ -31,6 +31,10 @@ class SidecarSettings:
     """Largest JSON request read whole; binary bodies stream and have no bound."""
     keyservice_timeout_s: float = 10.0
     """Longest wait for one call to the key service before answering 503."""
+    inference_url: str | None = None
+    """The inference service (seed 004, `CIFER_INFERENCE_URL`); None: /v1/infer answers 503."""
+    inference_timeout_s: float = 120.0
+    """Longest wait for one inference call (key generation on the first one included)."""
     warm_cifer_ids: tuple[str, ...] = ()
     """Public keys fetched at start, so the first encryptions do not wait (`cifer.io/cifer-keys`)."""
     health_port: int | None = None

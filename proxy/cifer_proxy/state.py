@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from cifer_proxy.identity import Identity
+from cifer_proxy.inference import PodInference
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
@@ -14,3 +15,4 @@ PUBLIC_KEYS = web.AppKey("public_keys", PublicKeys)
 CREDENTIALS = web.AppKey("credentials", VouchedCredentials)
 IDENTITY = web.AppKey("identity", Identity)
 METRICS = web.AppKey("metrics", SidecarMetrics)
+INFERENCE = web.AppKey("inference", PodInference)

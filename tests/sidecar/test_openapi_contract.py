@@ -36,6 +36,10 @@ HOOKS = Path(__file__).with_name("contract_hooks.py")
 GENEROUS_LIMITS = tuple(arg for category in ("create", "encrypt", "decrypt", "get", "rotate")
                         for arg in ("--rate-limit", f"{category}=1000000/60"))
 REVOCATION_TARGETS = 8
+# POST /v1/infer needs an inference service with TenSEAL behind the sidecar, which this stack
+# does not run (every well-formed call would be its documented 503); tests/fhe/
+# test_sidecar_infer.py covers it against a real one.
+NEEDS_FHE_BACKEND = "infer"
 CONFIG = """
 [checks.positive_data_acceptance]
 # Schemathesis' defaults and 410: it answers a well-formed request about a revoked cifer, as 404
@@ -104,14 +108,14 @@ def test_every_answer_keeps_the_documents_promises(stack, tmp_path):
          "run", f"{url}/v1/openapi.json", "--header", f"Authorization: Bearer {key}",
          "--max-examples", str(EXAMPLES_PER_OPERATION), "--report", "json", "--report-json-path", str(report),
          # Schemathesis leaves out the operation that served the document unless a filter names it.
-         "--include-path-regex", "^/"],
+         "--include-path-regex", "^/", "--exclude-operation-id", NEEDS_FHE_BACKEND],
         env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "CIFER_CONTRACT_KNOWN": str(tmp_path / "known.json")},
         capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
     print(f"schemathesis ran for {time.monotonic() - started:.0f} s")
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(report.read_text())
     everything = len(documented_operations(DOCUMENT))
-    assert summary["operations"] == {"total": everything, "selected": everything, "tested": everything,
+    assert summary["operations"] == {"total": everything, "selected": everything - 1, "tested": everything - 1,
                                      "errored": 0, "skipped": 0, "skip_reasons": []}
     never_accepted = {operation for operation, phases in summary["valid_rates"].items()
                       if not any(rates["accepted"] for rates in phases.values())}

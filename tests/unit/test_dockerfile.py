@@ -39,7 +39,7 @@ def test_every_role_the_image_names_is_a_cifer_command():
     label = next(words for words in _instructions() if words[0] == "LABEL" and any("io.cifer.roles" in w for w in words))
     roles = " ".join(label).split('io.cifer.roles="', 1)[1].split('"', 1)[0].split()
     commands = {entry.name for entry in entry_points(group=COMMAND_GROUP)}
-    assert {"proxy", "keyservice", "operator"} <= set(roles)
+    assert {"proxy", "keyservice", "operator", "inference"} <= set(roles)
     assert set(roles) <= commands, f"roles without a command: {set(roles) - commands}"
 
 
@@ -51,3 +51,9 @@ def test_the_build_is_multi_stage_with_an_optional_softhsm_and_a_healthcheck():
     assert '"${WITH_SOFTHSM}" = "true"' in softhsm  # only when asked for
     healthcheck = next(words for words in lines if words[0] == "HEALTHCHECK")
     assert "CMD" in healthcheck and "CIFER_HEALTH_URL" in " ".join(healthcheck)
+
+
+def test_the_installed_version_is_the_projects():
+    import tomllib
+    project = tomllib.loads((DOCKERFILE.parent / "pyproject.toml").read_text())["project"]["version"]
+    assert ["ARG", f"CIFER_VERSION={project}"] in _instructions()

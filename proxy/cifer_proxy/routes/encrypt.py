@@ -23,7 +23,7 @@ routes = web.RouteTableDef()
 OCTET_STREAM = "application/octet-stream"
 
 
-async def _authorize(request: web.Request) -> None:
+async def authorize(request: web.Request) -> None:
     """401 or 403 before anything of the request is judged (seed §9.1)."""
     credential = request.app[IDENTITY].required(request)
     await request.app[CREDENTIALS].require(credential, "encrypt")
@@ -35,7 +35,7 @@ def algorithm(recipient: Recipient) -> dict[str, str]:
 
 @routes.post("/v1/encrypt")
 async def encrypt_data(request: web.Request) -> web.StreamResponse:
-    await _authorize(request)
+    await authorize(request)
     if request.content_type == OCTET_STREAM:
         return await _encrypt_stream(request)
     if "X-Cifer-Id" in request.headers:  # a binary body's headers, sent with JSON: ignored, but well-formed

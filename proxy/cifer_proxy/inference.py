@@ -1,0 +1,46 @@
+"""The pod's side of encrypted inference (seed 004): its CKKS keys, made on first use and kept
+only in this process's memory, and its session with the inference service, which receives the
+public context and ciphertexts only. TenSEAL is imported on first use, not with the sidecar."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cifer.api.errors import ApiError, ErrorCode
+
+
+def unavailable(reason: str) -> ApiError:
+    return ApiError(ErrorCode.SERVICE_UNAVAILABLE, f"Encrypted inference is unavailable: {reason}")
+
+
+class PodInference:
+    def __init__(self, url: str | None, *, timeout_s: float) -> None:
+        self.url, self._timeout_s = url, timeout_s
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Any:
+        """The registered client: keys made and the public context sent on the first call."""
+        if self.url is None:
+            raise unavailable("no inference service is configured for this pod (cifer.io/inference)")
+        async with self._lock:
+            if self._client is None:
+                from cifer.fhe import AsyncFHEClient, FHEUnavailable  # numpy now; TenSEAL at setup()
+                client = AsyncFHEClient(self.url, timeout_s=self._timeout_s)
+                try:
+                    await client.setup()
+                    await client.register_keys()
+                except FHEUnavailable:
+                    await client.close()
+                    raise unavailable("this image has no TenSEAL (pip install 'cifer[fhe]')") from None
+                except BaseException:
+                    await client.close()
+                    raise
+                self._client = client
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
