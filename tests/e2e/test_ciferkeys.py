@@ -156,3 +156,11 @@ def test_a_key_service_refusal_is_a_failed_phase_with_the_reason_not_a_crash_loo
     ready = {c["type"]: c for c in status["conditions"]}["Ready"]
     assert ready["status"] == "False" and ready["reason"] == "KeyServiceRefused" and "NOT_FOUND" in ready["message"]
     assert operator.proc.poll() is None
+
+
+def test_the_most_metadata_the_schema_allows_still_fits_the_key_service(kube, namespace, operator):
+    most = {f"k{i}": "v" for i in range(62)}
+    apply(kube, namespace, "labelled", {"metadata": most})
+    wait_for(kube, namespace, "labelled", active(1), operator)  # 62 + the operator's 2 = the key service's 64
+    refused = apply(kube, namespace, "overfull", {"metadata": {**most, "k62": "v"}}, check=False)
+    assert refused.returncode != 0 and "spec.metadata" in refused.stderr, refused.stderr
