@@ -9,7 +9,7 @@ import time
 from kube.tools import kubectl
 from sidecar.processes import Api
 
-from .resources import API_VERSION, active, apply, wait_for
+from .resources import API_VERSION, active, apply, sa_token, wait_for
 
 KEYS = 20
 
@@ -64,3 +64,23 @@ def test_a_key_service_outage_leaves_the_key_pending_and_degraded_until_it_retur
         keyservice.start()
     status = wait_for(kube, namespace, "patient", active(1), operator)["status"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Degraded"] == "False"
+
+
+async def test_what_changed_while_the_operator_was_away_converges_when_it_returns(
+        kube, namespace, operator, sidecar, http):
+    apply(kube, namespace, "edited", {})
+    cifer_id = wait_for(kube, namespace, "edited", active(1), operator)["status"]["ciferId"]
+    operator.stop()  # uninstalled for a while: its webhook configuration goes with it
+    try:
+        access = {"serviceAccounts": [{"namespace": namespace, "name": "late-reader"}]}
+        apply(kube, namespace, "edited", {"access": access}, annotations={"cifer.io/rotate": "while-away"})
+        apply(kube, namespace, "born-while-away", {})
+    finally:
+        operator.start()
+    status = wait_for(kube, namespace, "edited", lambda s: s.get("keyVersion") == 2 and s.get("observedGeneration") == 2
+                      and s.get("phase") == "Active", operator)["status"]
+    assert status["ciferId"] == cifer_id
+    wait_for(kube, namespace, "born-while-away", active(1), operator)
+    reader = Api(http, sidecar, sa_token(kube, namespace, "late-reader"))
+    _, sealed = await reader.call("POST", "/v1/encrypt", expect=200, json={"cifer_id": cifer_id, "plaintext": "aGk="})
+    await reader.call("POST", "/v1/decrypt", expect=200, json={"ciphertext": sealed["data"]["ciphertext"]})
