@@ -38,6 +38,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     hook.add_argument("--webhook-cert", type=Path, default=None, help="serving certificate (default: self-signed)")
     hook.add_argument("--webhook-key", type=Path, default=None, help="its private key")
     hook.add_argument("--webhook-ca", type=Path, default=None, help="CA bundle for the API server")
+    hook.add_argument("--certificate-check", type=float, default=OperatorSettings.certificate_check_s,
+                      metavar="SECONDS", help="how often to look for a renewed certificate (then exit, to be "
+                                              "restarted with it; default %(default)s)")
     hook.add_argument("--webhook-manage", default=None, metavar="NAME",
                       help="keep the ValidatingWebhookConfiguration NAME up to date (default: installed by the chart)")
     inject = parser.add_argument_group("sidecar injection webhook")
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         priority=args.priority if args.priority is not None else secrets.randbelow(2**31 - 1) + 1,
         peering_lifetime_s=args.peering_lifetime,
         status_refresh_s=args.status_refresh, webhook=webhook, liveness_endpoint=args.liveness,
-        inject_port=args.inject_port, injector=injector)
+        inject_port=args.inject_port, injector=injector, certificate_check_s=args.certificate_check)
     from cifer_operator.main import main  # kopf is imported only when the operator runs
     main(settings, verbose=args.verbose)
     return 0

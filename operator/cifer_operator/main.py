@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import tempfile
 from pathlib import Path
@@ -85,18 +86,42 @@ async def run(settings: OperatorSettings) -> None:
         await operate(dataclasses.replace(settings, webhook=with_certificate(settings.webhook, Path(tls))))
 
 
+def _fingerprint(*paths: Path | None) -> bytes:
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(path.read_bytes() if path is not None else b"")
+        except OSError:
+            digest.update(b"unreadable")
+    return digest.digest()
+
+
+async def stop_when_renewed(config: WebhookServerSettings, interval_s: float, stop: asyncio.Event) -> None:
+    """Both webhook servers read their certificate once; when cert-manager (or anyone) renews it,
+    stop, so that the Deployment starts the operator again with the new one."""
+    first = _fingerprint(config.certfile, config.pkeyfile)
+    while not stop.is_set():
+        await asyncio.sleep(interval_s)
+        if _fingerprint(config.certfile, config.pkeyfile) != first:
+            log.warning("the webhook certificate changed: stopping, to be started again with it")
+            stop.set()
+
+
 async def operate(settings: OperatorSettings) -> None:
     ciferkeys.register_timers(settings.status_refresh_s)
     ciferwebhooks.register_timers(settings.status_refresh_s)
     context = Context(settings=settings, keyservice=connect(settings), kube=Kube(load_config()))
     injection = await start_injection(settings, context.kube)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(stop_when_renewed(settings.webhook, settings.certificate_check_s, stop))
     try:
         await kopf.operator(
             clusterwide=not settings.namespaces, namespaces=settings.namespaces,
             standalone=settings.peering is None, peering_name=settings.peering, priority=settings.priority,
-            liveness_endpoint=settings.liveness_endpoint, memo=context,
+            liveness_endpoint=settings.liveness_endpoint, memo=context, stop_flag=stop,
         )
     finally:
+        watcher.cancel()
         if injection is not None:
             await injection.cleanup()
         await context.keyservice.close()

@@ -70,5 +70,8 @@ class OperatorSettings:
     """Serve the sidecar-injection webhook on this port (same address and certificate); None: not."""
     injector: InjectorSettings | None = None
     """What is injected, when `inject_port` is set."""
+    certificate_check_s: float = 60.0
+    """How often the webhook certificate's files are compared with what was loaded; a renewed
+    certificate stops the operator, and its Deployment starts it again with the new one."""
     liveness_endpoint: str | None = None
     """`http://0.0.0.0:8081/healthz`: kopf's liveness probe; None: none."""

@@ -81,9 +81,10 @@ class OperatorProcess:
     """`cifer operator` as its Deployment runs it, its validating webhook registered as the chart
     does; `kill()` is SIGKILL, `start()` starts it again (same port, same certificate)."""
 
-    def __init__(self, kube: ControlPlane, keyservice_url: str, workdir: Path, *extra: str) -> None:
+    def __init__(self, kube: ControlPlane, keyservice_url: str, workdir: Path, *extra: str,
+                 registers_webhook: bool = True) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.kube = kube
+        self.kube, self.registers_webhook = kube, registers_webhook
         self.certfile, self.keyfile = self_signed(workdir / "tls", ["127.0.0.1"])
         self.kubeconfig = operator_kubeconfig(kube, workdir / "operator.kubeconfig")
         self.token_file = workdir / "operator.token"
@@ -109,7 +110,8 @@ class OperatorProcess:
                 raise AssertionError(f"cifer operator exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2).close()
-                register_validating_webhook(self.kube, self.webhook_port, self.certfile)
+                if self.registers_webhook:
+                    register_validating_webhook(self.kube, self.webhook_port, self.certfile)
                 return
             except OSError:
                 time.sleep(0.2)
@@ -127,6 +129,8 @@ class OperatorProcess:
         if self.proc is not None:
             stop(self.proc)
             self.proc = None
+        if not self.registers_webhook:
+            return
         try:
             self.kube.request("DELETE", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
                                         + WEBHOOK_CONFIGURATION)

@@ -84,3 +84,20 @@ async def test_what_changed_while_the_operator_was_away_converges_when_it_return
     reader = Api(http, sidecar, sa_token(kube, namespace, "late-reader"))
     _, sealed = await reader.call("POST", "/v1/encrypt", expect=200, json={"cifer_id": cifer_id, "plaintext": "aGk="})
     await reader.call("POST", "/v1/decrypt", expect=200, json={"ciphertext": sealed["data"]["ciphertext"]})
+
+
+def test_a_renewed_webhook_certificate_stops_the_operator_so_it_is_started_with_the_new_one(
+        kube, keyservice, tmp_path):
+    from cifer_operator.certs import self_signed
+
+    from .stack import OperatorProcess
+    renewing = OperatorProcess(kube, keyservice.url, tmp_path / "renewing", "--certificate-check", "0.5",
+                               "--priority", "1", "--peering-lifetime", "10",  # a standby: it never acts here
+                               registers_webhook=False)
+    renewing.start()
+    try:
+        self_signed(renewing.certfile.parent, ["127.0.0.1"])  # what cert-manager does to the mounted Secret
+        renewing.proc.wait(timeout=30)
+        assert "the webhook certificate changed" in renewing.log_tail()
+    finally:
+        renewing.stop()
