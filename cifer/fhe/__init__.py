@@ -7,8 +7,9 @@ loaded only when keys are made or a ciphertext is touched (`pip install 'cifer[f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cifer import lazy
 
 EXPORTS: dict[str, str] = {
     "FHEClient": "cifer.fhe.client",
@@ -25,17 +26,7 @@ EXPORTS: dict[str, str] = {
 __all__ = sorted(EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cifer.fhe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *EXPORTS})
+__getattr__, __dir__ = lazy.exports(__name__, EXPORTS)
 
 
 if TYPE_CHECKING:

@@ -7,8 +7,9 @@ Names load on first use, so `from cifer.sdk.errors import ...` or a webhook rece
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cifer import lazy
 
 _ERRORS = (
     "CiferError", "InvalidRequestError", "InvalidCiferIdError", "InvalidCiphertextError", "AuthenticationError",
@@ -33,17 +34,7 @@ EXPORTS: dict[str, str] = {
 __all__ = sorted(EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cifer.sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once loaded, a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *EXPORTS})
+__getattr__, __dir__ = lazy.exports(__name__, EXPORTS)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does this lazily
