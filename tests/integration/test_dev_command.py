@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from cifer import apikeys
 from ports import free_port
-
-
-def wait_for_health(port: int, proc: subprocess.Popen, timeout_s: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"cifer dev exited early with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as resp:
-                return json.load(resp)
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("cifer dev did not answer in time")
+from sidecar.processes import wait_until_healthy
 
 
 @pytest.fixture
@@ -53,7 +38,7 @@ def dev(tmp_path):
 
 def test_dev_answers_health_on_the_port_it_was_given_and_stops_cleanly_on_ctrl_c(dev, tmp_path):
     port, proc = dev()
-    body = wait_for_health(port, proc)
+    body = wait_until_healthy(f"http://127.0.0.1:{port}", proc)
     assert body["success"] is True and body["data"]["status"] == "healthy"
     assert body["meta"]["request_id"]
     proc.send_signal(signal.SIGINT)
@@ -69,7 +54,7 @@ def test_dev_answers_health_on_the_port_it_was_given_and_stops_cleanly_on_ctrl_c
 def test_dev_with_a_given_api_key_prints_no_key(dev):
     key = apikeys.generate_api_key(live=False)
     port, proc = dev(env={"CIFER_API_KEY": key})
-    wait_for_health(port, proc)
+    wait_until_healthy(f"http://127.0.0.1:{port}", proc)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=15)
     assert "sk_test_" not in out
@@ -99,7 +84,7 @@ def test_dev_uses_the_named_hsm_token_and_writes_no_file_kek(dev, softhsm, tmp_p
         "--pkcs11-library", softhsm.library_path, "--pkcs11-token", softhsm.token_label,
         env={**softhsm.env, "CIFER_PKCS11_PIN": softhsm.pin},
     )
-    body = wait_for_health(port, proc)
+    body = wait_until_healthy(f"http://127.0.0.1:{port}", proc)
     assert body["data"]["checks"] == {"keyservice": "ok"}  # the key service behind it opened the token
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=15)

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -17,6 +16,7 @@ import pytest
 
 from keyservice.databases import temporary_postgres_database
 from ports import free_port
+from sidecar.processes import wait_until_healthy
 
 LIMIT = 5
 WINDOW_S = 86400  # a day: the test cannot straddle two windows unless it runs across midnight UTC
@@ -42,19 +42,6 @@ def request(port: int, path: str, headers: dict[str, str] | None = None) -> tupl
         return err.code, dict(err.headers), json.load(err)
 
 
-def wait_for_health(port: int, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the key service exited early with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            if request(port, "/v1/health")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the key service did not answer in time")
-
 
 def test_two_replicas_on_one_database_share_the_limit(tmp_path, shared_database):
     data_dir = tmp_path / "data"
@@ -71,7 +58,7 @@ def test_two_replicas_on_one_database_share_the_limit(tmp_path, shared_database)
                                           env={k: v for k, v in os.environ.items() if k != "CIFER_REDIS_URL"}))
             ports.append(port)
         for port, proc in zip(ports, procs):
-            wait_for_health(port, proc)
+            wait_until_healthy(f"http://127.0.0.1:{port}", proc)
         for n in range(LIMIT):
             status, headers, _ = request(ports[n % 2], "/v1/cifers", auth)
             assert status == 200

@@ -8,11 +8,8 @@ import asyncio
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -23,23 +20,9 @@ from cifer import (
 )
 from cifer import apikeys
 from ports import free_port
+from sidecar.processes import stop, wait_until_healthy
 
 API_KEY = apikeys.generate_api_key(live=False)
-
-
-def _wait_for_health(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"cifer dev exited early with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/v1/health", timeout=1) as resp:
-                if json.load(resp)["data"]["status"] == "healthy":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("cifer dev did not become healthy in time")
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +36,10 @@ def dev_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_health(url, proc)
+        wait_until_healthy(url, proc)
         yield url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+        stop(proc)
 
 
 @pytest.fixture

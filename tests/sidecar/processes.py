@@ -25,7 +25,8 @@ def cifer_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "cifer.cli", *args]
 
 
-def wait_until_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+def wait_until_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> dict:
+    """The first 200 answer of `url`/v1/health, decoded; fails if `proc` exits or time runs out."""
     import urllib.request
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -34,7 +35,7 @@ def wait_until_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0
         try:
             with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as resp:
                 if resp.status == 200:
-                    return
+                    return json.load(resp)
         except OSError:
             pass
         time.sleep(0.1)
