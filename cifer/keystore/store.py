@@ -66,9 +66,4 @@ class Keystore:
         """
         if header.suite is not key.suite:
             raise InvalidCiphertext()
-        if key.kek_id != self._kek.kek_id:
-            raise InvalidWrappedKey(f"key wrapped by {key.kek_id}, not by {self._kek.kek_id}")
-        seed = self._kek.unwrap(key.wrapped_seed)
-        if len(seed) != key.suite.seed_bytes:
-            raise InvalidWrappedKey("invalid wrapped key")
-        return keys.open_slot(header, seed)
+        return self.opener(key)(header)

@@ -53,7 +53,7 @@ class KeyServiceClient:
     async def data(self, method: str, path: str, **kwargs: Any) -> tuple[Any, dict[str, str]]:
         """The `data` of a successful answer; the key service's own error, raised, otherwise."""
         status, answer, passed = await self.call(method, path, **kwargs)
-        body = _envelope(answer)
+        body = envelope(answer)
         if 200 <= status < 300 and body.get("success") is True:
             return body.get("data"), passed
         raise _error_of(status, body, passed)
@@ -92,7 +92,8 @@ async def _read_whole(resp: aiohttp.ClientResponse) -> bytes:
     return bytes(answer)
 
 
-def _envelope(answer: bytes) -> dict[str, Any]:
+def envelope(answer: bytes) -> dict[str, Any]:
+    """The key service's answer as a JSON object; {} when it is not one."""
     try:
         body = json.loads(answer)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -24,6 +24,12 @@ HINT_CHARS = 12  # "sk_live_ab12": the prefix and 4 random characters, to recogn
 CACHED_KEYS = 10_000
 
 
+def _record(key: str, owner_id: str, scopes: Iterable[str]) -> ApiKey:
+    """The stored form of `key`: its SHA-256 and a short hint, never the key itself."""
+    return ApiKey(id="ak_" + secrets.token_hex(8), key_hash=apikeys.hash_api_key(key), hint=key[:HINT_CHARS],
+                  owner_id=owner_id, scopes=sorted(set(scopes)), created_at=utcnow())
+
+
 class ApiKeyStore:
     def __init__(self, sessions: async_sessionmaker, *, readers: async_sessionmaker | None = None,
                  cache_s: float = 0.0) -> None:
@@ -40,8 +46,7 @@ class ApiKeyStore:
         if not owner_id or len(owner_id) > 255:
             raise ValueError("owner must be 1..255 characters")
         key = apikeys.generate_api_key(live=live)
-        record = ApiKey(id="ak_" + secrets.token_hex(8), key_hash=apikeys.hash_api_key(key), hint=key[:HINT_CHARS],
-                        owner_id=owner_id, scopes=scopes, created_at=utcnow())
+        record = _record(key, owner_id, scopes)
         async with self._sessions.begin() as session:
             session.add(record)
         return key, record
@@ -50,11 +55,10 @@ class ApiKeyStore:
         """Makes a key given from outside valid (`cifer dev --api-key`), unless it is already known."""
         if not apikeys.is_well_formed(key):
             raise ValueError("not an API key")
-        key_hash = apikeys.hash_api_key(key)
+        record = _record(key, owner_id, scopes)
         async with self._sessions.begin() as session:
-            if (await session.execute(select(ApiKey.id).where(ApiKey.key_hash == key_hash))).first() is None:
-                session.add(ApiKey(id="ak_" + secrets.token_hex(8), key_hash=key_hash, hint=key[:HINT_CHARS],
-                                   owner_id=owner_id, scopes=sorted(set(scopes)), created_at=utcnow()))
+            if (await session.execute(select(ApiKey.id).where(ApiKey.key_hash == record.key_hash))).first() is None:
+                session.add(record)
 
     async def list(self) -> list[dict]:
         async with self._sessions.begin() as session:

@@ -20,20 +20,18 @@ from cifer.envelope import Header, adecrypt_stream, decrypt
 from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
 from cifer_proxy import bodies
-from cifer_proxy.routes.streams import BROKEN_UPLOAD, abort, broken_upload, pieces
+from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, broken_upload, pieces
 from cifer_proxy.state import IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
-OCTET_STREAM = "application/octet-stream"
 
 
-async def data_key(request: web.Request, header: Header) -> tuple[bytes, dict[str, str]]:
+async def data_key(request: web.Request, credential: str, header: Header) -> tuple[bytes, dict[str, str]]:
     """The header's data key from the key service, and the rate-limit headers it sent."""
     app = request.app
     try:
-        key, passed = await app[KEYSERVICE].decapsulate(
-            app[IDENTITY].required(request), header.to_bytes(), request_id=request[REQUEST_ID])
+        key, passed = await app[KEYSERVICE].decapsulate(credential, header.to_bytes(), request_id=request[REQUEST_ID])
     except ApiError as err:
         if err.code is ErrorCode.CIFER_REVOKED:
             app[PUBLIC_KEYS].forget(header.cifer_id)
@@ -44,9 +42,9 @@ async def data_key(request: web.Request, header: Header) -> tuple[bytes, dict[st
 
 @routes.post("/v1/decrypt")
 async def decrypt_data(request: web.Request) -> web.StreamResponse:
-    request.app[IDENTITY].required(request)  # no credential is a 401 whatever the body (the key service judges it)
+    credential = request.app[IDENTITY].required(request)  # none is a 401 whatever the body
     if request.content_type == OCTET_STREAM:
-        return await _decrypt_stream(request)
+        return await _decrypt_stream(request, credential)
     body = await bodies.json_object(request, {"ciphertext", "encoding"})
     how = bodies.encoding(body.get("encoding", "base64"), allowed=("base64", "hex"))
     envelope = bodies.decode(body.get("ciphertext"), how, "ciphertext")
@@ -54,7 +52,7 @@ async def decrypt_data(request: web.Request) -> web.StreamResponse:
         header, _ = parse_header(envelope)
     except Incomplete:
         raise InvalidCiphertext() from None
-    key, passed = await data_key(request, header)
+    key, passed = await data_key(request, credential, header)
     plaintext = decrypt(envelope, lambda _: key)
     request.app[METRICS].bytes_decrypted.inc(len(plaintext))
     resp = response.ok(request, {
@@ -65,11 +63,11 @@ async def decrypt_data(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _decrypt_stream(request: web.Request) -> web.StreamResponse:
+async def _decrypt_stream(request: web.Request, credential: str) -> web.StreamResponse:
     opened: dict[str, object] = {}
 
     async def open_key(header: Header) -> bytes:
-        key, opened["passed"] = await data_key(request, header)
+        key, opened["passed"] = await data_key(request, credential, header)
         opened["header"] = header
         return key
 

@@ -7,7 +7,6 @@ JSON in and out, or binary: `Content-Type: application/octet-stream` with `X-Cif
 
 from __future__ import annotations
 
-import binascii
 import logging
 
 from aiohttp import web
@@ -15,12 +14,11 @@ from aiohttp import web
 from cifer.api import response
 from cifer.envelope import Recipient, aencrypt_stream, encrypt
 from cifer_proxy import bodies
-from cifer_proxy.routes.streams import BROKEN_UPLOAD, abort, pieces
+from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, pieces
 from cifer_proxy.state import CREDENTIALS, IDENTITY, METRICS, PUBLIC_KEYS
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
-OCTET_STREAM = "application/octet-stream"
 
 
 async def authorize(request: web.Request) -> None:
@@ -49,7 +47,7 @@ async def encrypt_data(request: web.Request) -> web.StreamResponse:
     envelope = encrypt(recipient, plaintext, metadata=metadata)
     request.app[METRICS].bytes_encrypted.inc(len(plaintext))
     return response.ok(request, {
-        "ciphertext": binascii.b2a_base64(envelope, newline=False).decode(), "encoding": "base64",
+        "ciphertext": bodies.encode(envelope, "base64"), "encoding": "base64",
         "envelope_size": len(envelope), "algorithm": algorithm(recipient), "metadata": metadata,
         "cifer_id": recipient.cifer_id, "key_version": recipient.key_version,
     })

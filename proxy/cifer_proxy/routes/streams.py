@@ -11,6 +11,7 @@ from prometheus_client import Counter
 
 from cifer.api.errors import ApiError, ErrorCode
 
+OCTET_STREAM = "application/octet-stream"  # a binary body, either way
 PIECE_BYTES = 64 * 1024
 BROKEN_UPLOAD = (aiohttp.ClientPayloadError, aiohttp.http_exceptions.HttpProcessingError, ConnectionError)
 
