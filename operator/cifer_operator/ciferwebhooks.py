@@ -112,11 +112,12 @@ async def refresh(spec: kopf.Spec, status: kopf.Status, namespace: str, uid: str
         changes: dict[str, Any] = {}
         if cifer_ids != list(status.get("ciferIds") or []):
             changes["cifer_ids"] = cifer_ids
-        if memo.secret_digests.get(uid) != digest(secret):
+        secret_digest = digest(secret)
+        if memo.secret_digests.get(uid) != secret_digest:
             changes["secret"] = secret
         if changes:
             await call(memo.keyservice.webhooks.update(webhook_id, **changes), memo.settings, 0)
-            memo.secret_digests[uid] = digest(secret)
+            memo.secret_digests[uid] = secret_digest
             patch.status["ciferIds"] = cifer_ids
         deliveries = await call(memo.keyservice.webhooks.deliveries(webhook_id, limit=DELIVERIES_LOOKED_AT),
                                 memo.settings, 0)

@@ -37,14 +37,9 @@ class Kube:
     async def put_configmap(self, namespace: str, name: str, data: Mapping[str, str], *,
                             labels: Mapping[str, str], owner: Mapping[str, Any]) -> None:
         """Create the ConfigMap, or replace its data and labels; it is owned by `owner`."""
-        body = {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "ownerReferences": [{
-                "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-                "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True,
-            }]},
-            "data": dict(data),
-        }
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": dict(data),
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}}
+        kopf.append_owner_reference(body, owner=owner)  # not kopf.adopt: that copies the owner's labels too
 
         def put() -> None:
             try:

@@ -51,14 +51,11 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=STORAGE_PREFIX)
     kopf_settings.posting.level = logging.WARNING  # kopf's own Events only for failures; ours are kopf.event()
-    if settings.peering:
-        kopf_settings.peering.name = settings.peering
-        kopf_settings.peering.mandatory = True  # no peering object: refuse to run rather than risk two actors
-        kopf_settings.peering.clusterwide = True
-        kopf_settings.peering.priority = settings.priority
-        kopf_settings.peering.lifetime = settings.peering_lifetime_s
-    else:
-        kopf_settings.peering.standalone = True
+    # Name, priority and standalone come from kopf.operator()'s arguments (a peering name makes
+    # peering mandatory: no peering object, no acting); the peering is cluster-wide even when the
+    # operator watches a few namespaces.
+    kopf_settings.peering.clusterwide = True
+    kopf_settings.peering.lifetime = settings.peering_lifetime_s
     kopf_settings.admission.server = webhook_server(settings.webhook)
     kopf_settings.admission.managed = settings.webhook.managed
 

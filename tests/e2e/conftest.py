@@ -4,7 +4,7 @@
 - `operator_rbac`: on top, kopf's peering CRDs (manifests/peering.yaml), the operator's
   Namespace, ServiceAccount, ClusterRole and binding (manifests/rbac/) and its
   ClusterKopfPeering (manifests/operator/); the ServiceAccount's user name, for `--as` or, with
-  `kube.create_token(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)`, a token to run as.
+  `kube.create_token(OPERATOR_NS, OPERATOR_SA)` (tests/e2e/stack.py), a token to run as.
 - `namespace`: a fresh namespace for the test module.
 - `keyservice`, `operator`, `sidecar`: the key service, `cifer operator` and a sidecar as real
   processes (tests/e2e/stack.py), one set per module (an operator reconciles every namespace, so
@@ -27,14 +27,12 @@ from kube.control_plane import REPO_ROOT, ControlPlane
 from kube.tools import kubectl
 from sidecar.processes import sidecar_process
 
+from .stack import OPERATOR_PRINCIPAL as OPERATOR_USER
 from .stack import OperatorProcess, start_keyservice
 
 MANIFESTS = REPO_ROOT / "manifests"
 CRD_NAMES = ("ciferkeys.cifer.io", "ciferwebhooks.cifer.io")
 PEERING_CRD_NAMES = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
-OPERATOR_NAMESPACE = "cifer-system"
-OPERATOR_SERVICE_ACCOUNT = "cifer-operator"
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
 ESTABLISHED_TIMEOUT = "60s"
 SIDECAR_KEY_TTL_S = 1.0
 

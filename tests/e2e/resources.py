@@ -50,6 +50,6 @@ def events(kube: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]
 
 def sa_token(kube: ControlPlane, namespace: str, name: str) -> str:
     kube.create_service_account(namespace, name)
-    return kubectl(kube, "create", "token", name, "-n", namespace, "--audience", "cifer").stdout.strip()
+    return kube.create_token(namespace, name, "cifer")  # what `kubectl create token --audience cifer` asks
 
 
