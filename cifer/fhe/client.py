@@ -32,6 +32,7 @@ from cifer.fhe import protocol
 from cifer.fhe.models import iter_batches, pack_batch, pack_single, unpack_batch
 from cifer.fhe.params import DEFAULT_PARAMETERS, CkksParameters
 from cifer.fhe.protocol import InferenceResult, ModelInfo
+from cifer.sdk.errors import parse_retry_after
 
 
 class FHEServiceError(CiferError):
@@ -120,8 +121,7 @@ def _error(status: int, raw: bytes, retry_after: str | None) -> FHEServiceError:
         detail = json.loads(raw)["detail"]
     except (ValueError, KeyError, TypeError):
         detail = raw[:200].decode("utf-8", "replace")
-    retry = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
-    return FHEServiceError(status, str(detail), retry)
+    return FHEServiceError(status, str(detail), parse_retry_after(retry_after))
 
 
 def _expired(exc: FHEServiceError) -> bool:

@@ -35,7 +35,6 @@ class CkksKeyring:
         steps = galois_steps or default_steps(self.context.slot_count)
         galois = sa.GaloisKeys()
         keygen.create_galois_keys([galois_element(s, params.poly_modulus_degree) for s in steps], galois)
-        self.galois_steps = tuple(steps)
         self.public_context = wire.encode_context(
             encryption_parameters=self.context.parms_blob, public_key=BRIDGE.dump(public),
             relin_keys=BRIDGE.dump(relin), galois_keys=BRIDGE.dump(galois), scale=params.scale)

@@ -26,6 +26,7 @@ holds score t, for t < output_dim.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Iterator
@@ -93,8 +94,9 @@ class Model:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.argmax(self.scores(x), axis=-1)
 
-    @property
+    @functools.cached_property
     def plan(self) -> Plan:
+        """How the model is packed and evaluated; made once (a model never changes)."""
         return plan(self)
 
     def describe(self) -> dict:

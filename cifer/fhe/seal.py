@@ -12,6 +12,7 @@ TenSEAL is imported on first use, so everything else in CIFER runs without it.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import dataclasses
@@ -114,6 +115,7 @@ class _Bridge:
 
 
 BRIDGE = _Bridge()
+atexit.register(BRIDGE.close)  # the in-memory files, or the temporary directory where there are none
 
 
 def _load(obj: Any, context: Any, blob: bytes | memoryview, what: str) -> Any:
@@ -136,7 +138,6 @@ class CkksContext:
         self.context = sa.SEALContext(parms, True, getattr(sa.SEC_LEVEL_TYPE, _SEC_LEVELS[security_level]))
         if not self.context.parameters_set():
             raise ParameterError(f"SEAL refuses these parameters: {self.context.parameters_error_message()}")
-        self.security_level = security_level
         self.encoder = sa.CKKSEncoder(self.context)
         self.evaluator = sa.Evaluator(self.context)
         self.poly_modulus_degree = parms.poly_modulus_degree()

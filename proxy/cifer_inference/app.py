@@ -17,7 +17,7 @@ from cifer_inference.errors import errors
 from cifer_inference.ratelimit import Limiter
 from cifer_inference.routes import health, infer, keys, models
 from cifer_inference.sessions import SessionStore
-from cifer_inference.settings import InferenceSettings
+from cifer_inference.settings import RATE_CATEGORIES, InferenceSettings
 from cifer_inference.state import ENGINE, LIMITERS, SESSIONS, SETTINGS, WORKERS, Workers
 
 _WHAT = {"models": "model listings per client", "register": "key registrations per client",
@@ -35,7 +35,7 @@ def create_app(settings: InferenceSettings) -> web.Application:
     app[ENGINE] = Engine(settings, load_models(settings.models_dir), app[SESSIONS])
     limits = settings.rate_limits
     app[LIMITERS] = {} if limits is None else {
-        name: Limiter(getattr(limits, name), _WHAT[name]) for name in ("models", "register", "infer")}
+        name: Limiter(getattr(limits, name), _WHAT[name]) for name in RATE_CATEGORIES}
 
     async def workers(app: web.Application):
         app[WORKERS] = Workers(settings)

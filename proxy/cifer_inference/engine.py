@@ -34,7 +34,6 @@ class Engine:
     def __init__(self, settings: InferenceSettings, models: dict[str, Model], sessions: SessionStore) -> None:
         self.settings = settings
         self.models = models
-        self.plans: dict[str, Plan] = {model_id: model.plan for model_id, model in models.items()}
         self.sessions = sessions
         self.cache = seal.PlaintextCache(settings.plaintext_cache_bytes)
         self._contexts: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -97,7 +96,7 @@ class Engine:
 
     def model(self, model_id: str) -> tuple[Model, Plan] | None:
         model = self.models.get(model_id)
-        return None if model is None else (model, self.plans[model_id])
+        return None if model is None else (model, model.plan)
 
     def layout(self, session: Session, model: Model, plan: Plan, vector: wire.CkksVector) -> tuple[int, int]:
         """(stride, answer size) of an input: one input (`input_dim` values, repeated over the

@@ -32,13 +32,6 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()  # registrations finish in a worker thread
 
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(s.nbytes for s in self._sessions.values())
-
     def get(self, session_id: str) -> Session:
         """The live session, its idle clock restarted; 404 if unknown or expired."""
         now = self.clock()

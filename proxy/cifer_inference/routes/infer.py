@@ -23,7 +23,7 @@ async def infer(request: web.Request) -> web.Response:
     session = app[SESSIONS].get(body.session_id)
     limiter = app[LIMITERS].get("infer")
     if limiter is not None:  # per session: its window lives and dies with it
-        session.infer_window.hit(limiter.limit, limiter.clock(), "inferences per session")
+        session.infer_window.hit(limiter.limit, limiter.clock(), limiter.what)
     engine = app[ENGINE]
     found = engine.model(body.model_id)
     if found is None:
