@@ -177,9 +177,8 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
         known = ErrorCode.__members__.get(code)
         message = known.default_message if known else f"HTTP {status}"
     retry_after = parse_retry_after(headers.get("Retry-After"))
-    if retry_after is None and isinstance(details.get("retry_after"), (int, float)) and not isinstance(
-        details.get("retry_after"), bool
-    ):
-        retry_after = max(0.0, float(details["retry_after"]))
+    hinted = details.get("retry_after")
+    if retry_after is None and isinstance(hinted, (int, float)) and not isinstance(hinted, bool):
+        retry_after = max(0.0, float(hinted))
     cls = ERROR_CLASSES.get(code, CiferError)
     return cls(message, code=code, status=status, details=details, request_id=request_id, retry_after=retry_after)

@@ -13,7 +13,7 @@ from kube.tools import kubectl
 from sidecar.processes import Api
 
 from .conftest import SIDECAR_KEY_TTL_S
-from .resources import active, apply, events, sa_token, wait_for
+from .resources import active, apply, events, get, sa_token, wait_for
 
 async def test_an_applied_ciferkey_becomes_an_active_key_that_decrypts_only_for_its_access_list(
         kube, namespace, operator, sidecar, http):
@@ -24,18 +24,16 @@ async def test_an_applied_ciferkey_becomes_an_active_key_that_decrypts_only_for_
     assert base64.b64decode(status["publicKey"])  # SPKI DER
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
     assert any(e["reason"] == "Created" for e in events(kube, namespace, "payments"))
-    configmap = json.loads(kubectl(kube, "get", "configmap", "payments-cifer-public-key", "-n", namespace,
-                                   "-o", "json").stdout)
+    configmap = get(kube, namespace, "payments-cifer-public-key", "configmap")
     assert configmap["data"]["publicKey"] == status["publicKey"] and configmap["data"]["keyVersion"] == "1"
 
     allowed = Api(http, sidecar, sa_token(kube, namespace, "api"))
-    _, sealed = await allowed.call("POST", "/v1/encrypt", expect=200, json={
-        "cifer_id": status["ciferId"], "plaintext": base64.b64encode(b"card 4242").decode()})
-    _, opened = await allowed.call("POST", "/v1/decrypt", expect=200, json={"ciphertext": sealed["data"]["ciphertext"]})
+    sealed = await seal(allowed, status["ciferId"], b"card 4242")
+    _, opened = await allowed.call("POST", "/v1/decrypt", expect=200, json={"ciphertext": sealed})
     assert base64.b64decode(opened["data"]["plaintext"]) == b"card 4242"
 
     stranger = Api(http, sidecar, sa_token(kube, namespace, "stranger"))
-    resp, refused = await stranger.call("POST", "/v1/decrypt", json={"ciphertext": sealed["data"]["ciphertext"]})
+    resp, refused = await stranger.call("POST", "/v1/decrypt", json={"ciphertext": sealed})
     assert resp.status in (403, 404) and refused["success"] is False, refused
 
 
@@ -140,8 +138,7 @@ async def test_a_rotation_made_in_the_key_service_reaches_the_status_and_the_con
     await Api(http, keyservice.url, admin_key).call("POST", f"/v1/cifers/{status['ciferId']}/rotate", expect=200,
                                                      json={"reason": "scheduled elsewhere"})
     status = wait_for(kube, namespace, "scheduled", active(2), operator)["status"]
-    configmap = json.loads(kubectl(kube, "get", "configmap", "scheduled-cifer-public-key", "-n", namespace,
-                                   "-o", "json").stdout)
+    configmap = get(kube, namespace, "scheduled-cifer-public-key", "configmap")
     assert configmap["data"]["keyVersion"] == "2" and configmap["data"]["publicKey"] == status["publicKey"]
 
 
