@@ -9,7 +9,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY cifer/ cifer/
 COPY proxy/ proxy/
+COPY keyservice/ keyservice/
 COPY operator/ operator/
+COPY inference/ inference/
+COPY dev/ dev/
 COPY fhe_inference_service/ fhe_inference_service/
 # With the `fhe` extra (TenSEAL, numpy): the inference role and the sidecar's /v1/infer.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[fhe]"
@@ -28,7 +31,7 @@ RUN if [ "${WITH_SOFTHSM}" = "true" ]; then \
 RUN groupadd --system --gid 65532 cifer \
     && useradd --system --uid 65532 --gid cifer --home-dir /var/lib/cifer --create-home cifer
 COPY --from=build /wheels /wheels
-# The version pyproject.toml gives (tests/unit/test_dockerfile.py holds them equal).
+# The version pyproject.toml gives (tests/install/test_dockerfile.py holds them equal).
 ARG CIFER_VERSION=0.1.0
 RUN pip install --no-cache-dir --no-index --find-links=/wheels "cifer[fhe]==${CIFER_VERSION}" && rm -rf /wheels
 LABEL org.opencontainers.image.title="cifer" \

@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from ports import free_port  # noqa: E402
-from sidecar.processes import cifer_command, stop, wait_until_healthy  # noqa: E402
+from proxy.processes import cifer_command, stop, wait_until_healthy  # noqa: E402
 
 from cifer.fhe import FHEClient  # noqa: E402
 from cifer.fhe.models import heldout_indices, load_models  # noqa: E402

@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from e2e.stack import OperatorProcess, start_keyservice  # noqa: E402
+from operator_.stack import OperatorProcess, start_keyservice  # noqa: E402
 from kube.control_plane import ControlPlane  # noqa: E402
 from kube.tools import kubectl  # noqa: E402
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from cifer.envelope.format import parse_header
-from sidecar.processes import Api, sidecar_process
+from proxy.processes import Api, sidecar_process
 
 
 async def test_json_round_trip_in_every_encoding_keeps_metadata(alice):

@@ -20,7 +20,7 @@ from cifer import (
 )
 from cifer import apikeys
 from ports import free_port
-from sidecar.processes import stop, wait_until_healthy
+from proxy.processes import stop, wait_until_healthy
 
 API_KEY = apikeys.generate_api_key(live=False)
 

@@ -13,8 +13,8 @@ import pytest
 from cifer.fhe import AsyncFHEClient, FHEClient
 from cifer.fhe.client import FHEServiceError
 from cifer.fhe.keys import CkksKeyring, default_steps
-from fhe.processes import inference_process
-from fhe.raw import call, infer_body, register_body
+from inference.processes import inference_process
+from inference.raw import call, infer_body, register_body
 
 TTL_S = 1.0
 

@@ -25,7 +25,7 @@ from cifer.keystore.kek import Kek
 from cifer.keystore.pkcs11_kek import Pkcs11Kek
 
 if TYPE_CHECKING:
-    from conftest import SoftHsm  # tests/integration/conftest.py, for annotations only
+    from softhsm import SoftHsm  # tests/softhsm.py, for annotations only
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_64 = bytes(range(64))

@@ -83,7 +83,7 @@ def test_cifer_and_its_cli_load_neither_tenseal_nor_numpy():
 
 
 def test_the_service_refuses_to_start_on_a_registry_without_models(tmp_path):
-    from sidecar.processes import cifer_command
+    from proxy.processes import cifer_command
     done = subprocess.run(cifer_command("inference", "--models", str(tmp_path), "--port", "1"), capture_output=True,
                           text=True, timeout=60)
     assert done.returncode != 0 and "no model files" in done.stderr

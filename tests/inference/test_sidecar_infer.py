@@ -18,7 +18,7 @@ from aiohttp import web
 
 from cifer.fhe.wire import parse_context
 from ports import free_port
-from sidecar.processes import Api, keyservice_process, sidecar_process
+from proxy.processes import Api, keyservice_process, sidecar_process
 
 MODEL = "demo-linear-classifier"
 

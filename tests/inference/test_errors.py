@@ -12,7 +12,7 @@ import pytest
 from cifer.fhe.keys import CkksKeyring
 from cifer.fhe.models import pack_single
 from cifer.fhe.params import CkksParameters
-from fhe.raw import b64, call, infer_body, register_body
+from inference.raw import b64, call, infer_body, register_body
 
 LINEAR = "demo-linear-classifier"
 

@@ -7,7 +7,7 @@ import json
 import time
 
 from kube.tools import kubectl
-from sidecar.processes import Api
+from proxy.processes import Api
 
 from .resources import API_VERSION, active, apply, sa_token, wait_for
 

@@ -10,7 +10,7 @@ import base64
 import json
 
 from kube.tools import kubectl
-from sidecar.processes import Api
+from proxy.processes import Api
 
 from .conftest import SIDECAR_KEY_TTL_S
 from .resources import active, apply, events, get, sa_token, wait_for

@@ -11,7 +11,7 @@ import pytest
 
 from cifer import apikeys
 from ports import free_port
-from sidecar.processes import wait_until_healthy
+from proxy.processes import wait_until_healthy
 
 
 @pytest.fixture

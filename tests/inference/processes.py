@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ports import free_port
-from sidecar.processes import cifer_command, stop, wait_until_healthy
+from proxy.processes import cifer_command, stop, wait_until_healthy
 
 NO_LIMITS = ("--rate-limit", "models=100000/60", "--rate-limit", "register=100000/60",
              "--rate-limit", "infer=100000/60")

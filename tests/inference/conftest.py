@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from fhe.processes import NO_LIMITS, inference_process
+from inference.processes import NO_LIMITS, inference_process
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import aiohttp
 
 from kube.control_plane import REPO_ROOT, ControlPlane
 from kube.tools import kubectl
-from sidecar.processes import sidecar_process
+from proxy.processes import sidecar_process
 
 from .stack import OPERATOR_PRINCIPAL as OPERATOR_USER
 from .stack import OperatorProcess, start_keyservice

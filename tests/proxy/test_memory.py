@@ -9,7 +9,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from sidecar.processes import Api, sidecar_process
+from proxy.processes import Api, sidecar_process
 
 TOTAL = 2 * 1024**3
 BLOCK = 1024 * 1024

@@ -16,7 +16,7 @@ import pytest
 
 from keyservice.databases import temporary_postgres_database
 from ports import free_port
-from sidecar.processes import wait_until_healthy
+from proxy.processes import wait_until_healthy
 
 LIMIT = 5
 WINDOW_S = 86400  # a day: the test cannot straddle two windows unless it runs across midnight UTC

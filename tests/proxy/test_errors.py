@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from sidecar.processes import Api, keyservice_process, sidecar_process
+from proxy.processes import Api, keyservice_process, sidecar_process
 
 DECRYPTS_PER_DAY = 2
 

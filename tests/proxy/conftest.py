@@ -1,7 +1,7 @@
 import aiohttp
 import pytest
 
-from sidecar.processes import Api, keyservice_process, sidecar_process
+from proxy.processes import Api, keyservice_process, sidecar_process
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 from cifer_operator.certs import self_signed
 from kube.control_plane import ControlPlane, KubeApiError
 from ports import free_port
-from sidecar.processes import KeyServiceProcess, cifer_command, stop
+from proxy.processes import KeyServiceProcess, cifer_command, stop
 
 OPERATOR_NS, OPERATOR_SA = "cifer-system", "cifer-operator"
 OPERATOR_PRINCIPAL = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"

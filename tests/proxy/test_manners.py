@@ -4,7 +4,7 @@ credential, idempotent passthrough, and the metrics it exports."""
 from __future__ import annotations
 
 from cifer_proxy.identity import Identity
-from sidecar.processes import Api, sidecar_process
+from proxy.processes import Api, sidecar_process
 
 
 async def test_a_caller_without_credentials_acts_as_the_pod_when_the_sidecar_has_an_identity(http, key_service):

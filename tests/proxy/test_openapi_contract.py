@@ -27,7 +27,7 @@ import requests
 from cifer_proxy.app import create_app
 from cifer_proxy.openapi import DOCUMENT
 from cifer_proxy.settings import SidecarSettings
-from sidecar.processes import ALL_SCOPES, keyservice_process, sidecar_process
+from proxy.processes import ALL_SCOPES, keyservice_process, sidecar_process
 
 EXAMPLES_PER_OPERATION = 40
 RUN_TIMEOUT_S = 600

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 from ports import free_port
-from sidecar.processes import Api, sidecar_process, stop
+from proxy.processes import Api, sidecar_process, stop
 
 
 async def test_the_probe_port_answers_health_only_and_stays_up_when_the_key_service_is_down(key_service, http):
