@@ -9,7 +9,7 @@ import sys
 from importlib.metadata import entry_points
 
 import cifer
-from cifer.exceptions import CiferError
+from cifer.exceptions import CoreError
 
 COMMAND_GROUP = "cifer.commands"
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CiferError as exc:  # deliberate failures (a refused key file, an HSM outage): one line, no traceback
+    except CoreError as exc:  # deliberate failures (a refused key file, an HSM outage): one line, no traceback
         print(f"cifer {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -1,2 +1,2 @@
 """The conventions every CIFER HTTP service shares (seed 000 §2.3 and §9): the response
-envelope, the error codes, request ids. The proxy and the key service import these."""
+body, the error codes, request ids. The proxy and the key service import these."""

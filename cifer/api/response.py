@@ -1,4 +1,4 @@
-"""The response envelope of seed 000 §2.3: `success`, `data` or `error`, and `meta`."""
+"""The response body of seed 000 §2.3: `success`, `data` or `error`, and `meta`."""
 
 from __future__ import annotations
 

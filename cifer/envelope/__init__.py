@@ -1,6 +1,6 @@
 """The CIFER envelope: format version 1 (docs/envelope.md)."""
 
-from cifer.envelope.api import (
+from cifer.envelope.seal import (
     DEFAULT_CHUNK_SIZE, FixedRandomness, Keyring, KeyOpener, Recipient, adecrypt_stream, aencrypt_stream, decrypt, decrypt_file,
     decrypt_stream, encrypt, encrypt_file, encrypt_stream, rewrap, rewrap_header,
 )

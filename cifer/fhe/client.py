@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cifer.exceptions import CiferError
+from cifer.exceptions import CoreError
 from cifer.fhe import protocol
 from cifer.fhe.models import iter_batches, pack_batch, pack_single, unpack_batch
 from cifer.fhe.params import DEFAULT_PARAMETERS, CkksParameters
@@ -35,7 +35,7 @@ from cifer.fhe.protocol import InferenceResult, ModelInfo
 from cifer.sdk.errors import parse_retry_after
 
 
-class FHEServiceError(CiferError):
+class FHEServiceError(CoreError):
     """The service answered with an error: its status, its `detail`, and its Retry-After."""
 
     def __init__(self, status: int, detail: str, retry_after_s: float | None = None) -> None:

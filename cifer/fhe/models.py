@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifer.exceptions import CiferError
+from cifer.exceptions import CoreError
 
 FORMAT = "cifer-fhe-model/1"
 ACTIVATIONS = ("none", "square", "poly3")
@@ -44,7 +44,7 @@ DEFAULT_MODELS_DIR = Path(__file__).resolve().parent / "weights"
 HELDOUT_FILE = "heldout.json"
 
 
-class ModelError(CiferError):
+class ModelError(CoreError):
     """A weight file that is not a model this service can evaluate."""
 
 

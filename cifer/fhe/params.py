@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from cifer.exceptions import CiferError
+from cifer.exceptions import CoreError
 
 MAX_COEFF_MODULUS_BITS: dict[int, dict[int, int]] = {
     128: {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881},
@@ -29,7 +29,7 @@ MIN_SCALE_BITS = 20
 MAX_PRIME_BITS = 60  # SEAL's limit for one prime of the coefficient modulus
 
 
-class ParameterError(CiferError):
+class ParameterError(CoreError):
     """Parameters the service refuses: insecure, unsupported, or too shallow for a model."""
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cifer.exceptions import CiferError
+from cifer.exceptions import CoreError
 from cifer.fhe import wire
 from cifer.fhe.models import Plan
 from cifer.fhe.params import CkksParameters, ParameterError, check_coeff_modulus, check_ring
@@ -33,15 +33,15 @@ from cifer.fhe.params import CkksParameters, ParameterError, check_coeff_modulus
 _SEC_LEVELS = {128: "TC128", 192: "TC192", 256: "TC256"}
 
 
-class FHEUnavailable(CiferError):
+class FHEUnavailable(CoreError):
     """TenSEAL is not installed (`pip install 'cifer[fhe]'`)."""
 
 
-class InvalidObject(CiferError):
+class InvalidObject(CoreError):
     """A serialized SEAL object that does not load, or does not belong to these parameters."""
 
 
-class EvaluationError(CiferError):
+class EvaluationError(CoreError):
     """A ciphertext this model cannot be evaluated on (level, size, scale, missing keys)."""
 
 

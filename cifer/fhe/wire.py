@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from cifer.exceptions import CiferError
+from cifer.exceptions import CoreError
 
 SEAL_MAGIC = 0xA15E
 SEAL_HEADER = struct.Struct("<HBBBBHQ")  # magic, header size, version major, minor, compression, reserved, size
@@ -35,7 +35,7 @@ AUTO_ALL = 7  # TenSEAL's auto_relin | auto_rescale | auto_mod_switch, as ts.con
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 
-class WireError(CiferError):
+class WireError(CoreError):
     """Bytes that are not the TenSEAL or SEAL object they claim to be."""
 
 

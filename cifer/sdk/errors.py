@@ -19,10 +19,10 @@ from cifer.api.errors import ErrorCode
 
 CONNECTION_ERROR = "CONNECTION_ERROR"  # no HTTP answer at all: refused, reset, timed out
 STREAM_ABORTED = "STREAM_ABORTED"  # a streamed answer cut off before its last chunk
-INVALID_RESPONSE = "INVALID_RESPONSE"  # an answer that is not the seed's response envelope
+INVALID_RESPONSE = "INVALID_RESPONSE"  # an answer that is not the seed's response body
 
 
-class CiferError(exceptions.CiferError):
+class CiferError(exceptions.CoreError):
     """Any failure of a CIFER call. `code` is the seed's error code (or one of the SDK's own:
     CONNECTION_ERROR, STREAM_ABORTED, INVALID_RESPONSE); `status` the HTTP status, if any."""
 
@@ -156,7 +156,7 @@ def parse_retry_after(value: str | None, *, now: datetime.datetime | None = None
 
 def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> CiferError:
     """The typed error for a non-2xx answer: by `error.code` when the body is the seed's error
-    envelope, else by the HTTP status alone."""
+    response body, else by the HTTP status alone."""
     code, message, details, request_id = None, None, {}, headers.get("X-Request-ID")
     try:
         parsed = json.loads(body) if body else None

@@ -1,4 +1,4 @@
-"""HTTP to the sidecar: one aiohttp session per client, the seed's response envelope unwrapped,
+"""HTTP to the sidecar: one aiohttp session per client, the seed's response body unwrapped,
 failures turned into typed errors, retries applied. Every SDK call goes through `call` (JSON
 in, the envelope's `data` out) or `open_stream` (the binary API: a body streamed up while the
 answer streams down).
@@ -65,13 +65,13 @@ def connection_error(settings: ClientSettings, exc: BaseException) -> CiferConne
 
 
 def unwrap(body: bytes) -> dict[str, Any]:
-    """The `data` of a success envelope (seed §2.3); every CIFER endpoint answers an object."""
+    """The `data` of a success response body (seed §2.3); every CIFER endpoint answers an object."""
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise invalid_response("the body is not JSON") from None
     if not isinstance(parsed, dict) or parsed.get("success") is not True or not isinstance(parsed.get("data"), dict):
-        raise invalid_response("the body is not a success envelope")
+        raise invalid_response("the body is not a success response body")
     return parsed["data"]
 
 

@@ -61,12 +61,12 @@ def settings_from(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from cifer.exceptions import CiferError
+    from cifer.exceptions import CoreError
     from cifer_inference.app import create_app
     settings = settings_from(args)
     try:
         app = create_app(settings)
-    except CiferError as exc:  # TenSEAL missing, a broken model file: one line, no traceback
+    except CoreError as exc:  # TenSEAL missing, a broken model file: one line, no traceback
         raise SystemExit(f"cifer inference: {exc}") from None
     print(f"CIFER inference service listening on http://{settings.host}:{settings.port}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)

@@ -1,6 +1,6 @@
 """OpenAPI 3.1 for what the key service serves, at /v1/openapi.json.
 
-Shapes follow seed 000 (§2.3 envelope, §4 bodies, §9 errors). A test compares these paths
+Shapes follow seed 000 (§2.3 response body, §4 bodies, §9 errors). A test compares these paths
 with the application's routes, so neither can drift from the other.
 """
 
@@ -240,7 +240,7 @@ DOCUMENT: dict[str, Any] = {
                 "next_rotation_at": {"type": ["string", "null"], "format": "date-time"},
                 "key_created_at": {"type": "string", "format": "date-time"}}},
         },
-        "responses": {"Error": {"description": "The seed's error envelope", "content": {"application/json": {"schema": {
+        "responses": {"Error": {"description": "The seed's error body", "content": {"application/json": {"schema": {
             "type": "object", "required": ["success", "error", "meta"], "properties": {
                 "success": {"const": False}, "error": {"$ref": "#/components/schemas/ErrorBody"},
                 "meta": {"$ref": "#/components/schemas/Meta"}}}}}}},

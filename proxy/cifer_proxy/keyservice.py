@@ -1,7 +1,7 @@
 """The sidecar's client for the key service: public keys, credential checks, decapsulation
 of one envelope header, and lifecycle calls passed through.
 
-The key service answers in the seed's envelope; its errors come back as the same `ApiError`
+The key service answers in the seed's response body; its errors come back as the same `ApiError`
 (code, message, details, and Retry-After / X-RateLimit-* headers), so a caller of the sidecar
 sees what the key service said. A key service that cannot be reached, or answers garbage, is a
 503: the sidecar never turns an outage into a client error.
@@ -53,7 +53,7 @@ class KeyServiceClient:
     async def data(self, method: str, path: str, **kwargs: Any) -> tuple[Any, dict[str, str]]:
         """The `data` of a successful answer; the key service's own error, raised, otherwise."""
         status, answer, passed = await self.call(method, path, **kwargs)
-        body = envelope(answer)
+        body = response_body(answer)
         if 200 <= status < 300 and body.get("success") is True:
             return body.get("data"), passed
         raise _error_of(status, body, passed)
@@ -92,7 +92,7 @@ async def _read_whole(resp: aiohttp.ClientResponse) -> bytes:
     return bytes(answer)
 
 
-def envelope(answer: bytes) -> dict[str, Any]:
+def response_body(answer: bytes) -> dict[str, Any]:
     """The key service's answer as a JSON object; {} when it is not one."""
     try:
         body = json.loads(answer)

@@ -1,4 +1,4 @@
-"""The response envelope, error rendering and request ids that every service shares."""
+"""The response body, error rendering and request ids that every service shares."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def test_every_seed_code_has_its_own_class():
 def test_sdk_errors_are_core_errors_too():
     from cifer import exceptions
 
-    assert issubclass(cifer.CiferError, exceptions.CiferError)
+    assert issubclass(cifer.CiferError, exceptions.CoreError)
 
 
 @pytest.mark.parametrize(("status", "code"), [(400, "INVALID_REQUEST"), (401, "UNAUTHORIZED"), (403, "FORBIDDEN"),

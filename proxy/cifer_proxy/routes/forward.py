@@ -10,7 +10,7 @@ from aiohttp import web
 
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.response import REQUEST_ID
-from cifer_proxy.keyservice import envelope
+from cifer_proxy.keyservice import response_body
 from cifer_proxy.state import IDENTITY, KEYSERVICE, PUBLIC_KEYS
 
 # (method, path) of every forwarded route: the sidecar's whole API but encrypt and decrypt.
@@ -37,7 +37,7 @@ async def forward(request: web.Request) -> web.Response:
     if credential is not None:
         headers["Authorization"] = credential
     status, answer, passed = await app[KEYSERVICE].call(request.method, request.raw_path, headers=headers, body=body)
-    if "success" not in envelope(answer):
+    if "success" not in response_body(answer):
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service answered without a CIFER body")
     cifer_id = request.match_info.get("cifer_id")
     route = (request.method, request.match_info.route.resource.canonical)
