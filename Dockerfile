@@ -14,8 +14,8 @@ COPY operator/ operator/
 COPY inference/ inference/
 COPY dev/ dev/
 COPY fhe_inference_service/ fhe_inference_service/
-# With the `fhe` extra (TenSEAL, numpy): the inference role and the sidecar's /v1/infer.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[fhe]"
+# With every extra (`all`: operator, postgres, redis, hsm, fhe), since one image serves every role.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[all]"
 
 FROM ${PYTHON_IMAGE}
 # SoftHSM2 for a self-contained key service (development and CI clusters). In production the
@@ -33,7 +33,7 @@ RUN groupadd --system --gid 65532 cifer \
 COPY --from=build /wheels /wheels
 # The version pyproject.toml gives (tests/install/test_dockerfile.py holds them equal).
 ARG CIFER_VERSION=0.1.0
-RUN pip install --no-cache-dir --no-index --find-links=/wheels "cifer[fhe]==${CIFER_VERSION}" && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels "cifer[all]==${CIFER_VERSION}" && rm -rf /wheels
 LABEL org.opencontainers.image.title="cifer" \
       org.opencontainers.image.description="Zero-key, post-quantum encryption for workloads on Kubernetes" \
       io.cifer.roles="proxy keyservice operator inference dev"

@@ -19,13 +19,20 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-import pkcs11
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from pkcs11 import exceptions as p11
 
 from cifer.exceptions import InvalidWrappedKey, KeystoreUnavailable
+from cifer.extras import needs
 from cifer.keystore.kek import ClosesOnExit, check_secret, check_unwrapped, check_wrapped
+
+try:
+    import pkcs11
+    from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+    from pkcs11 import exceptions as p11
+except ModuleNotFoundError as exc:  # the hsm extra: without it this module imports, and opening a token says so
+    if exc.name != "pkcs11":
+        raise
+    pkcs11 = None
 
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
@@ -33,49 +40,60 @@ if TYPE_CHECKING:
 DEFAULT_KEY_LABEL = "cifer-kek"
 KEK_BYTES = 32  # AES-256
 
-# RFC 5649 under its specified name first; each candidate must still pass the known answer.
-_CANDIDATE_MECHANISMS = (Mechanism.AES_KEY_WRAP_KWP, Mechanism.AES_KEY_WRAP_PAD)
-
 # A public key and secret: the known answer tests the token's algorithm, not our KEK.
 _KAT_KEY = bytes(range(KEK_BYTES))
 _KAT_SECRET = bytes(range(KEK_BYTES, 2 * KEK_BYTES))
 
-# Only wrapping and unwrapping; never readable, never extractable, never modified.
-_KEK_TEMPLATE: dict[Attribute, Any] = {
-    Attribute.TOKEN: True,
-    Attribute.PRIVATE: True,
-    Attribute.SENSITIVE: True,
-    Attribute.EXTRACTABLE: False,
-    Attribute.MODIFIABLE: False,
-    Attribute.WRAP: True,
-    Attribute.UNWRAP: True,
-    Attribute.ENCRYPT: False,
-    Attribute.DECRYPT: False,
-    Attribute.SIGN: False,
-    Attribute.VERIFY: False,
-    Attribute.DERIVE: False,
-}
+# The tables below name python-pkcs11's constants, so they are built when a token is used.
 
-# A seed on its way in or out: a session object the token can wrap or hand back.
-_SEED_TEMPLATE: dict[Attribute, Any] = {
-    Attribute.TOKEN: False,
-    Attribute.PRIVATE: True,
-    Attribute.SENSITIVE: False,
-    Attribute.EXTRACTABLE: True,
-}
 
-# C_UnwrapKey failures that mean "not a blob this KEK made"; SoftHSM reports a failed
-# integrity check as CKR_GENERAL_ERROR. Every other failure is the token's, not the data's.
-_BAD_BLOB_ERRORS: tuple[type[p11.PKCS11Error], ...] = (
-    p11.GeneralError,
-    p11.WrappedKeyInvalid,
-    p11.WrappedKeyLenRange,
-    p11.EncryptedDataInvalid,
-    p11.EncryptedDataLenRange,
-    p11.DataInvalid,
-    p11.DataLenRange,
-    p11.KeySizeRange,
-)
+def _kek_template() -> dict[Attribute, Any]:
+    """Only wrapping and unwrapping; never readable, never extractable, never modified."""
+    return {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.MODIFIABLE: False,
+        Attribute.WRAP: True,
+        Attribute.UNWRAP: True,
+        Attribute.ENCRYPT: False,
+        Attribute.DECRYPT: False,
+        Attribute.SIGN: False,
+        Attribute.VERIFY: False,
+        Attribute.DERIVE: False,
+    }
+
+
+def _seed_template() -> dict[Attribute, Any]:
+    """A seed on its way in or out: a session object the token can wrap or hand back."""
+    return {
+        Attribute.TOKEN: False,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: False,
+        Attribute.EXTRACTABLE: True,
+    }
+
+
+def _bad_blob_errors() -> tuple[type[p11.PKCS11Error], ...]:
+    """C_UnwrapKey failures that mean "not a blob this KEK made"; SoftHSM reports a failed
+    integrity check as CKR_GENERAL_ERROR. Every other failure is the token's, not the data's."""
+    return (
+        p11.GeneralError,
+        p11.WrappedKeyInvalid,
+        p11.WrappedKeyLenRange,
+        p11.EncryptedDataInvalid,
+        p11.EncryptedDataLenRange,
+        p11.DataInvalid,
+        p11.DataLenRange,
+        p11.KeySizeRange,
+    )
+
+
+def _candidate_mechanisms() -> tuple[Mechanism, ...]:
+    """RFC 5649 under its specified name first; each candidate must still pass the known answer."""
+    return (Mechanism.AES_KEY_WRAP_KWP, Mechanism.AES_KEY_WRAP_PAD)
+
 
 # (real library path, token label) of every token this process is logged in to.
 _open_tokens: set[tuple[str, str]] = set()
@@ -176,9 +194,9 @@ class Pkcs11Kek(ClosesOnExit):
                     wrapped,
                     mechanism=self._mechanism,
                     store=False,
-                    template=dict(_SEED_TEMPLATE),
+                    template=_seed_template(),
                 )
-            except _BAD_BLOB_ERRORS:
+            except _bad_blob_errors():
                 raise InvalidWrappedKey("invalid wrapped key") from None
             except p11.PKCS11Error as exc:
                 raise KeystoreUnavailable(
@@ -223,6 +241,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _load_library(library_path: str) -> Pkcs11Library:
+    if pkcs11 is None:
+        raise KeystoreUnavailable(needs("a PKCS#11 token", "hsm"))
     if not os.path.isfile(library_path):
         raise KeystoreUnavailable(f"PKCS#11 library not found: {library_path}")
     try:
@@ -308,7 +328,7 @@ def _find_or_create_key(
         label=key_label,
         store=True,
         capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-        template=dict(_KEK_TEMPLATE),
+        template=_kek_template(),
     )
 
 
@@ -344,7 +364,7 @@ def _check_key(
 
 def _pick_mechanism(session: pkcs11.Session, token: pkcs11.Token, token_label: str) -> Mechanism:
     offered = set(token.slot.get_mechanisms())
-    for mechanism in _CANDIDATE_MECHANISMS:
+    for mechanism in _candidate_mechanisms():
         if mechanism in offered and _wraps_rfc5649(session, mechanism):
             return mechanism
     raise KeystoreUnavailable(
@@ -384,7 +404,7 @@ def _secret_object(session: pkcs11.Session, value: bytes) -> pkcs11.SecretKey:
         Attribute.CLASS: ObjectClass.SECRET_KEY,
         Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
         Attribute.VALUE: value,
-        **_SEED_TEMPLATE,
+        **_seed_template(),
     })
 
 

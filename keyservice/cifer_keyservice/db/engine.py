@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from cifer.extras import require
+
 SQLITE_FILE = "cifer.db"
 SQLITE_BUSY_TIMEOUT_S = 30
 _READ_ONLY = "cifer_read_only"
@@ -48,6 +50,7 @@ def normalize_url(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "postgresql":
+        require("asyncpg", extra="postgres", feature="a PostgreSQL database")  # SQLAlchemy would import it
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
