@@ -1,0 +1,286 @@
+"""Every endpoint of the CIFER API, declared once: method and path, who serves it, the scope it
+needs, its rate-limit category (seed §8.1), whether it is public, whether an idempotent replay
+may keep its answer, how the sidecar serves it, and its OpenAPI operation (request and response
+schemas from `cifer.api.schemas`).
+
+The key service's authentication, rate limiter and idempotency, the sidecar's forwarder, and
+both OpenAPI documents derive from this table; routes are registered with `route()`. A test
+holds each application's routes and this table to each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from cifer.api import schemas as s
+
+
+class Sidecar(enum.Enum):
+    """How the sidecar serves an endpoint."""
+
+    LOCAL = "local"  # answered in the pod
+    FORWARD = "forward"  # passed through to the key service with the caller's identity
+    FORWARD_MOVES_KEY = "forward, moves the key"  # passed through; success or 410 drops the cached public key
+    NONE = "none"  # not served: only sidecars call it, on the key service
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # aiohttp's canonical form: `/v1/cifers/{cifer_id}`
+    operation: Mapping[str, Any]  # the OpenAPI operation object; its operationId names the endpoint
+    keyservice: bool  # served by the key service
+    sidecar: Sidecar
+    scope: str | None = None  # the key service refuses a principal without it (403); admin holds every scope
+    public: bool = False  # no credential needed
+    rate_category: str | None = None  # seed §8.1's category; None: not limited
+    keeps_replays: bool = True  # False: its answers hold data keys, so no idempotent replay is ever stored
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.path
+
+
+def _op(operation_id: str, responses: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"operationId": operation_id, **fields, "responses": responses}
+
+
+_ROTATE_BODY = s.json_body({"type": "object", "additionalProperties": False, "properties": {
+    "reason": {"type": "string", "maxLength": 255},
+    "re_encryption_window_days": {
+        "type": "integer", "minimum": 0, "maximum": 365,
+        "description": "Absent: the cifer's policy.re_encryption_window_days, else the service's default"}}},
+    required=False)
+_AUDIT_QUERY = [{"name": name, "in": "query", "schema": schema} for name, schema in (
+    ("start_date", s.SINCE), ("end_date", s.SINCE), ("cifer_id", s.CIFER_ID),
+    ("operation", {"type": "string", "minLength": 1, "maxLength": 255}),
+    ("principal", {"type": "string", "minLength": 1, "maxLength": 255}),
+    ("outcome", {"enum": ["success", "denied", "failure"]}),
+    ("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000}))] + [s.page_limit(s.MAX_AUDIT_PAGE_LIMIT)]
+_DELIVERY = {"type": "object", "properties": {
+    "event_id": {"type": "string"}, "type": s.EVENT, "created": s.TIME,
+    "status": {"enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "integer"},
+    "next_attempt_at": {"type": ["string", "null"]}, "last_error": {"type": ["string", "null"]},
+    "delivered_at": {"type": ["string", "null"]}}}
+_DECAP_RESULT = {"type": "object", "properties": {
+    "index": {"type": "integer"}, "success": {"type": "boolean"}, "cifer_id": s.CIFER_ID,
+    "key_version": {"type": "integer"}, "data_key": {"type": "string", "format": "byte"},
+    "metadata": s.STRINGS, "error": {"$ref": "#/components/schemas/ErrorBody"}}}
+_ENCRYPT_BODY = s.binary_or_json({
+    "type": "object", "required": ["cifer_id", "plaintext"], "additionalProperties": False, "properties": {
+        "cifer_id": s.CIFER_ID, "plaintext": {"type": "string"},
+        "encoding": {"enum": ["base64", "hex", "utf8"], "default": "base64"}, "metadata": s.SEALED_METADATA},
+    "anyOf": s.spelled("plaintext", ("base64", "hex", "utf8"))})
+_DECRYPT_BODY = s.binary_or_json({
+    "type": "object", "required": ["ciphertext"], "additionalProperties": False, "properties": {
+        "ciphertext": {"type": "string", "description": "an envelope"},
+        "encoding": {"enum": ["base64", "hex"], "default": "base64"}},
+    "anyOf": s.spelled("ciphertext", ("base64", "hex"))})
+_INFER_BODY = s.json_body({
+    "type": "object", "required": ["model_id"], "additionalProperties": False,
+    "properties": {"model_id": {"type": "string", "minLength": 1, "maxLength": 128}, "features": s.FEATURES,
+                   "inputs": {"type": "array", "minItems": 1, "maxItems": 1024, "items": s.FEATURES}},
+    "oneOf": [{"required": ["features"]}, {"required": ["inputs"]}]})
+
+HEALTH = Endpoint("GET", "/v1/health", _op("healthCheck", {"200": s.ok({"type": "object"}), **s.errors(503)},
+                                           security=[]),
+                  keyservice=True, sidecar=Sidecar.LOCAL, public=True)
+CREATE_CIFER = Endpoint(
+    "POST", "/v1/cifers", _op("createCifer", {"201": s.ok(s.CIFER, "CIFER created"),
+                                              **s.errors(400, 401, 403, 413, 429, 503)},
+                              requestBody=s.json_body({"$ref": "#/components/schemas/CreateCiferRequest"}),
+                              parameters=[s.IDEMPOTENCY_KEY]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create", rate_category="create")
+LIST_CIFERS = Endpoint(
+    "GET", "/v1/cifers", _op("listCifers", {"200": s.ok(s.page_of("cifers", s.CIFER)), **s.errors(400, 401, 403, 429)},
+                             parameters=[{"name": "status", "in": "query", "schema": {"enum": ["active", "revoked"]}},
+                                         s.page_limit(), s.cursor(s.CIFER_ID)]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read", rate_category="get")
+GET_CIFER = Endpoint(
+    "GET", "/v1/cifers/{cifer_id}", _op("getCifer", {"200": s.ok(s.CIFER), **s.errors(400, 401, 403, 404, 429)},
+                                        parameters=[s.CIFER_ID_PATH]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read", rate_category="get")
+UPDATE_CIFER = Endpoint(
+    "PATCH", "/v1/cifers/{cifer_id}", _op(
+        "updateCifer", {"200": s.ok(s.CIFER), **s.errors(400, 401, 403, 404, 410, 413, 503)},
+        description="CIFER's extension: set what the body names (metadata and policy replace the whole map or "
+                    "policy); the owner or an admin. A new auto_rotate_days moves the next rotation to that many "
+                    "days after the current version was made.",
+        parameters=[s.CIFER_ID_PATH, s.IDEMPOTENCY_KEY],
+        requestBody=s.json_body({"$ref": "#/components/schemas/UpdateCiferRequest"})),
+    # An update may take `encrypt` out of the policy: the cached key must not outlive that either.
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:create")
+REVOKE_CIFER = Endpoint(
+    "DELETE", "/v1/cifers/{cifer_id}", _op(
+        "revokeCifer", {"200": s.ok({"type": "object", "properties": {
+            "cifer_id": s.CIFER_ID, "status": {"const": "revoked"}, "revoked_at": s.TIME,
+            "warning": {"type": "string"}}}), **s.errors(400, 401, 403, 404, 410)},
+        parameters=[s.CIFER_ID_PATH, s.CONFIRM_REVOCATION]),
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:delete")
+ROTATE_CIFER = Endpoint(
+    "POST", "/v1/cifers/{cifer_id}/rotate", _op(
+        "rotateCifer", {"200": s.ok({"type": "object", "properties": {
+            "cifer_id": s.CIFER_ID, "old_key_version": {"type": "integer"}, "new_key_version": {"type": "integer"},
+            "new_encapsulation_key": {"type": "string"}, "rotation_initiated_at": s.TIME,
+            "re_encryption_deadline": s.TIME}}), **s.errors(400, 401, 403, 404, 410, 429, 503)},
+        parameters=[s.CIFER_ID_PATH], requestBody=_ROTATE_BODY),
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:create", rate_category="rotate")
+GET_PUBLIC_KEY = Endpoint(
+    "GET", "/v1/keys/{cifer_id}", _op(
+        "getPublicKey", {"200": s.ok({"type": "object", "properties": {
+            "cifer_id": s.CIFER_ID,
+            "encapsulation_key": {"type": "string", "description": "base64 SubjectPublicKeyInfo DER"},
+            "key_version": {"type": "integer"}, "algorithm": {"enum": s.SUITES}, "valid_until": s.OPTIONAL_TIME}}),
+            **s.errors(400, 403, 404, 410, 429)},
+        security=[], parameters=[s.CIFER_ID_PATH]),
+    # Seed §4.7: public keys are public; limited per peer address.
+    keyservice=True, sidecar=Sidecar.FORWARD, public=True, rate_category="encrypt")
+WHOAMI = Endpoint(
+    "GET", "/v1/whoami", _op(
+        "whoami", {"200": s.ok({"type": "object", "required": ["principal", "kind", "scopes"], "properties": {
+            "principal": {"type": "string"}, "kind": {"enum": ["api_key", "serviceaccount", "oidc"]},
+            "scopes": {"type": "array", "items": {"type": "string"}}}}), **s.errors(401, 503)},
+        description="The caller the credential proves, and its scopes."),
+    keyservice=True, sidecar=Sidecar.FORWARD)
+DECAPSULATE = Endpoint(
+    "POST", "/v1/decapsulate", _op(
+        "decapsulate", {"200": s.ok({"type": "object", "properties": {
+            "results": {"type": "array", "items": _DECAP_RESULT}}}),
+            **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
+        description="Envelope headers in, data keys out (sidecars only).",
+        requestBody=s.json_body({"type": "object", "required": ["headers"], "additionalProperties": False,
+                                 "properties": {"headers": {"type": "array", "minItems": 1,
+                                                            "maxItems": s.MAX_BATCH_HEADERS,
+                                                            "items": {"type": "string", "format": "byte"}}}})),
+    keyservice=True, sidecar=Sidecar.NONE, scope="decrypt", rate_category="decrypt", keeps_replays=False)
+REWRAP = Endpoint(
+    "POST", "/v1/rewrap", _op(
+        "rewrapHeader", {"200": s.ok({"type": "object", "properties": {
+            "header": {"type": "string", "format": "byte"}, "cifer_id": s.CIFER_ID,
+            "key_version": {"type": "integer"}, "previous_key_version": {"type": "integer"}}}),
+            **s.errors(400, 401, 403, 404, 410, 429, 503)},
+        requestBody=s.json_body({"type": "object", "required": ["header"], "additionalProperties": False,
+                                 "properties": {"header": {"type": "string", "format": "byte"}}})),
+    keyservice=True, sidecar=Sidecar.NONE, scope="decrypt", rate_category="decrypt", keeps_replays=False)
+QUERY_AUDIT = Endpoint(
+    "GET", "/v1/audit", _op("queryAudit", {"200": s.ok({"type": "object"}), **s.errors(400, 401, 403)},
+                            parameters=_AUDIT_QUERY),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin")
+CREATE_WEBHOOK = Endpoint(
+    "POST", "/v1/webhooks", _op(
+        "createWebhook", {"201": s.ok(s.WEBHOOK, "Webhook registered"), **s.errors(400, 401, 403, 429)},
+        description="Seed §7.4; the secret is never returned.",
+        requestBody=s.json_body({"type": "object", "required": ["url", "events", "secret"],
+                                 "additionalProperties": False, "properties": s.WEBHOOK_FIELDS})),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create")
+LIST_WEBHOOKS = Endpoint(
+    "GET", "/v1/webhooks", _op("listWebhooks", {"200": s.ok(s.page_of("webhooks", s.WEBHOOK)),
+                                                **s.errors(400, 401, 403)},
+                               parameters=[s.page_limit(), s.cursor(s.WEBHOOK_ID)]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read")
+GET_WEBHOOK = Endpoint(
+    "GET", "/v1/webhooks/{webhook_id}", _op("getWebhook", {"200": s.ok(s.WEBHOOK), **s.errors(400, 401, 403, 404)},
+                                            parameters=[s.WEBHOOK_ID_PATH]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read")
+UPDATE_WEBHOOK = Endpoint(
+    "PATCH", "/v1/webhooks/{webhook_id}", _op(
+        "updateWebhook", {"200": s.ok(s.WEBHOOK), **s.errors(400, 401, 403, 404, 413, 503)},
+        description="Set what the body names, validated as at registration; cifer_ids: null removes the filter. "
+                    "The owner or an admin; the secret is never returned.",
+        parameters=[s.WEBHOOK_ID_PATH, s.IDEMPOTENCY_KEY],
+        requestBody=s.json_body({"type": "object", "additionalProperties": False, "properties": s.WEBHOOK_FIELDS})),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create")
+DELETE_WEBHOOK = Endpoint(
+    "DELETE", "/v1/webhooks/{webhook_id}", _op(
+        "deleteWebhook", {"200": s.ok({"type": "object", "properties": {
+            "id": {"type": "string"}, "deleted": {"const": True}, "deleted_at": s.TIME}}),
+            **s.errors(400, 401, 403, 404)},
+        parameters=[s.WEBHOOK_ID_PATH]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create")
+LIST_DELIVERIES = Endpoint(
+    "GET", "/v1/webhooks/{webhook_id}/deliveries", _op(
+        "listDeliveries", {"200": s.ok({"type": "object", "properties": {
+            "deliveries": {"type": "array", "items": _DELIVERY}}}), **s.errors(400, 401, 403, 404)},
+        description="Delivery status, newest first.", parameters=[s.WEBHOOK_ID_PATH, s.page_limit()]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read")
+OPENAPI = Endpoint(
+    "GET", "/v1/openapi.json", _op("openapi", {"200": {
+        "description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        security=[]),
+    keyservice=True, sidecar=Sidecar.LOCAL, public=True)
+METRICS = Endpoint(
+    "GET", "/metrics", _op("metrics", {"200": {
+        "description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        security=[]),
+    keyservice=True, sidecar=Sidecar.LOCAL, public=True)
+# Served by the sidecar alone: the application's data never leaves its pod.
+ENCRYPT = Endpoint(
+    "POST", "/v1/encrypt", _op(
+        "encryptData", {"200": s.ok_binary_or_json({"type": "object", "properties": {
+            "ciphertext": {"type": "string", "description": "base64 envelope"}, "encoding": {"const": "base64"},
+            "envelope_size": {"type": "integer"}, "algorithm": s.ALGORITHM, "metadata": s.STRINGS,
+            "cifer_id": {"type": "string"}, "key_version": {"type": "integer"}}}),
+            **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
+        parameters=s.CIFER_HEADERS, requestBody=_ENCRYPT_BODY),
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt")
+DECRYPT = Endpoint(
+    "POST", "/v1/decrypt", _op(
+        "decryptData", {"200": s.ok_binary_or_json({"type": "object", "properties": {
+            "plaintext": {"type": "string"}, "encoding": {"enum": ["base64", "hex"]},
+            "cifer_id": {"type": "string"}, "key_version": {"type": "integer"}, "metadata": s.STRINGS}}),
+            **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
+        requestBody=_DECRYPT_BODY),
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="decrypt")
+INFER = Endpoint(
+    "POST", "/v1/infer", _op(
+        "infer", {"200": s.ok({"type": "object", "properties": {
+            "model_id": {"type": "string"}, "predicted_class": {"type": "integer"},
+            "scores": {"type": "array", "items": {"type": "number"}}, "latency_ms": {"type": "number"},
+            "encrypted": {"const": True}, "predictions": {"type": "array", "items": {"type": "object"}}}}),
+            **s.errors(400, 401, 403, 404, 413, 429, 503)},
+        description="Encrypted inference (seed 004): the features are encrypted here under the pod's CKKS key; "
+                    "the inference service computes on ciphertexts only. 503 when the pod has no inference "
+                    "service (annotation cifer.io/inference).",
+        requestBody=_INFER_BODY),
+    keyservice=False, sidecar=Sidecar.LOCAL)
+
+# Every endpoint above, in the order declared (the order of the OpenAPI documents' paths).
+ENDPOINTS: tuple[Endpoint, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Endpoint))
+KEYSERVICE = "keyservice"
+SIDECAR = "sidecar"
+
+
+def served_by(server: str) -> Iterator[Endpoint]:
+    """The endpoints `server` (KEYSERVICE or SIDECAR) answers, in declaration order."""
+    for endpoint in ENDPOINTS:
+        if endpoint.keyservice if server == KEYSERVICE else endpoint.sidecar is not Sidecar.NONE:
+            yield endpoint
+
+
+def route(table: web.RouteTableDef, endpoint: Endpoint):
+    """Registers the decorated handler for `endpoint`: `@route(routes, CREATE_CIFER)`. A GET
+    answers HEAD too, as aiohttp's `get` does."""
+    if endpoint.method == "GET":
+        return table.get(endpoint.path)
+    return table.route(endpoint.method, endpoint.path)
+
+
+@functools.cache
+def _routes_of(server: str) -> dict[tuple[str, str], Endpoint]:
+    return {endpoint.key: endpoint for endpoint in served_by(server)}
+
+
+def endpoint_of(request: web.Request, server: str) -> Endpoint | None:
+    """The endpoint a request was routed to on `server` (HEAD as its GET); None when it matched
+    no route of the table (a 404, a 405, or a route nobody declared: callers fail closed)."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return None
+    method = "GET" if request.method == "HEAD" else request.method
+    return _routes_of(server).get((method, resource.canonical))
