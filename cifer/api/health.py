@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 import cifer
+from cifer.api.endpoints import HEALTH, route
 from cifer.api import response
 from cifer.api.errors import ApiError, ErrorCode
 
@@ -16,7 +17,7 @@ HEALTH_CHECKS = web.AppKey("health_checks", Mapping[str, HealthCheck])
 routes = web.RouteTableDef()
 
 
-@routes.get("/v1/health")
+@route(routes, HEALTH)
 async def health(request: web.Request) -> web.Response:
     results = {}
     for name, check in request.app[HEALTH_CHECKS].items():

@@ -15,7 +15,7 @@ requests (CIFER's updates), so that an operator's retried update is a replay too
   after `IN_PROGRESS_TIMEOUT_S`.
 - Kept: 2xx and 4xx responses, whose outcome is final. Not kept: 5xx (retrying is the point),
   and anything that is not a JSON body; the claim is released so the next try runs afresh.
-- Never kept: the responses of `NOT_KEPT` routes, which carry data keys in the clear — the
+- Never kept: the responses of endpoints declared `keeps_replays=False`, which carry data keys — the
   database must not hold them outside the KEK. Decapsulation and rewrap change nothing a repeat
   could double, so their key is checked for form and otherwise ignored.
 - Expired rows are deleted on 1 claim in `CLEANUP_EVERY`; until then an expired row is not
@@ -39,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer.api import response
+from cifer.api.endpoints import KEYSERVICE, endpoint_of
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice.auth.principal import PRINCIPAL
 from cifer_keyservice.clock import utcnow
@@ -49,7 +50,6 @@ log = logging.getLogger("cifer.keyservice.idempotency")
 HEADER = "X-Idempotency-Key"
 METHODS = frozenset({"POST", "PATCH"})  # the methods whose effect a repeat could double or reorder
 REPLAYED_HEADER = "Idempotent-Replayed"
-NOT_KEPT = frozenset({"/v1/decapsulate", "/v1/rewrap"})  # canonical routes whose answers hold data keys
 IN_PROGRESS = 0  # `status` of a claimed key whose response is not known yet
 IN_PROGRESS_TIMEOUT_S = 300  # a claim older than this belongs to a request that died
 CLEANUP_EVERY = 100
@@ -147,9 +147,9 @@ async def idempotent(request: web.Request, handler):
     key = request.headers[HEADER]
     if not _KEY.fullmatch(key):
         raise _refused(f"{HEADER}: must be 1 to 255 printable ASCII characters")
-    resource = request.match_info.route.resource
+    endpoint = endpoint_of(request, KEYSERVICE)
     principal = request.get(PRINCIPAL)
-    if resource is None or resource.canonical in NOT_KEPT or principal is None:
+    if endpoint is None or not endpoint.keeps_replays or principal is None:
         return await handler(request)
     store = request.app[IDEMPOTENCY]
     fingerprint = fingerprint_of(request.method, request.path_qs, await request.read())

@@ -9,10 +9,10 @@ import logging
 
 from aiohttp import web
 
-from cifer.api import health
+from cifer.api import health, openapi
+from cifer.api.endpoints import SIDECAR
 from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import errors, new_app, request_id
-from cifer_proxy import openapi
 from cifer_proxy.identity import Identity
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
@@ -74,6 +74,6 @@ def create_app(settings: SidecarSettings) -> web.Application:
     app.add_routes(encrypt.routes)
     app.add_routes(decrypt.routes)
     app.add_routes(infer.routes)
-    app.add_routes(openapi.routes)
+    app.add_routes(openapi.routes(SIDECAR))
     forward.add_routes(app)
     return app

@@ -24,11 +24,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from cifer.api.endpoints import SIDECAR
+from cifer.api.openapi import document
 from cifer_proxy.app import create_app
-from cifer_proxy.openapi import DOCUMENT
 from cifer_proxy.settings import SidecarSettings
 from proxy.processes import ALL_SCOPES, keyservice_process, sidecar_process
 
+SIDECAR_DOCUMENT = document(SIDECAR)
 EXAMPLES_PER_OPERATION = 40
 RUN_TIMEOUT_S = 600
 HOOKS = Path(__file__).with_name("contract_hooks.py")
@@ -37,7 +39,7 @@ GENEROUS_LIMITS = tuple(arg for category in ("create", "encrypt", "decrypt", "ge
                         for arg in ("--rate-limit", f"{category}=1000000/60"))
 REVOCATION_TARGETS = 8
 # POST /v1/infer needs an inference service with TenSEAL behind the sidecar, which this stack
-# does not run (every well-formed call would be its documented 503); tests/fhe/
+# does not run (every well-formed call would be its documented 503); tests/inference/
 # test_sidecar_infer.py covers it against a real one.
 NEEDS_FHE_BACKEND = "infer"
 CONFIG = """
@@ -114,7 +116,7 @@ def test_every_answer_keeps_the_documents_promises(stack, tmp_path):
     print(f"schemathesis ran for {time.monotonic() - started:.0f} s")
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(report.read_text())
-    everything = len(documented_operations(DOCUMENT))
+    everything = len(documented_operations(SIDECAR_DOCUMENT))
     assert summary["operations"] == {"total": everything, "selected": everything - 1, "tested": everything - 1,
                                      "errored": 0, "skipped": 0, "skip_reasons": []}
     never_accepted = {operation for operation, phases in summary["valid_rates"].items()
@@ -124,11 +126,11 @@ def test_every_answer_keeps_the_documents_promises(stack, tmp_path):
 
 def test_the_served_document_is_the_applications(stack):
     url, _ = stack
-    assert requests.get(f"{url}/v1/openapi.json", timeout=30).json() == DOCUMENT
+    assert requests.get(f"{url}/v1/openapi.json", timeout=30).json() == SIDECAR_DOCUMENT
 
 
 def test_the_document_and_the_routes_agree():
     app = create_app(SidecarSettings(keyservice_url="http://127.0.0.1:1"))
     served = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()
               if route.method not in ("HEAD", "OPTIONS")}
-    assert documented_operations(DOCUMENT) == served
+    assert documented_operations(SIDECAR_DOCUMENT) == served

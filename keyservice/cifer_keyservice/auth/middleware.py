@@ -1,4 +1,5 @@
-"""Authentication: every route but the public ones needs `Authorization: Bearer ...`.
+"""Authentication and scopes: every route but the public ones needs `Authorization: Bearer ...`
+(`authenticate`), and a principal holding the scope the endpoint table names (`authorize`).
 
 An `sk_test_`/`sk_live_` token is an API key. Any other bearer token is a JWT of one of two
 kinds, told apart by its (unverified) `iss`: one claiming the configured OIDC issuer goes to the
@@ -18,12 +19,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from cifer.api.endpoints import KEYSERVICE, endpoint_of
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice.auth.principal import PRINCIPAL, Principal
 from cifer_keyservice.state import SETTINGS
 
-# Routes anyone may call, by their canonical resource (seed §4.7: public keys are public).
-PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/keys/{cifer_id}", "/metrics", "/v1/openapi.json"})
 MAX_TOKEN_CHARS = 8192
 Authenticator = Callable[[str], Awaitable[Principal | None]]
 API_KEY_AUTH = web.AppKey("api_key_auth", Authenticator)
@@ -40,9 +40,11 @@ def _bearer(request: web.Request) -> str:
 
 @web.middleware
 async def authenticate(request: web.Request, handler):
-    """API keys by their prefix; any other bearer token goes to each token authenticator in turn."""
-    resource = request.match_info.route.resource
-    if resource is None or resource.canonical in PUBLIC_ROUTES:  # no route: let it be a 404
+    """API keys by their prefix; any other bearer token goes to each token authenticator in turn.
+    Public endpoints need none, and a request that matched no route is left to be a 404 or 405;
+    a route missing from the endpoint table needs a credential (fail closed)."""
+    endpoint = endpoint_of(request, KEYSERVICE)
+    if request.match_info.route.resource is None or (endpoint is not None and endpoint.public):
         return await handler(request)
     token = _bearer(request)
     principal = None
@@ -58,4 +60,18 @@ async def authenticate(request: web.Request, handler):
     if principal.id in request.app[SETTINGS].admin_principals and not principal.is_admin:
         principal = dataclasses.replace(principal, scopes=principal.scopes | {"admin"})
     request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+@web.middleware
+async def authorize(request: web.Request, handler):
+    """403 FORBIDDEN unless the principal holds the scope the endpoint table names; innermost, so
+    that a refusal is counted by the rate limiter and kept for an idempotent replay like any answer."""
+    principal = request.get(PRINCIPAL)
+    if principal is not None:
+        endpoint = endpoint_of(request, KEYSERVICE)
+        if endpoint is None:  # a route nobody declared: admins only
+            principal.require("admin")
+        elif endpoint.scope is not None:
+            principal.require(endpoint.scope)
     return await handler(request)
