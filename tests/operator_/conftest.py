@@ -4,10 +4,10 @@
 - `operator_rbac`: on top, kopf's peering CRDs (manifests/peering.yaml), the operator's
   Namespace, ServiceAccount, ClusterRole and binding (manifests/rbac/) and its
   ClusterKopfPeering (manifests/operator/); the ServiceAccount's user name, for `--as` or, with
-  `kube.create_token(OPERATOR_NS, OPERATOR_SA)` (tests/e2e/stack.py), a token to run as.
+  `kube.create_token(OPERATOR_NS, OPERATOR_SA)` (tests/operator_/stack.py), a token to run as.
 - `namespace`: a fresh namespace for the test module.
 - `keyservice`, `operator`, `sidecar`: the key service, `cifer operator` and a sidecar as real
-  processes (tests/e2e/stack.py), one set per module (an operator reconciles every namespace, so
+  processes (tests/operator_/stack.py), one set per module (an operator reconciles every namespace, so
   it runs only for the modules that ask for it); `admin_key` looks into the key service.
 
 `kubectl apply` is idempotent, so any number of modules may ask for these in one session.
