@@ -45,7 +45,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         elif len(commands) == 1:
             raise extras.MissingExtra(f"cifer {name}", extra)
         else:
-            subparsers.add_parser(name, help=f"(not installed) {extras.needs(f'cifer {name}', extra)}")
+            subparsers.add_parser(name, help=f"(not installed: {extras.install(extra)})")
     return parser
 
 

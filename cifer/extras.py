@@ -14,9 +14,13 @@ from cifer.exceptions import CoreError
 DISTRIBUTION = "cifer"
 
 
+def install(extra: str) -> str:
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
 def needs(feature: str, extra: str) -> str:
     """The one line a missing extra is reported with."""
-    return f"{feature} needs the {extra} extra: pip install 'cifer[{extra}]'"
+    return f"{feature} needs the {extra} extra: {install(extra)}"
 
 
 class MissingExtra(CoreError):
