@@ -12,27 +12,43 @@ import dataclasses
 import os
 from pathlib import Path
 
+from cifer.datadir import default_data_dir
 from cifer.exceptions import KeystoreUnavailable
 from cifer.keystore.file_kek import FileKek
 from cifer.keystore.kek import Kek
 from cifer.keystore.pkcs11_kek import DEFAULT_KEY_LABEL, Pkcs11Kek
+from cifer.settings import add_flags, from_arguments, setting
 
-PIN_ENV = "CIFER_PKCS11_PIN"
+PIN_ENV = "CIFER_PKCS11_PIN"  # read when the token is opened, never kept in settings
+
+
+def _absolute(path: str) -> Path:
+    return Path(path).resolve()
+
+
+@dataclasses.dataclass(frozen=True)
+class StateSettings:
+    """Where a command that keeps state on this machine keeps it (`cifer keyservice`, `cifer dev`)."""
+
+    data_dir: Path = setting("--data-dir", default_factory=lambda: default_data_dir().resolve(), parse=_absolute,
+                             help=f"State directory: the SQLite database, the file KEK, the audit log of `cifer dev` "
+                                  f"(default {default_data_dir()}).")
 
 
 @dataclasses.dataclass(frozen=True)
 class FileKekSettings:
-    path: Path
-    """The 32-byte key file; created 0600 if absent, refused if its mode is looser."""
+    path: Path = setting("--kek-file")
+    """The 32-byte key file; created 0600 if absent, refused if its mode is looser (default: kek.key
+    in the data directory)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Pkcs11KekSettings:
-    library_path: str
+    library_path: str = setting("--pkcs11-library")
     """The vendor's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so."""
-    token_label: str
+    token_label: str = setting("--pkcs11-token")
     """The token holding the KEK."""
-    pin_file: Path | None = None
+    pin_file: Path | None = setting("--pkcs11-pin-file", default=None)
     """A file holding the user PIN; when absent, the PIN is read from $CIFER_PKCS11_PIN."""
     key_label: str = DEFAULT_KEY_LABEL
     """Label of the AES-256 KEK on the token."""
@@ -66,10 +82,8 @@ def add_kek_arguments(parser: argparse.ArgumentParser) -> None:
     hsm = parser.add_argument_group(
         "KEK", f"a PKCS#11 token (PIN in ${PIN_ENV} or --pkcs11-pin-file), else a 0600 key file"
     )
-    hsm.add_argument("--pkcs11-library", default=None, help="path of the PKCS#11 module")
-    hsm.add_argument("--pkcs11-token", default=None, help="label of the token")
-    hsm.add_argument("--pkcs11-pin-file", type=Path, default=None, help="file holding the user PIN")
-    hsm.add_argument("--kek-file", type=Path, default=None, help="the file KEK (default: kek.key in the data directory)")
+    add_flags(hsm, Pkcs11KekSettings)
+    add_flags(hsm, FileKekSettings)
 
 
 def kek_settings(args: argparse.Namespace, *, default_file: Path) -> KekSettings:
@@ -79,5 +93,5 @@ def kek_settings(args: argparse.Namespace, *, default_file: Path) -> KekSettings
             raise SystemExit("--pkcs11-library and --pkcs11-token go together")
         if args.kek_file:
             raise SystemExit("name either a PKCS#11 token or a KEK file, not both")
-        return Pkcs11KekSettings(args.pkcs11_library, args.pkcs11_token, pin_file=args.pkcs11_pin_file)
-    return FileKekSettings(args.kek_file or default_file)
+        return from_arguments(Pkcs11KekSettings, args)
+    return from_arguments(FileKekSettings, args, defaults={"path": default_file})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -19,14 +19,14 @@ from pathlib import Path
 from aiohttp import web
 
 from cifer import apikeys
-from cifer.datadir import default_data_dir
-from cifer.keystore.config import add_kek_arguments, kek_settings
+from cifer.keystore.config import StateSettings, add_kek_arguments, kek_settings
+from cifer.settings import add_flags, from_arguments, setting
+from cifer.settings.sidecar import SidecarSettings
 from cifer_keyservice.app import create_app as keyservice_app
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
 from cifer_keyservice.settings import KeyServiceSettings
 from cifer_proxy.app import create_app as sidecar_app
-from cifer_proxy.settings import SidecarSettings
 
 KEK_FILE = "kek.key"
 AUDIT_FILE = "audit.log"
@@ -34,24 +34,31 @@ DEV_OWNER = "usr_dev"
 DEV_SCOPES = ("cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt")
 
 
+@dataclasses.dataclass(frozen=True)
+class DevSettings:
+    """What `cifer dev` takes beside the sidecar's address, its state directory and its KEK."""
+
+    api_key: str | None = setting("--api-key", env="CIFER_API_KEY", default=None, repr=False)
+    """The API key to accept; None: a new one, printed once."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("dev", help="run CIFER on this machine (no Kubernetes)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--data-dir", type=Path, default=None, help=f"state directory (default {default_data_dir()})")
-    parser.add_argument("--api-key", default=None, help="API key to accept (default $CIFER_API_KEY, else a new one)")
+    add_flags(parser, SidecarSettings, only=("host", "port"))
+    add_flags(parser, StateSettings)
+    add_flags(parser, DevSettings)
     add_kek_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def _api_key(given: str | None) -> str:
-    key = given or os.environ.get("CIFER_API_KEY")
-    if key is None:
+    if given is None:
         key = apikeys.generate_api_key(live=False)
         print(f"API key (shown once; pass --api-key or set CIFER_API_KEY to keep one): {key}", flush=True)
-    elif not apikeys.is_well_formed(key):
+        return key
+    if not apikeys.is_well_formed(given):
         raise SystemExit("cifer dev: the API key must be sk_test_ or sk_live_ followed by 56 letters or digits")
-    return key
+    return given
 
 
 async def _accept(database_url: str, key: str) -> None:
@@ -89,11 +96,14 @@ async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: in
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = (args.data_dir or default_data_dir()).resolve()
+    data_dir = from_arguments(StateSettings, args).data_dir
     kek = kek_settings(args, default_file=data_dir / KEK_FILE)
-    key = _api_key(args.api_key)
+    key = _api_key(from_arguments(DevSettings, args).api_key)
+    # only where the sidecar listens: the key service's URL is known once it listens, and the
+    # sidecar's own environment ($CIFER_API_KEY among it) is not `cifer dev`'s
+    listen = from_arguments(SidecarSettings, args, only=("host", "port"), keyservice_url="")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings = KeyServiceSettings(database_url=default_url(data_dir), kek=kek)
-    asyncio.run(serve(settings, key=key, host=args.host, port=args.port, audit_path=data_dir / AUDIT_FILE))
+    asyncio.run(serve(settings, key=key, host=listen.host, port=listen.port, audit_path=data_dir / AUDIT_FILE))
     print("CIFER dev stopped", file=sys.stderr, flush=True)
     return 0

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Hashable
 
 from cifer_inference.errors import Problem
-from cifer_inference.settings import RateLimit
+from cifer_inference.settings import SlidingWindow
 
 MAX_KEYS = 100_000  # client addresses remembered per category before idle ones are dropped
 
@@ -21,7 +21,7 @@ class Window:
     def __init__(self) -> None:
         self.times: collections.deque[float] = collections.deque()
 
-    def hit(self, limit: RateLimit, now: float, what: str) -> None:
+    def hit(self, limit: SlidingWindow, now: float, what: str) -> None:
         """Count one request, or raise 429 with the seconds until one is allowed again."""
         while self.times and self.times[0] <= now - limit.window_s:
             self.times.popleft()
@@ -35,7 +35,7 @@ class Window:
 class Limiter:
     """One limit, per key (a client address)."""
 
-    def __init__(self, limit: RateLimit, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limit: SlidingWindow, what: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.what, self.clock = limit, what, clock
         self._windows: dict[Hashable, Window] = {}
 

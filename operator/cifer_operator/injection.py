@@ -26,10 +26,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cifer.envelope.format import CIFER_ID_RE
+from cifer.settings import setting, to_arguments, to_environment
+from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
 
 CONTAINER = "cifer-proxy"
 TOKEN_VOLUME = "cifer-token"
-TOKEN_DIR = "/var/run/secrets/cifer"
+TOKEN_DIR = str(DEFAULT_TOKEN_FILE.parent)  # the projected token, mounted where the sidecar looks for it
+# Passed to the sidecar in its environment rather than its arguments (`kubectl describe` shows both).
+SIDECAR_ENV = ("keyservice_url", "inference_url")
 INJECTED_LABEL = ("cifer.io/sidecar", "injected")  # the key service's NetworkPolicy admits these pods
 INJECT, KEYS, PORT, CPU, MEMORY, INFERENCE = (f"cifer.io/{name}" for name in (
     "inject", "cifer-keys", "proxy-port", "proxy-cpu", "proxy-memory", "inference"))
@@ -49,11 +53,12 @@ class Refusal(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class InjectorSettings:
-    image: str
+    image: str = setting("--proxy-image")
     """The image of the injected `cifer-proxy` container (the one CIFER image)."""
-    keyservice_url: str
-    """The key service, as the sidecars reach it (`CIFER_KEYSERVICE_URL`)."""
-    inference_url: str | None = None
+    keyservice_url: str = setting("--inject-keyservice-url")
+    """The key service, as the sidecars reach it; `cifer operator` takes its own `--keyservice-url`
+    unless told."""
+    inference_url: str | None = setting("--inference-url", default=None)
     """The inference service, when installed; `cifer.io/inference: "true"` is refused without it."""
     default_port: int = 8080
     """The sidecar's loopback port unless `cifer.io/proxy-port` says otherwise (seed §10.4)."""
@@ -65,9 +70,9 @@ class InjectorSettings:
     cpu_limit: str = "500m"
     memory_request: str = "64Mi"
     memory_limit: str = "128Mi"
-    exclude_namespaces: frozenset[str] = frozenset()
-    """Never injected (CIFER's own namespace): Kubernetes 1.20 has no namespace-name label to
-    leave them out by selector."""
+    exclude_namespaces: frozenset[str] = setting("--inject-exclude-namespace", default=frozenset(), metavar="NS")
+    """Never injected; `cifer operator` takes its own namespace ($POD_NAMESPACE) unless told.
+    Kubernetes 1.20 has no namespace-name label to leave them out by selector."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,16 +129,22 @@ async def cifer_ids(keys: tuple[str, ...], namespace: str, key_names: KeyNames) 
     return [k if CIFER_ID_RE.fullmatch(k) else known[k] for k in keys]
 
 
+def sidecar_settings(settings: InjectorSettings, chosen: Options, warm: list[str]) -> SidecarSettings:
+    """What the injected sidecar runs with."""
+    return SidecarSettings(keyservice_url=settings.keyservice_url, host="127.0.0.1", port=chosen.port,
+                           health_port=settings.probe_port, token_file=DEFAULT_TOKEN_FILE, warm_cifer_ids=tuple(warm),
+                           inference_url=settings.inference_url if chosen.inference else None)
+
+
 def sidecar(settings: InjectorSettings, chosen: Options, warm: list[str]) -> dict[str, Any]:
-    env = [{"name": "CIFER_KEYSERVICE_URL", "value": settings.keyservice_url}]
-    if chosen.inference:
-        env.append({"name": "CIFER_INFERENCE_URL", "value": settings.inference_url})
+    proxy = sidecar_settings(settings, chosen, warm)
     probe = {"httpGet": {"path": "/v1/health", "port": settings.probe_port}, "timeoutSeconds": 2}
     return {
         "name": CONTAINER, "image": settings.image, "imagePullPolicy": "IfNotPresent",
-        "args": ["proxy", "--host", "127.0.0.1", "--port", str(chosen.port), "--health-port", str(settings.probe_port),
-                 "--token-file", f"{TOKEN_DIR}/token", *(arg for key in warm for arg in ("--warm", key))],
-        "env": env,
+        # Where it listens always, defaults or not: only on loopback does it lend its identity, and
+        # only on the port of the app's CIFER_PROXY_URL will the app find it.
+        "args": ["proxy", *to_arguments(proxy, always=("host", "port"), leave_out=SIDECAR_ENV)],
+        "env": [{"name": name, "value": value} for name, value in to_environment(proxy, SIDECAR_ENV).items()],
         "ports": [{"name": "cifer-probes", "containerPort": settings.probe_port, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": chosen.cpu[0], "memory": chosen.memory[0]},
                       "limits": {"cpu": chosen.cpu[1], "memory": chosen.memory[1]}},
@@ -150,7 +161,7 @@ def sidecar(settings: InjectorSettings, chosen: Options, warm: list[str]) -> dic
 
 def token_volume(settings: InjectorSettings) -> dict[str, Any]:
     return {"name": TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": {
-        "audience": "cifer", "expirationSeconds": settings.token_expiration_s, "path": "token"}}]}}
+        "audience": "cifer", "expirationSeconds": settings.token_expiration_s, "path": DEFAULT_TOKEN_FILE.name}}]}}
 
 
 def _escape(key: str) -> str:

@@ -1,43 +1,6 @@
-"""Settings of the sidecar, each with its unit and its reason."""
+"""The sidecar's settings are the core's (`cifer.settings.sidecar`): the operator's injector
+writes them too, and no part imports another."""
 
-from __future__ import annotations
+from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
 
-import dataclasses
-from pathlib import Path
-
-DEFAULT_TOKEN_FILE = Path("/var/run/secrets/cifer/token")  # a projected ServiceAccount token, audience `cifer`
-
-
-@dataclasses.dataclass(frozen=True)
-class SidecarSettings:
-    keyservice_url: str
-    """Where the key service listens (`http://cifer-keyservice.cifer:8081` in a cluster)."""
-    host: str = "127.0.0.1"
-    """Address to listen on. The sidecar lends its own identity only while this is loopback."""
-    port: int = 8080
-    """The port applications call (seed §10.4)."""
-    api_key: str | None = None
-    """The pod's own API key (`CIFER_API_KEY`, seed §10.4), used for callers that send none."""
-    token_file: Path | None = None
-    """The pod's projected ServiceAccount token, reread on every use (the kubelet rotates it)."""
-    public_key_ttl_s: float = 60.0
-    """How long a fetched public key is used: a rotation or revocation that this sidecar has not
-    seen itself stops encryption under the old key within this long."""
-    public_key_cache_size: int = 1024
-    """Most cifers whose public keys are kept."""
-    credential_ttl_s: float = 5.0
-    """How long a credential the key service vouched for (`/v1/whoami`) is trusted for local encryption."""
-    max_json_body_bytes: int = 8 * 1024 * 1024
-    """Largest JSON request read whole; binary bodies stream and have no bound."""
-    keyservice_timeout_s: float = 10.0
-    """Longest wait for one call to the key service before answering 503."""
-    inference_url: str | None = None
-    """The inference service (seed 004, `CIFER_INFERENCE_URL`); None: /v1/infer answers 503."""
-    inference_timeout_s: float = 120.0
-    """Longest wait for one inference call (key generation on the first one included)."""
-    warm_cifer_ids: tuple[str, ...] = ()
-    """Public keys fetched at start, so the first encryptions do not wait (`cifer.io/cifer-keys`)."""
-    health_port: int | None = None
-    """A second listener on all addresses that answers only `GET /v1/health`, for the kubelet's
-    probes (the API itself stays on loopback). It reports the sidecar alone: a key-service outage
-    must not restart or unready every application pod at once."""
+__all__ = ["DEFAULT_TOKEN_FILE", "SidecarSettings"]

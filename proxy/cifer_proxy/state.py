@@ -7,7 +7,7 @@ from cifer_proxy.inference import PodInference
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
-from cifer_proxy.settings import SidecarSettings
+from cifer.settings.sidecar import SidecarSettings
 
 SETTINGS = web.AppKey("settings", SidecarSettings)
 KEYSERVICE = web.AppKey("keyservice", KeyServiceClient)

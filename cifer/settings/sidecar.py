@@ -1,0 +1,50 @@
+"""Settings of the sidecar (`cifer proxy`), each with its unit and its reason.
+
+They live in the core because they are the contract between the sidecar and whoever configures
+it: `cifer proxy` reads them from its command line, the operator's injector writes them into the
+pods it injects (`to_arguments`), and `cifer dev` builds them directly."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from cifer.settings import setting
+
+DEFAULT_TOKEN_FILE = Path("/var/run/secrets/cifer/token")  # a projected ServiceAccount token, audience `cifer`
+
+
+@dataclasses.dataclass(frozen=True)
+class SidecarSettings:
+    keyservice_url: str = setting("--keyservice-url", env="CIFER_KEYSERVICE_URL")
+    """Where the key service listens (`http://cifer-keyservice.cifer:8081` in a cluster)."""
+    host: str = setting("--host", default="127.0.0.1")
+    """Address to listen on. The sidecar lends its own identity only while this is loopback."""
+    port: int = setting("--port", default=8080)
+    """The port applications call (seed §10.4)."""
+    health_port: int | None = setting("--health-port", default=None)
+    """A second listener on all addresses that answers only `GET /v1/health`, for the kubelet's
+    probes (the API itself stays on loopback). It reports the sidecar alone: a key-service outage
+    must not restart or unready every application pod at once."""
+    token_file: Path | None = setting("--token-file", default=None, help=(
+        "The pod's projected ServiceAccount token, reread on every use (the kubelet rotates it); "
+        f"`cifer proxy` takes {DEFAULT_TOKEN_FILE} when it is not named and that file exists."))
+    api_key: str | None = setting(None, env="CIFER_API_KEY", default=None, repr=False)
+    """The pod's own API key (seed §10.4), used for callers that send none."""
+    public_key_ttl_s: float = setting("--public-key-ttl", default=60.0, metavar="SECONDS")
+    """How long a fetched public key is used: a rotation or revocation that this sidecar has not
+    seen itself stops encryption under the old key within this long."""
+    public_key_cache_size: int = 1024
+    """Most cifers whose public keys are kept."""
+    credential_ttl_s: float = 5.0
+    """How long a credential the key service vouched for (`/v1/whoami`) is trusted for local encryption."""
+    max_json_body_bytes: int = 8 * 1024 * 1024
+    """Largest JSON request read whole; binary bodies stream and have no bound."""
+    keyservice_timeout_s: float = 10.0
+    """Longest wait for one call to the key service before answering 503."""
+    inference_url: str | None = setting("--inference-url", env="CIFER_INFERENCE_URL", default=None)
+    """The inference service (seed 004); None: /v1/infer answers 503."""
+    inference_timeout_s: float = 120.0
+    """Longest wait for one inference call (key generation on the first one included)."""
+    warm_cifer_ids: tuple[str, ...] = setting("--warm", default=(), metavar="CIFER_ID")
+    """Public keys fetched at start, so the first encryptions do not wait (`cifer.io/cifer-keys`)."""
