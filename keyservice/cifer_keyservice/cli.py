@@ -6,66 +6,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
-import os
 import sys
-from pathlib import Path
 
 from aiohttp import web
 
-from cifer.datadir import default_data_dir
-from cifer.keystore.config import add_kek_arguments, kek_settings, open_kek
+from cifer.keystore.config import StateSettings, add_kek_arguments, kek_settings, open_kek
+from cifer.settings import add_flags, from_arguments
 from cifer_keyservice import servicekeys
 from cifer_keyservice.app import create_app
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
-from cifer_keyservice.ratelimit import ROUTES as RATE_LIMITED_ROUTES
-from cifer_keyservice.requests import MAX_PRINCIPAL_CHARS
-from cifer_keyservice.settings import SCOPES, KeyServiceSettings, Limit, OidcSettings, RateLimits, TokenReviewSettings
+from cifer_keyservice.settings import SCOPES, KeyServiceSettings, OidcSettings, TokenReviewSettings
 
 KEK_FILE = "kek.key"
-RATE_CATEGORIES = tuple(dict.fromkeys(RATE_LIMITED_ROUTES.values()))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("keyservice", help="the key service and its admin commands")
-    parser.add_argument("--data-dir", type=Path, default=None, help=f"state directory (default {default_data_dir()})")
-    parser.add_argument("--database-url", default=os.environ.get("CIFER_DATABASE_URL"),
-                        help="PostgreSQL or SQLite DSN (default $CIFER_DATABASE_URL, else SQLite in the data directory)")
+    add_flags(parser, StateSettings)
+    add_flags(parser, KeyServiceSettings, only=("database_url",))
     add_kek_arguments(parser)
     kube = parser.add_argument_group("Kubernetes", "accept ServiceAccount tokens, checked by TokenReview")
-    kube.add_argument("--kube-in-cluster", action="store_true", help="the API server of the pod's cluster")
-    kube.add_argument("--kube-api-url", default=None, help="an API server URL (outside a cluster)")
-    kube.add_argument("--kube-reviewer-token-file", type=Path, default=None,
-                      help="the key service's own token (RBAC: system:auth-delegator)")
-    kube.add_argument("--kube-ca-file", default=None, help="CA bundle of the API server")
-    kube.add_argument("--kube-insecure-skip-tls-verify", action="store_true", help="tests only")
-    oidc = parser.add_argument_group("OIDC", "accept an identity provider's JWTs, verified against its JWKS")
-    oidc.add_argument("--oidc-issuer", default=None, help="the provider's `iss`, exactly as in its tokens")
-    oidc.add_argument("--oidc-audience", default=None, help="the audience its tokens for CIFER carry in `aud`")
-    oidc.add_argument("--oidc-jwks-url", default=None, help="the provider's JWKS URL (https)")
-    oidc.add_argument("--oidc-ca-file", default=None, help="CA bundle of the JWKS endpoint (default: system)")
+    add_flags(kube, KeyServiceSettings, only=("token_review",))
+    add_flags(kube, TokenReviewSettings)
+    add_flags(parser.add_argument_group("OIDC", "accept an identity provider's JWTs, verified against its JWKS"),
+              OidcSettings)
     limits = parser.add_argument_group("rate limits", "seed §8.1, per principal; shared by every replica")
-    limits.add_argument("--rate-limit", action="append", type=_rate_limit, default=[],
-                        metavar="CATEGORY=LIMIT/WINDOW_S",
-                        help=f"override one category's limit, e.g. decrypt=100/60; repeatable; "
-                             f"categories: {', '.join(RATE_CATEGORIES)}")
-    limits.add_argument("--redis-url", default=os.environ.get("CIFER_REDIS_URL") or None,
-                        help="count in this Redis (default $CIFER_REDIS_URL, else in the database)")
+    add_flags(limits, KeyServiceSettings, only=("rate_limits", "redis_url"))
     sub = parser.add_subparsers(dest="keyservice_command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser("serve", help="serve the key service API")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
-    serve.add_argument("--admin-principal", action="append", type=_principal, default=[], metavar="NAME",
-                       help="grant NAME the admin scope and exempt it from rate limits, whatever its kind of "
-                            "credential (the operator: system:serviceaccount:cifer-system:cifer-operator); repeatable")
-    serve.add_argument("--webhook-allow-private-networks", action="store_true",
-                       help="deliver webhooks to loopback and private addresses too (in-cluster receivers; "
-                            "off by default against SSRF)")
+    add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks"))
     serve.set_defaults(func=_serve)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_migrate)
@@ -88,56 +62,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         func=_audit_verify)
 
 
-def _rate_limit(spec: str) -> tuple[str, Limit]:
-    """`decrypt=100/60`: a category, its limit, and its window in seconds."""
-    category, _, rest = spec.partition("=")
-    limit, _, window_s = rest.partition("/")
-    if category not in RATE_CATEGORIES or not (limit.isdigit() and window_s.isdigit() and int(limit) and int(window_s)):
-        raise argparse.ArgumentTypeError(f"{spec!r} is not CATEGORY=LIMIT/WINDOW_S with positive numbers "
-                                         f"and a category of {', '.join(RATE_CATEGORIES)}")
-    return category, Limit(int(limit), int(window_s))
-
-
-def _principal(name: str) -> str:
-    if not name or len(name) > MAX_PRINCIPAL_CHARS or not name.isprintable() or name != name.strip():
-        raise argparse.ArgumentTypeError(f"{name!r} is not a principal name (1 to {MAX_PRINCIPAL_CHARS} "
-                                         "printable characters, e.g. system:serviceaccount:NS:NAME)")
-    return name
-
-
 def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
-    data_dir = (args.data_dir or default_data_dir()).resolve()
+    """The service's settings; the data directory supplies the database and the file KEK that
+    are not named. Flags of `serve` are absent for the other commands: they keep their defaults."""
+    data_dir = from_arguments(StateSettings, args).data_dir
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    review = None
-    if args.kube_in_cluster or args.kube_api_url:
-        review = TokenReviewSettings(
-            api_url=None if args.kube_in_cluster else args.kube_api_url,
-            reviewer_token_file=args.kube_reviewer_token_file, ca_file=args.kube_ca_file,
-            insecure_skip_tls_verify=args.kube_insecure_skip_tls_verify,
-        )
-    oidc = None
-    oidc_args = (args.oidc_issuer, args.oidc_audience, args.oidc_jwks_url)
-    if any(oidc_args) or args.oidc_ca_file:
-        if not all(oidc_args):
-            raise SystemExit("cifer keyservice: --oidc-issuer, --oidc-audience and --oidc-jwks-url go together")
-        oidc = OidcSettings(issuer=args.oidc_issuer, audience=args.oidc_audience, jwks_url=args.oidc_jwks_url,
-                            ca_file=args.oidc_ca_file)
-    return KeyServiceSettings(
-        database_url=args.database_url or default_url(data_dir),
-        kek=kek_settings(args, default_file=data_dir / KEK_FILE),
-        token_review=review,
-        oidc=oidc,
-        rate_limits=dataclasses.replace(RateLimits(), **dict(args.rate_limit)),
-        redis_url=args.redis_url,
-        admin_principals=frozenset(getattr(args, "admin_principal", ())),  # `serve` only
-        webhook_allow_private_networks=getattr(args, "webhook_allow_private_networks", False),
-    )
+    return from_arguments(KeyServiceSettings, args, kek=kek_settings(args, default_file=data_dir / KEK_FILE),
+                          defaults={"database_url": default_url(data_dir)})
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    print(f"CIFER key service listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, shutdown_timeout=5)
+    print(f"CIFER key service listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
     return 0
 
 

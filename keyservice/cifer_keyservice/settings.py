@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
 from cifer.keystore.config import KekSettings
+from cifer.settings import limit_overrides, setting
+from cifer_keyservice.requests import MAX_PRINCIPAL_CHARS
 
 SCOPES = frozenset({"cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt", "admin"})  # seed §3.4
 
@@ -14,13 +17,14 @@ SCOPES = frozenset({"cifer:read", "cifer:create", "cifer:delete", "encrypt", "de
 class TokenReviewSettings:
     """How to ask the Kubernetes API server about a ServiceAccount token (TokenReview)."""
 
-    api_url: str | None = None
-    """The API server; None means in the cluster (KUBERNETES_SERVICE_HOST and the pod's own token and CA)."""
-    reviewer_token_file: Path | None = None
+    api_url: str | None = setting("--kube-api-url", default=None)
+    """The API server (outside a cluster); None means in the cluster (KUBERNETES_SERVICE_HOST and
+    the pod's own token and CA)."""
+    reviewer_token_file: Path | None = setting("--kube-reviewer-token-file", default=None)
     """The key service's own token (RBAC: system:auth-delegator), reread as the kubelet rotates it."""
-    ca_file: str | None = None
+    ca_file: str | None = setting("--kube-ca-file", default=None)
     """CA bundle of the API server's certificate."""
-    insecure_skip_tls_verify: bool = False
+    insecure_skip_tls_verify: bool = setting("--kube-insecure-skip-tls-verify", default=False)
     """Tests against a local API server only."""
     audience: str = "cifer"
     """The audience a sidecar's projected token must be minted for."""
@@ -30,13 +34,13 @@ class TokenReviewSettings:
 class OidcSettings:
     """Accept an identity provider's JWTs, verified against its JWKS (auth/oidc.py)."""
 
-    issuer: str
+    issuer: str = setting("--oidc-issuer")
     """The provider's `iss`, exactly as in its tokens; a bearer token claiming it is checked only here."""
-    audience: str
+    audience: str = setting("--oidc-audience")
     """The audience the provider mints CIFER's tokens for; a token's `aud` must contain it."""
-    jwks_url: str
+    jwks_url: str = setting("--oidc-jwks-url")
     """The provider's JWKS (`jwks_uri` of its discovery document); https, http only on loopback."""
-    ca_file: str | None = None
+    ca_file: str | None = setting("--oidc-ca-file", default=None)
     """CA bundle of the JWKS endpoint's certificate; None: the system's trust store."""
     jwks_cache_ttl_s: float = 300.0
     """How long a fetched JWKS is used before it is fetched again (a removed key lives this long)."""
@@ -45,7 +49,7 @@ class OidcSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class Limit:
+class FixedWindow:
     """At most `limit` requests in each fixed window of `window_s` seconds (windows start at
     multiples of `window_s` since the Unix epoch, so every replica agrees on them)."""
 
@@ -62,26 +66,38 @@ class RateLimits:
     """Seed §8.1's limits, per principal and category, counted by all replicas together
     (`cifer_keyservice.ratelimit`); `--rate-limit CATEGORY=LIMIT/WINDOW_S` overrides one."""
 
-    create: Limit = Limit(10, 3600)
+    create: FixedWindow = FixedWindow(10, 3600)
     """POST /v1/cifers."""
-    encrypt: Limit = Limit(1000, 60)
+    encrypt: FixedWindow = FixedWindow(1000, 60)
     """GET /v1/keys/{cifer_id}, the public key fetched to encrypt; unauthenticated, so per peer address."""
-    decrypt: Limit = Limit(100, 60)
+    decrypt: FixedWindow = FixedWindow(100, 60)
     """POST /v1/decapsulate (each header of a batch counts one) and POST /v1/rewrap."""
-    get: Limit = Limit(1000, 60)
+    get: FixedWindow = FixedWindow(1000, 60)
     """GET /v1/cifers and GET /v1/cifers/{cifer_id}."""
-    rotate: Limit = Limit(10, 86400)
+    rotate: FixedWindow = FixedWindow(10, 86400)
     """POST /v1/cifers/{cifer_id}/rotate."""
     redis_key_prefix: str = "cifer:ratelimit:"
     """Prefix of the counters' keys in Redis: one per deployment sharing a Redis."""
 
 
+def _principal(name: str) -> str:
+    if not name or len(name) > MAX_PRINCIPAL_CHARS or not name.isprintable() or name != name.strip():
+        raise argparse.ArgumentTypeError(f"{name!r} is not a principal name (1 to {MAX_PRINCIPAL_CHARS} "
+                         "printable characters, e.g. system:serviceaccount:NS:NAME)")
+    return name
+
+
 @dataclasses.dataclass(frozen=True)
 class KeyServiceSettings:
-    database_url: str
-    """SQLAlchemy DSN: SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`)."""
+    database_url: str = setting("--database-url", env="CIFER_DATABASE_URL")
+    """SQLAlchemy DSN: SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`); `cifer
+    keyservice` takes SQLite in the data directory when none is named."""
     kek: KekSettings
     """The KEK that wraps every private seed: a PKCS#11 token in production."""
+    host: str = setting("--host", default="127.0.0.1")
+    """Address to listen on (`serve`)."""
+    port: int = setting("--port", default=8081)
+    """Port to listen on (`serve`)."""
     default_suite: str = "ML-KEM-768"
     """The KEM of new cifers unless a request names another (the seed's algorithm)."""
     max_body_bytes: int = 1024 * 1024
@@ -92,7 +108,8 @@ class KeyServiceSettings:
     """How long a rotated-out version stays decrypt-only when the request names no window."""
     serviceaccount_scopes: frozenset[str] = frozenset({"cifer:read", "encrypt", "decrypt"})
     """Scopes of a caller proven by a Kubernetes ServiceAccount token (a sidecar)."""
-    admin_principals: frozenset[str] = frozenset()
+    admin_principals: frozenset[str] = setting("--admin-principal", default=frozenset(), parse=_principal,
+                                               metavar="NAME")
     """Principals granted the admin scope whatever their kind, and never rate-limited: the control
     plane, e.g. the operator's ServiceAccount `system:serviceaccount:cifer-system:cifer-operator`."""
     rotation_check_interval_s: float = 60.0
@@ -103,16 +120,17 @@ class KeyServiceSettings:
     """Wait before a failed webhook delivery's first retry; it doubles each time, up to an hour."""
     webhook_poll_interval_s: float = 1.0
     """How often the webhook dispatcher looks for deliveries due (how late an event may arrive)."""
-    webhook_allow_private_networks: bool = False
+    webhook_allow_private_networks: bool = setting("--webhook-allow-private-networks", default=False)
     """Deliver to loopback, private and link-local addresses too. Off: a webhook cannot reach
     into the cluster or a cloud metadata endpoint (SSRF); turn on only for in-cluster receivers."""
-    token_review: TokenReviewSettings | None = None
-    """Accept ServiceAccount tokens checked by this API server; None: API keys only."""
+    token_review: TokenReviewSettings | None = setting("--kube-in-cluster", default=None)
+    """Accept ServiceAccount tokens checked by an API server (`--kube-in-cluster`: the pod's own;
+    or `--kube-api-url`); None: API keys only."""
     oidc: OidcSettings | None = None
     """Accept an identity provider's JWTs (principal `oidc:ISSUER#SUBJECT`); None: no OIDC."""
-    rate_limits: RateLimits = RateLimits()
+    rate_limits: RateLimits = setting("--rate-limit", default=RateLimits(), **limit_overrides(RateLimits, FixedWindow))
     """Seed §8.1's rate limits per principal and category."""
-    redis_url: str | None = None
+    redis_url: str | None = setting("--redis-url", env="CIFER_REDIS_URL", default=None)
     """Count rate limits in this Redis (`redis://host:6379/0`); None: in the database. Both are shared by replicas."""
     idempotency_ttl_s: int = 86400
     """How long a POST's or PATCH's response is kept for replay under its X-Idempotency-Key (seed §2.2)."""

@@ -19,14 +19,14 @@ from cifer_keyservice.app import create_app
 from cifer_keyservice.db.engine import create_engine
 from cifer_keyservice.db.models import OutboxEvent, RateLimitWindow
 from cifer_keyservice.ratelimit import RATE_LIMITER
-from cifer_keyservice.settings import KeyServiceSettings, Limit, RateLimits
+from cifer_keyservice.settings import FixedWindow, KeyServiceSettings, RateLimits
 from keyservice.helpers import new_cifer
 from keyservice.service import KeyService
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 T0 = 1_800_000_000.0  # a multiple of 60 and 3600 (not of a day): windows start here
-SMALL = RateLimits(create=Limit(3, 3600), encrypt=Limit(3, 60), decrypt=Limit(3, 60), get=Limit(3, 60),
-                   rotate=Limit(3, 86400))
+SMALL = RateLimits(create=FixedWindow(3, 3600), encrypt=FixedWindow(3, 60), decrypt=FixedWindow(3, 60),
+                   get=FixedWindow(3, 60), rotate=FixedWindow(3, 86400))
 GARBAGE_HEADER = "eA=="  # base64 of one byte: no envelope header; the service answers per header
 
 
@@ -159,7 +159,7 @@ async def test_the_public_key_fetch_is_counted_per_peer_address(limited):
 
 
 async def test_a_decapsulation_batch_of_k_headers_counts_k(limited):
-    service, _ = await limited(dataclasses.replace(SMALL, decrypt=Limit(5, 60)))
+    service, _ = await limited(dataclasses.replace(SMALL, decrypt=FixedWindow(5, 60)))
     alice = await service.api_key("usr_alice")
     batch = lambda k: {"json": {"headers": [GARBAGE_HEADER] * k}, "headers": alice}  # noqa: E731
     resp, _ = await service.call("POST", "/v1/decapsulate", expect=200, **batch(3))
@@ -215,7 +215,7 @@ async def test_quota_exceeded_is_emitted_once_per_principal_category_and_window(
 
 
 async def test_concurrent_calls_never_pass_more_than_the_limit(limited):
-    service, _ = await limited(dataclasses.replace(SMALL, get=Limit(4, 60)))
+    service, _ = await limited(dataclasses.replace(SMALL, get=FixedWindow(4, 60)))
     alice = await service.api_key("usr_alice")
     answers = await asyncio.gather(*(service.client.get("/v1/cifers", headers=alice) for _ in range(10)))
     assert sorted(resp.status for resp in answers) == [200] * 4 + [429] * 6
@@ -277,7 +277,8 @@ OPERATOR = "system:serviceaccount:cifer-system:cifer-operator"
 
 
 async def test_a_control_plane_principal_is_never_limited_and_others_still_are(limited):
-    service, _ = await limited(dataclasses.replace(SMALL, create=Limit(10, 3600)), admin_principals=frozenset({OPERATOR}))
+    service, _ = await limited(dataclasses.replace(SMALL, create=FixedWindow(10, 3600)),
+                               admin_principals=frozenset({OPERATOR}))
     operator = await service.api_key(OPERATOR, scopes=("cifer:create",))  # its kind does not matter: its name does
     alice = await service.api_key("usr_alice")
     for n in range(12):

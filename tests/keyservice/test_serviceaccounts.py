@@ -12,7 +12,7 @@ import pytest
 from cifer.envelope import encrypt
 from cifer.keystore.config import FileKekSettings
 from cifer_keyservice.app import create_app
-from cifer_keyservice.settings import KeyServiceSettings, Limit, RateLimits, TokenReviewSettings
+from cifer_keyservice.settings import FixedWindow, KeyServiceSettings, RateLimits, TokenReviewSettings
 from keyservice.service import KeyService
 from keyservice.helpers import b64, header_of, new_cifer, recipient
 
@@ -96,7 +96,7 @@ async def test_the_operators_service_account_is_an_admin_without_rate_limits(aio
     operator_principal = f"system:serviceaccount:default:{operator}"
     service = await start_with_token_review(
         aiohttp_client, kube, tmp_path, admin_principals=frozenset({operator_principal}),
-        rate_limits=dataclasses.replace(RateLimits(), create=Limit(2, 3600)))
+        rate_limits=dataclasses.replace(RateLimits(), create=FixedWindow(2, 3600)))
     as_operator = bearer(kube.create_token("default", operator, audience="cifer"))
     as_sidecar = bearer(kube.create_token("default", sidecar, audience="cifer"))
     _, who = await service.call("GET", "/v1/whoami", headers=as_operator, expect=200)
