@@ -10,8 +10,13 @@ load comes from another process (an aiohttp client pool, CONCURRENCY connections
 - stream_mib_s: binary POST /v1/encrypt of 1 GiB, the envelope read and dropped by the client.
 - stream_peak_rss_mib: the sidecar's peak resident memory (VmHWM) after all of it. Goal <= 128.
 Medians of ROUNDS rounds; encrypt and bare interleaved in each round.
+- startup_s: from starting `cifer proxy` (a fresh process) to its first 200 from /v1/health,
+  the median of STARTS starts. Goal <= 0.5.
+- idle_rss_mib: a fresh sidecar's resident memory (VmRSS) after its start and one 1 KiB encrypt,
+  the median over the same starts. Goal <= 50.
 
-Usage: python bench/proxy.py
+Usage: python bench/proxy.py            (everything)
+       python bench/proxy.py --startup  (startup_s and idle_rss_mib only)
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from ports import free_port  # noqa: E402
 CONCURRENCY = 16
 DURATION_S = 5.0
 ROUNDS = 3
+STARTS = 7
 STREAM_BYTES = 1024**3
 BLOCK = 1024 * 1024
 BARE_SERVER = """
@@ -109,11 +115,52 @@ def wait_ready(url: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def peak_rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak) of `pid`."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Until `url`/v1/health answers 200, polled every 5 ms so that the start is timed closely."""
+    import urllib.request
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+def startup_and_idle(keyservice_url: str, encrypt_body: bytes, headers: dict[str, str]) -> dict:
+    """STARTS fresh sidecars: each timed from its start to its first healthy answer, then given one
+    encrypt, then measured (VmRSS) and stopped."""
+    import urllib.request
+    starts, idle = [], []
+    for _ in range(STARTS):
+        port = free_port()
+        started = time.perf_counter()
+        proc = subprocess.Popen(cli("proxy", "--keyservice-url", keyservice_url, "--port", str(port)),
+                                stdout=subprocess.DEVNULL)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            starts.append(time.perf_counter() - started)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/encrypt", data=encrypt_body, headers=headers)
+            urllib.request.urlopen(request).close()
+            idle.append(rss_mib(proc.pid, "VmRSS"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return {"startup_s": round(statistics.median(starts), 3), "startup_s_goal": 0.5,
+            "idle_rss_mib": round(statistics.median(idle), 1), "idle_rss_mib_goal": 50, "starts": STARTS}
 
 
 async def stream_mib_s(url: str, headers: dict[str, str]) -> float:
@@ -132,7 +179,8 @@ async def stream_mib_s(url: str, headers: dict[str, str]) -> float:
         return STREAM_BYTES / (1024 * 1024) / (time.perf_counter() - started)
 
 
-def main() -> None:
+def main(startup_only: bool) -> None:
+    median = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
         keyservice = cli("keyservice", "--data-dir", tmp, "--rate-limit", "decrypt=1000000000/60",
                          "--rate-limit", "create=1000/3600", "--rate-limit", "encrypt=1000000000/60")
@@ -140,23 +188,28 @@ def main() -> None:
                                "--scope", "encrypt", "--scope", "decrypt"], check=True, capture_output=True, text=True)
         auth = {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
         ks_port, proxy_port, bare_port = free_port(), free_port(), free_port()
+        keyservice_url = f"http://127.0.0.1:{ks_port}"
         procs = [subprocess.Popen([*keyservice, "serve", "--port", str(ks_port)], stdout=subprocess.DEVNULL)]
         try:
-            wait_ready(f"http://127.0.0.1:{ks_port}/v1/health")
-            procs.append(subprocess.Popen(cli("proxy", "--keyservice-url", f"http://127.0.0.1:{ks_port}",
+            wait_ready(f"{keyservice_url}/v1/health")
+            procs.append(subprocess.Popen(cli("proxy", "--keyservice-url", keyservice_url,
                                               "--port", str(proxy_port)), stdout=subprocess.DEVNULL))
-            procs.append(subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)]))
             sidecar = f"http://127.0.0.1:{proxy_port}"
             wait_ready(f"{sidecar}/metrics")
-            wait_ready(f"http://127.0.0.1:{bare_port}/bare")
             import urllib.request
             request = urllib.request.Request(f"{sidecar}/v1/cifers", data=b'{"name": "bench"}', headers=auth)
             cifer_id = json.load(urllib.request.urlopen(request))["data"]["cifer_id"]
             encrypt_body = json.dumps({"cifer_id": cifer_id, "plaintext": base64.b64encode(os.urandom(1024)).decode()})
+            json_headers = {**auth, "Content-Type": "application/json"}
+            started = startup_and_idle(keyservice_url, encrypt_body.encode(), json_headers)  # on a quiet machine
+            if startup_only:
+                print(json.dumps(started, indent=1))
+                return
+            procs.append(subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)]))
+            wait_ready(f"http://127.0.0.1:{bare_port}/bare")
             request = urllib.request.Request(f"{sidecar}/v1/encrypt", data=encrypt_body.encode(), headers=auth)
             ciphertext = json.load(urllib.request.urlopen(request))["data"]["ciphertext"]
             decrypt_body = json.dumps({"ciphertext": ciphertext}).encode()
-            json_headers = {**auth, "Content-Type": "application/json"}
             encrypts, bares, ratios, decrypts = [], [], [], []
             for _ in range(ROUNDS):
                 encrypts.append(load(f"{sidecar}/v1/encrypt", encrypt_body.encode(), json_headers))
@@ -165,12 +218,11 @@ def main() -> None:
                 decrypts.append(load(f"{sidecar}/v1/decrypt", decrypt_body, json_headers))
             stream = asyncio.run(stream_mib_s(f"{sidecar}/v1/encrypt", {
                 **auth, "Content-Type": "application/octet-stream", "X-Cifer-Id": cifer_id}))
-            peak = peak_rss_mib(procs[1].pid)
+            peak = rss_mib(procs[1].pid, "VmHWM")
         finally:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait(timeout=10)
-    median = statistics.median
     print(json.dumps({
         "encrypt_rps": round(median(r["rps"] for r in encrypts), 1),
         "encrypt_p99_ms": round(median(r["p99_ms"] for r in encrypts), 2),
@@ -181,6 +233,7 @@ def main() -> None:
         "stream_mib_s": round(stream, 1),
         "stream_peak_rss_mib": round(peak, 1),
         "stream_peak_rss_mib_goal": 128,
+        **started,
         "concurrency": CONCURRENCY, "duration_s": DURATION_S, "rounds": ROUNDS,
     }, indent=1))
 
@@ -188,9 +241,11 @@ def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)  # the load generator's own process
-    if parser.parse_args().load:
+    parser.add_argument("--startup", action="store_true", help="measure startup_s and idle_rss_mib only")
+    options = parser.parse_args()
+    if options.load:
         spec = json.load(sys.stdin)
         print(json.dumps(asyncio.run(_load(spec["url"], base64.b64decode(spec["body"]), spec["headers"],
                                            DURATION_S, CONCURRENCY))))
     else:
-        main()
+        main(startup_only=options.startup)

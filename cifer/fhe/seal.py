@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cifer.exceptions import CoreError
+from cifer.extras import needs
 from cifer.fhe import wire
 from cifer.fhe.models import Plan
 from cifer.fhe.params import CkksParameters, ParameterError, check_coeff_modulus, check_ring
@@ -49,7 +50,7 @@ def sealapi() -> Any:
     try:
         import tenseal.sealapi as sa
     except ImportError:
-        raise FHEUnavailable("encrypted inference needs TenSEAL: pip install 'cifer[fhe]'") from None
+        raise FHEUnavailable(needs("encrypted inference", "fhe")) from None
     return sa
 
 
