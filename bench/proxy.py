@@ -99,20 +99,23 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cifer.cli", *args]
 
 
-def wait_ready(url: str, timeout_s: float = 60.0) -> None:
-    """Until `url` answers at all (any status)."""
+def wait_ready(url: str, timeout_s: float = 60.0, *, status: int | None = None, poll_s: float = 0.1) -> None:
+    """Until `url` answers: with any status, or with `status` only; asked every `poll_s`."""
     import urllib.error
     import urllib.request
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                answered = resp.status
+        except urllib.error.HTTPError as exc:
+            answered = exc.code
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
+            answered = None
+        if answered is not None and status in (None, answered):
+            return
+        time.sleep(poll_s)
+    raise RuntimeError(f"{url} did not answer" + (f" {status}" if status else ""))
 
 
 def rss_mib(pid: int, field: str) -> float:
@@ -121,23 +124,6 @@ def rss_mib(pid: int, field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field}")
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """Until `url`/v1/health answers 200, polled every 5 ms so that the start is timed closely."""
-    import urllib.request
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.005)
-    raise RuntimeError(f"{url} did not become healthy")
 
 
 def startup_and_idle(keyservice_url: str, encrypt_body: bytes, headers: dict[str, str]) -> dict:
@@ -151,7 +137,7 @@ def startup_and_idle(keyservice_url: str, encrypt_body: bytes, headers: dict[str
         proc = subprocess.Popen(cli("proxy", "--keyservice-url", keyservice_url, "--port", str(port)),
                                 stdout=subprocess.DEVNULL)
         try:
-            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            wait_ready(f"http://127.0.0.1:{port}/v1/health", status=200, poll_s=0.005)  # timed closely
             starts.append(time.perf_counter() - started)
             request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/encrypt", data=encrypt_body, headers=headers)
             urllib.request.urlopen(request).close()
