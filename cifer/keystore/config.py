@@ -77,13 +77,13 @@ def open_kek(settings: KekSettings, *, create: bool) -> Kek:
     return FileKek.open(settings.path, create=create)
 
 
-def add_kek_arguments(parser: argparse.ArgumentParser) -> None:
-    """The KEK options every command that opens a keystore takes."""
+def add_kek_arguments(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
+    """The KEK options every command that opens a keystore takes (`again`: see add_flags)."""
     hsm = parser.add_argument_group(
         "KEK", f"a PKCS#11 token (PIN in ${PIN_ENV} or --pkcs11-pin-file), else a 0600 key file"
     )
-    add_flags(hsm, Pkcs11KekSettings)
-    add_flags(hsm, FileKekSettings)
+    add_flags(hsm, Pkcs11KekSettings, again=again)
+    add_flags(hsm, FileKekSettings, again=again)
 
 
 def kek_settings(args: argparse.Namespace, *, default_file: Path) -> KekSettings:

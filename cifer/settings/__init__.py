@@ -181,23 +181,28 @@ def _help(cls: type, field: dataclasses.Field, spec: Setting, kind: _Kind) -> st
 # ------------------------------------------------------------------ the command line
 
 
-def add_flags(parser: argparse._ActionsContainer, cls: type, *, only: Collection[str] | None = None) -> None:
+def add_flags(parser: argparse._ActionsContainer, cls: type, *, only: Collection[str] | None = None,
+              again: bool = False) -> None:
     """The flags of `cls`'s own settings (not those of nested settings classes: add them to
-    their own argument group), or of the fields named in `only`."""
+    their own argument group), or of the fields named in `only`. `again`: the parser is a
+    subcommand's and its parent has these flags too, so they may come after the subcommand's
+    name as well as before it (argparse would otherwise let the subcommand's unset flags erase
+    the parent's)."""
+    default = argparse.SUPPRESS if again else None
     for field in dataclasses.fields(cls):
         spec = spec_of(field)
         if spec is None or spec.flag is None or (only is not None and field.name not in only):
             continue
         kind = _kind(cls, field)
         target = parser.add_mutually_exclusive_group() if spec.none_flag else parser
-        common = {"dest": _dest(spec.flag), "default": None, "help": _help(cls, field, spec, kind)}
+        common = {"dest": _dest(spec.flag), "default": default, "help": _help(cls, field, spec, kind)}
         if kind.switch:
             target.add_argument(spec.flag, action="store_true", **common)
         else:
             target.add_argument(spec.flag, action="append" if kind.repeated else "store", type=kind.parse,
                                 metavar=spec.metavar, **common)
         if spec.none_flag:
-            target.add_argument(spec.none_flag, dest=_dest(spec.none_flag), action="store_true", default=None,
+            target.add_argument(spec.none_flag, dest=_dest(spec.none_flag), action="store_true", default=default,
                                 help=spec.none_help)
 
 
@@ -234,6 +239,8 @@ def _value(cls: type, field: dataclasses.Field, args: argparse.Namespace) -> Any
         except SettingsError:
             required = [_describe(spec_of(f)) for f in dataclasses.fields(kind.inner)
                         if _default(f) is dataclasses.MISSING and spec_of(f)]
+            if len(required) < 2:
+                raise
             raise SettingsError(f"{', '.join(required[:-1])} and {required[-1]} go together") from None
     if spec is None:
         return _UNSET

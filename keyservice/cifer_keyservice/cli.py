@@ -26,20 +26,12 @@ KEK_FILE = "kek.key"
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("keyservice", help="the key service and its admin commands")
-    add_flags(parser, StateSettings)
-    add_flags(parser, KeyServiceSettings, only=("database_url",))
-    add_kek_arguments(parser)
-    kube = parser.add_argument_group("Kubernetes", "accept ServiceAccount tokens, checked by TokenReview")
-    add_flags(kube, KeyServiceSettings, only=("token_review",))
-    add_flags(kube, TokenReviewSettings)
-    add_flags(parser.add_argument_group("OIDC", "accept an identity provider's JWTs, verified against its JWKS"),
-              OidcSettings)
-    limits = parser.add_argument_group("rate limits", "seed §8.1, per principal; shared by every replica")
-    add_flags(limits, KeyServiceSettings, only=("rate_limits", "redis_url"))
+    _add_shared_flags(parser)
     sub = parser.add_subparsers(dest="keyservice_command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser("serve", help="serve the key service API")
     add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks"))
+    _add_shared_flags(serve, again=True)  # the chart passes --kube-in-cluster after `serve`
     serve.set_defaults(func=_serve)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_migrate)
@@ -60,6 +52,21 @@ def register(commands: argparse._SubParsersAction) -> None:
                                                                           required=True)
     audit.add_parser("verify", help="check the whole chain; exit 1 if anything was altered").set_defaults(
         func=_audit_verify)
+
+
+def _add_shared_flags(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
+    """The flags every command takes: where the state, the database and the KEK are, and how
+    callers are checked and limited."""
+    add_flags(parser, StateSettings, again=again)
+    add_flags(parser, KeyServiceSettings, only=("database_url",), again=again)
+    add_kek_arguments(parser, again=again)
+    kube = parser.add_argument_group("Kubernetes", "accept ServiceAccount tokens, checked by TokenReview")
+    add_flags(kube, KeyServiceSettings, only=("token_review",), again=again)
+    add_flags(kube, TokenReviewSettings, again=again)
+    add_flags(parser.add_argument_group("OIDC", "accept an identity provider's JWTs, verified against its JWKS"),
+              OidcSettings, again=again)
+    limits = parser.add_argument_group("rate limits", "seed §8.1, per principal; shared by every replica")
+    add_flags(limits, KeyServiceSettings, only=("rate_limits", "redis_url"), again=again)
 
 
 def settings_from(args: argparse.Namespace) -> KeyServiceSettings:

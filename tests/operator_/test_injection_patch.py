@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+
 import pytest
 
+from cifer.settings import add_flags, from_arguments
+from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
 from cifer_operator.injection import BY_NAMESPACE, BY_POD, InjectorSettings, Refusal, patch
 
 SETTINGS = InjectorSettings(image="cifer:test", keyservice_url="http://ks:8081", exclude_namespaces=frozenset({"cifer"}))
@@ -66,3 +71,20 @@ async def test_who_is_injected(annotations, mode, namespace, injected):
 async def test_a_bad_annotation_is_refused_by_name(key, value):
     with pytest.raises(Refusal, match=key):
         await patch(pod({"cifer.io/inject": "true", key: value}), "shop", BY_POD, SETTINGS, no_names)
+
+
+async def test_the_sidecar_reads_from_its_arguments_and_environment_the_settings_it_was_injected_with(monkeypatch):
+    settings = dataclasses.replace(SETTINGS, inference_url="http://inference:8000")
+    keys = "cif_aaaaaaaaaaaa,cif_bbbbbbbbbbbb"
+    ops = await patch(pod({"cifer.io/inject": "true", "cifer.io/proxy-port": "9090", "cifer.io/inference": "true",
+                           "cifer.io/cifer-keys": keys}), "shop", BY_POD, settings, no_names)
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    for var in sidecar["env"]:
+        monkeypatch.setenv(var["name"], var["value"])
+    monkeypatch.delenv("CIFER_API_KEY", raising=False)
+    parser = argparse.ArgumentParser()
+    add_flags(parser, SidecarSettings)  # as `cifer proxy` does
+    assert sidecar["args"][0] == "proxy"
+    assert from_arguments(SidecarSettings, parser.parse_args(sidecar["args"][1:])) == SidecarSettings(
+        keyservice_url="http://ks:8081", host="127.0.0.1", port=9090, health_port=settings.probe_port,
+        token_file=DEFAULT_TOKEN_FILE, warm_cifer_ids=tuple(keys.split(",")), inference_url="http://inference:8000")
