@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -11,18 +9,14 @@ from typing import Any
 from aiohttp import web
 
 from cifer.api.errors import ApiError
+from cifer.api.timestamps import unix_iso
 
 API_VERSION = "1.0"
 REQUEST_ID = web.RequestKey("request_id", str)
 
 
-@functools.lru_cache(maxsize=2)
-def _timestamp(unix_s: int) -> str:
-    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _meta(request: web.Request, *, with_version: bool) -> dict[str, str]:
-    meta = {"request_id": request.get(REQUEST_ID, ""), "timestamp": _timestamp(int(time.time()))}
+    meta = {"request_id": request.get(REQUEST_ID, ""), "timestamp": unix_iso(int(time.time()))}
     if with_version:
         meta["version"] = API_VERSION
     return meta

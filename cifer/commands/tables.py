@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cifer.api.timestamps import iso
+
 FORMATS = ("table", "json")
 
 
@@ -14,7 +16,7 @@ def cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":")) if value else "-"
     return " ".join(str(value).split())  # one line per cell, whatever the server sent

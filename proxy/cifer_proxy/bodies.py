@@ -1,5 +1,5 @@
 """Request bodies of /v1/encrypt and /v1/decrypt, parsed at the edge: every fault is a 400
-that names the field (seed §9.1), never a 500."""
+that names the field (seed §9.1), never a 500. What every service parses is `cifer.api.parsing`."""
 
 from __future__ import annotations
 
@@ -10,35 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
-from cifer.api.errors import ApiError, ErrorCode
-from cifer.envelope.format import CIFER_ID_RE, encode_metadata
+from cifer.api import parsing
+from cifer.api.parsing import invalid
+from cifer.envelope.format import encode_metadata
 
 ENCODINGS = ("base64", "hex", "utf8")
 
 
-def invalid(field: str, problem: str, code: ErrorCode = ErrorCode.INVALID_REQUEST) -> ApiError:
-    return ApiError(code, f"{field}: {problem}", details={"field": field})
-
-
 async def json_object(request: web.Request, allowed: set[str]) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise invalid("body", "is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise invalid("body", "must be a JSON object")
-    for key in body:
-        if key not in allowed:
-            raise invalid(key, "unknown field")
+    """The sidecar's bodies: a JSON object is required, and holds only the `allowed` fields."""
+    body = await parsing.json_object(request, required=True)
+    parsing.refuse_unknown(body, allowed)
     return body
-
-
-def cifer_id(value: object, field: str = "cifer_id") -> str:
-    if not isinstance(value, str):
-        raise invalid(field, "is required: a cifer id (cif_...)")
-    if not CIFER_ID_RE.fullmatch(value):
-        raise ApiError(ErrorCode.INVALID_CIFER_ID, details={"field": field, "cifer_id": value[:80]})
-    return value
 
 
 def encoding(value: object, *, allowed: tuple[str, ...] = ENCODINGS) -> str:

@@ -11,7 +11,8 @@ import logging
 
 from aiohttp import web
 
-from cifer.api import response
+from cifer.api.endpoints import ENCRYPT, route
+from cifer.api import parsing, response
 from cifer.envelope import Recipient, aencrypt_stream, encrypt
 from cifer_proxy import bodies
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, pieces
@@ -31,16 +32,16 @@ def algorithm(recipient: Recipient) -> dict[str, str]:
     return {"kem": recipient.suite.name, "aead": recipient.suite.aead}
 
 
-@routes.post("/v1/encrypt")
+@route(routes, ENCRYPT)
 async def encrypt_data(request: web.Request) -> web.StreamResponse:
     await authorize(request)
     if request.content_type == OCTET_STREAM:
         return await _encrypt_stream(request)
     if "X-Cifer-Id" in request.headers:  # a binary body's headers, sent with JSON: ignored, but well-formed
-        bodies.cifer_id(request.headers["X-Cifer-Id"], "X-Cifer-Id")
+        parsing.cifer_id(request.headers["X-Cifer-Id"], "X-Cifer-Id")
     bodies.metadata_header(request.headers.get("X-Cifer-Metadata"))
     body = await bodies.json_object(request, {"cifer_id", "plaintext", "encoding", "metadata"})
-    cifer_id = bodies.cifer_id(body.get("cifer_id"))
+    cifer_id = parsing.cifer_id(body.get("cifer_id"), "cifer_id")
     plaintext = bodies.decode(body.get("plaintext"), bodies.encoding(body.get("encoding", "base64")), "plaintext")
     metadata = bodies.metadata(body.get("metadata", {}))
     recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)
@@ -54,7 +55,7 @@ async def encrypt_data(request: web.Request) -> web.StreamResponse:
 
 
 async def _encrypt_stream(request: web.Request) -> web.StreamResponse:
-    cifer_id = bodies.cifer_id(request.headers.get("X-Cifer-Id"), "X-Cifer-Id")
+    cifer_id = parsing.cifer_id(request.headers.get("X-Cifer-Id"), "X-Cifer-Id")
     metadata = bodies.metadata_header(request.headers.get("X-Cifer-Metadata"))
     recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)  # every refusal comes before the first byte
     resp = web.StreamResponse(headers={

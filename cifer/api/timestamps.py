@@ -1,0 +1,18 @@
+"""The seed's timestamp format, `2026-01-08T10:30:00Z` (UTC, whole seconds), written once."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+
+FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso(moment: datetime.datetime | None) -> str | None:
+    """An aware moment as the seed writes it; None stays None (a field that is null on the wire)."""
+    return None if moment is None else moment.astimezone(datetime.UTC).strftime(FORMAT)
+
+
+@functools.lru_cache(maxsize=2)  # every response's `meta.timestamp`: one formatting per second
+def unix_iso(unix_s: int) -> str:
+    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime(FORMAT)
