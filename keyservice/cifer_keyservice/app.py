@@ -14,16 +14,17 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from cifer.api import health
+from cifer.api import health, openapi
+from cifer.api.endpoints import KEYSERVICE
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import new_app
 from cifer.keystore.config import open_kek
 from cifer.keystore.store import Keystore
-from cifer_keyservice import openapi, servicekeys
+from cifer_keyservice import servicekeys
 from cifer_keyservice.audit import AuditedSession, AuditLog
 from cifer_keyservice.auth.apikeys import ApiKeyStore
-from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenticator, authenticate
+from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenticator, authenticate, authorize
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.auth.oidc import OidcUnavailable, OidcVerifier, token_issuer
 from cifer_keyservice.auth.tokenreview import TokenReviewer, TokenReviewUnavailable
@@ -42,6 +43,7 @@ from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS,
 from cifer_keyservice.webhooks import routes as webhooks
 from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer_keyservice.webhooks.service import WebhookService
+from cifer_keyservice.wire_errors import domain_errors
 
 log = logging.getLogger("cifer.keyservice")
 
@@ -97,7 +99,7 @@ def oidc_verifier(oidc: OidcSettings) -> OidcVerifier:
 
 def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdout) -> web.Application:
     app = new_app(max_body_bytes=settings.max_body_bytes,
-                  inner=[unavailable_backends, authenticate, limit_rate, idempotent])
+                  inner=[unavailable_backends, authenticate, limit_rate, idempotent, domain_errors, authorize])
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_headers)  # X-RateLimit-* on every response of a limited route
     checks: dict = {}
@@ -177,6 +179,6 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(whoami.routes)
     app.add_routes(decap.routes)
     app.add_routes(audit_routes.routes)
-    app.add_routes(openapi.routes)
+    app.add_routes(openapi.routes(KEYSERVICE))
     app.add_routes(webhooks.routes)
     return app

@@ -29,8 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice.clock import utcnow
+from cifer_keyservice.errors import AuditUnavailable
 from cifer_keyservice.db.models import AuditHead, AuditRecord
 
 log = logging.getLogger("cifer.audit")
@@ -130,7 +130,7 @@ class AuditLog:
             if self._failures is not None:
                 self._failures.inc()
             log.exception("audit records could not be written; refusing the %s", entries[0].operation)
-            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the audit log cannot be written") from None
+            raise AuditUnavailable("the audit log cannot be written") from None
         pending = session.sync_session.info.setdefault(_PENDING_LINES, [])
         for row in rows:
             line = {**row, "audit": True, "at": row["at"].isoformat()}

@@ -8,7 +8,6 @@ is generated (HSM round trip) before that transaction opens, so no lock waits on
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import datetime
 import secrets
@@ -18,20 +17,28 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cifer.api.errors import ApiError, ErrorCode
 from cifer.crypto.suites import suite_by_name
 from cifer.keystore.store import Keystore, StoredKey
-from cifer_keyservice import events
+from cifer_keyservice import errors, events
 from cifer_keyservice.audit import AuditLog, Entry
 from cifer_keyservice.auth.principal import Principal
-from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
-from cifer_keyservice.requests import POLICY_FIELDS, CreateCifer, Policy, RotateCifer, UpdateCifer
+from cifer_keyservice.records import (
+    POLICY_FIELDS,
+    CiferRecord,
+    CreateCifer,
+    Page,
+    Policy,
+    PublicKey,
+    Rotation,
+    RotateCifer,
+    Statistics,
+    UpdateCifer,
+)
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 CIFER_ID_RANDOM_CHARS = 24  # 142 bits: ids are not guessable
-REVOCATION_WARNING = "This action is irreversible. All encrypted data will become permanently inaccessible."
-MAX_PAGE = 100
 
 
 def new_cifer_id() -> str:
@@ -51,12 +58,13 @@ class Caller:
                      request_id=self.request_id, source=self.source, **fields)
 
 
-def encapsulation_key(cifer: Cifer, version: CiferVersion) -> str:
-    return base64.b64encode(suite_by_name(cifer.suite).public_key_der(version.public_key)).decode()
+def encapsulation_key(cifer: Cifer, version: CiferVersion) -> bytes:
+    """The version's public key as DER (SubjectPublicKeyInfo)."""
+    return suite_by_name(cifer.suite).public_key_der(version.public_key)
 
 
 def policy_of(cifer: Cifer) -> Policy:
-    return Policy.from_json(cifer.policy)
+    return Policy.from_stored(cifer.policy)
 
 
 def can_see(principal: Principal, cifer: Cifer) -> bool:
@@ -67,27 +75,19 @@ def can_manage(principal: Principal, cifer: Cifer) -> bool:
     return principal.is_admin or principal.id == cifer.owner_id
 
 
-def summary(cifer: Cifer) -> dict[str, Any]:
-    """The seed's §4.2 body (plus description, metadata and policy, which §4.1 returns)."""
-    return {
-        "cifer_id": cifer.id,
-        "name": cifer.name,
-        "description": cifer.description,
-        "status": cifer.status,
-        "created_at": iso(cifer.created_at),
-        "updated_at": iso(cifer.updated_at),
-        "owner_id": cifer.owner_id,
-        "key_version": cifer.current_version,
-        "key_algorithm": cifer.suite,
-        "metadata": cifer.metadata_,
-        "policy": cifer.policy,
-        "statistics": {
-            "total_encryptions": cifer.key_fetches,
-            "total_decryptions": cifer.decryptions,
-            "failed_decryptions": cifer.decrypt_failures,
-            "last_used_at": iso(cifer.last_used_at),
-        },
-    }
+def record_of(cifer: Cifer, current: CiferVersion | None = None) -> CiferRecord:
+    """The cifer, with its current version's public key when `current` is given and it is active."""
+    active = current is not None and cifer.status == "active"
+    return CiferRecord(
+        cifer_id=cifer.id, name=cifer.name, description=cifer.description, status=cifer.status,
+        created_at=cifer.created_at, updated_at=cifer.updated_at, owner_id=cifer.owner_id,
+        key_version=cifer.current_version, key_algorithm=cifer.suite, metadata=cifer.metadata_,
+        policy=policy_of(cifer), next_rotation_at=cifer.next_rotation_at,
+        statistics=Statistics(total_encryptions=cifer.key_fetches, total_decryptions=cifer.decryptions,
+                              failed_decryptions=cifer.decrypt_failures, last_used_at=cifer.last_used_at),
+        encapsulation_key=encapsulation_key(cifer, current) if active else None,
+        key_created_at=current.created_at if active else None,
+    )
 
 
 class CiferService:
@@ -114,13 +114,13 @@ class CiferService:
         return await session.get(CiferVersion, (cifer.id, cifer.current_version))
 
     async def _visible(self, session: AsyncSession, caller: Caller, cifer_id: str, *, for_update: bool = False) -> Cifer:
-        """The cifer if the caller may see it; 404 otherwise, so ids cannot be probed."""
+        """The cifer if the caller may see it; NotFound otherwise, so ids cannot be probed."""
         cifer = await self._load(session, cifer_id, for_update=for_update)
         if cifer is None or not can_see(caller.principal, cifer):
-            raise ApiError(ErrorCode.NOT_FOUND, details={"cifer_id": cifer_id})
+            raise errors.NotFound(cifer_id=cifer_id)
         return cifer
 
-    async def create(self, caller: Caller, request: CreateCifer) -> dict[str, Any]:
+    async def create(self, caller: Caller, request: CreateCifer) -> CiferRecord:
         caller.principal.require("cifer:create")
         stored = await self._generate(request.algorithm)
         now = utcnow()
@@ -143,31 +143,23 @@ class CiferService:
             await self._audit.append(session, caller.entry("create", "success", cifer_id=cifer.id, key_version=1))
             await events.emit(session, "cifer.created", owner_id=cifer.owner_id,
                               data={"cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id})
-        return {
-            "cifer_id": cifer.id, "name": cifer.name, "description": cifer.description, "status": cifer.status,
-            "created_at": iso(cifer.created_at), "owner_id": cifer.owner_id,
-            "encapsulation_key": encapsulation_key(cifer, version), "key_version": 1,
-            "key_algorithm": cifer.suite, "metadata": cifer.metadata_, "policy": cifer.policy,
-        }
+        return record_of(cifer, version)
 
-    async def get(self, caller: Caller, cifer_id: str) -> dict[str, Any]:
-        """The §4.2 body, and (CIFER's additions) the current public key, when its version was
-        made and when the next scheduled rotation is due: all a declarative client needs."""
+    async def get(self, caller: Caller, cifer_id: str) -> CiferRecord:
+        """The cifer with its current public key, when its version was made and when the next
+        scheduled rotation is due: all a declarative client needs."""
         caller.principal.require("cifer:read")
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id)
             return await self._detail(session, cifer)
 
-    async def _detail(self, session: AsyncSession, cifer: Cifer) -> dict[str, Any]:
-        """What GET and PATCH answer: the §4.2 body with CIFER's additions."""
-        body = summary(cifer) | {"next_rotation_at": iso(cifer.next_rotation_at)}
-        if cifer.status == "active":
-            version = await self._current_version(session, cifer)
-            body |= {"encapsulation_key": encapsulation_key(cifer, version), "key_created_at": iso(version.created_at)}
-        return body
+    async def _detail(self, session: AsyncSession, cifer: Cifer) -> CiferRecord:
+        """What get and update answer: the cifer with its current version, while it is active."""
+        current = await self._current_version(session, cifer) if cifer.status == "active" else None
+        return record_of(cifer, current)
 
-    async def list(self, caller: Caller, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        """Cursor pagination, Stripe's way: ordered by id, `cursor` is the last id seen."""
+    async def list(self, caller: Caller, *, status: str | None, limit: int, cursor: str | None) -> Page[CiferRecord]:
+        """Cursor pagination: ordered by id, `cursor` is the last id seen. Without public keys."""
         caller.principal.require("cifer:read")
         query = select(Cifer).order_by(Cifer.id).limit(limit + 1)
         if not caller.principal.is_admin:
@@ -178,24 +170,22 @@ class CiferService:
             query = query.where(Cifer.id > cursor)
         async with self._sessions.begin() as session:
             rows = (await session.execute(query)).scalars().all()
-        page = rows[:limit]
-        has_more = len(rows) > limit
-        return {
-            "cifers": [summary(cifer) for cifer in page],
-            "has_more": has_more,
-            "next_cursor": page[-1].id if has_more else None,
-        }
+        return Page.of(rows, limit, key=lambda cifer: cifer.id, record=record_of)
 
     def _check_usable(self, cifer: Cifer, operation: str, *, policy_override: bool = False) -> None:
         if cifer.status == "revoked":
-            raise ApiError(ErrorCode.CIFER_REVOKED, details={"cifer_id": cifer.id})
+            raise errors.Revoked(cifer_id=cifer.id)
         if not policy_override and not policy_of(cifer).allows(operation):
-            raise ApiError(ErrorCode.FORBIDDEN, f"the policy of this CIFER does not allow {operation}",
-                           details={"cifer_id": cifer.id, "operation": operation})
+            raise errors.Forbidden(f"the policy of this CIFER does not allow {operation}",
+                                   cifer_id=cifer.id, operation=operation)
+
+    def _check_manager(self, caller: Caller, cifer: Cifer) -> None:
+        if not can_manage(caller.principal, cifer):
+            raise errors.Forbidden(cifer_id=cifer.id, required_permission="owner")
 
     async def rotate(
         self, caller: Caller, cifer_id: str, request: RotateCifer, *, scheduled: bool = False,
-    ) -> dict[str, Any] | None:
+    ) -> Rotation | None:
         """A new active version; the old one decrypts until the re-encryption deadline.
 
         `scheduled` rotations (the scheduler's) go ahead only if the key is still due once its
@@ -206,8 +196,8 @@ class CiferService:
             caller.principal.require("cifer:create")
         async with self._sessions.begin() as session:  # check before the HSM works for nothing
             cifer = await self._visible(session, caller, cifer_id)
-            if not scheduled and not can_manage(caller.principal, cifer):
-                raise ApiError(ErrorCode.FORBIDDEN, details={"cifer_id": cifer_id, "required_permission": "owner"})
+            if not scheduled:
+                self._check_manager(caller, cifer)
             self._check_usable(cifer, "encrypt" if scheduled else "rotate")
             algorithm = cifer.suite
         stored = await self._generate(algorithm)
@@ -236,12 +226,11 @@ class CiferService:
                 "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
                 "old_key_version": old.version, "new_key_version": new_version,
             })
-        return {
-            "cifer_id": cifer.id, "old_key_version": old.version, "new_key_version": new_version,
-            "new_encapsulation_key": base64.b64encode(
-                suite_by_name(algorithm).public_key_der(stored.public_key)).decode(),
-            "rotation_initiated_at": iso(now), "re_encryption_deadline": iso(deadline),
-        }
+        return Rotation(
+            cifer_id=cifer.id, old_key_version=old.version, new_key_version=new_version,
+            new_encapsulation_key=suite_by_name(algorithm).public_key_der(stored.public_key),
+            initiated_at=now, re_encryption_deadline=deadline,
+        )
 
     def _window_days(self, request: RotateCifer, policy: Policy) -> int:
         """The request's window, else the cifer's policy's, else the service's default."""
@@ -250,17 +239,16 @@ class CiferService:
                 return days
         return self._default_window_days
 
-    async def update(self, caller: Caller, cifer_id: str, request: UpdateCifer) -> dict[str, Any]:
+    async def update(self, caller: Caller, cifer_id: str, request: UpdateCifer) -> CiferRecord:
         """Name, description, metadata and policy, as the owner (or an admin) sets them; a new
         `auto_rotate_days` moves the next rotation to that many days after the current
         version was made. A request that changes nothing writes nothing and is not audited."""
         caller.principal.require("cifer:create")
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id, for_update=True)
-            if not can_manage(caller.principal, cifer):
-                raise ApiError(ErrorCode.FORBIDDEN, details={"cifer_id": cifer_id, "required_permission": "owner"})
+            self._check_manager(caller, cifer)
             if cifer.status == "revoked":
-                raise ApiError(ErrorCode.CIFER_REVOKED, details={"cifer_id": cifer.id})
+                raise errors.Revoked(cifer_id=cifer.id)
             changed = [field for field, old, new in (
                 ("name", cifer.name, request.name), ("description", cifer.description, request.description),
                 ("metadata", cifer.metadata_, request.metadata)) if new is not None and new != old]
@@ -288,35 +276,33 @@ class CiferService:
                     details={"changed": changed}))
             return await self._detail(session, cifer)
 
-    async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> dict[str, Any]:
+    async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> datetime.datetime:
+        """For good: `confirmed` is the caller's explicit yes, without which nothing happens.
+        Returns when it was revoked."""
         caller.principal.require("cifer:delete")
         if not confirmed:
-            raise ApiError(ErrorCode.INVALID_REQUEST, "revocation is irreversible: send X-Confirm-Revocation: true",
-                           details={"header": "X-Confirm-Revocation"})
+            raise errors.Unconfirmed()
         now = utcnow()
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id, for_update=True)
-            if not can_manage(caller.principal, cifer):
-                raise ApiError(ErrorCode.FORBIDDEN, details={"cifer_id": cifer_id, "required_permission": "owner"})
+            self._check_manager(caller, cifer)
             # An admin may revoke whatever the policy says: revoking a compromised key fails safe.
             self._check_usable(cifer, "revoke", policy_override=caller.principal.is_admin)
             cifer.status, cifer.revoked_at, cifer.updated_at, cifer.next_rotation_at = "revoked", now, now, None
             await self._audit.append(session, caller.entry("revoke", "success", cifer_id=cifer.id))
             await events.emit(session, "cifer.revoked", owner_id=cifer.owner_id,
                               data={"cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id})
-        return {"cifer_id": cifer.id, "status": "revoked", "revoked_at": iso(now), "warning": REVOCATION_WARNING}
+        return now
 
-    async def public_key(self, cifer_id: str) -> dict[str, Any]:
+    async def public_key(self, cifer_id: str) -> PublicKey:
         """Seed §4.7, unauthenticated: a sidecar needs only this to encrypt."""
         async with self._sessions.begin() as session:
             cifer = await self._load(session, cifer_id)
             if cifer is None:
-                raise ApiError(ErrorCode.NOT_FOUND, details={"cifer_id": cifer_id})
+                raise errors.NotFound(cifer_id=cifer_id)
             self._check_usable(cifer, "encrypt")
             version = await self._current_version(session, cifer)
             cifer.key_fetches += 1
             cifer.last_used_at = utcnow()
-            return {
-                "cifer_id": cifer.id, "encapsulation_key": encapsulation_key(cifer, version),
-                "key_version": version.version, "algorithm": cifer.suite, "valid_until": iso(cifer.next_rotation_at),
-            }
+            return PublicKey(cifer_id=cifer.id, encapsulation_key=encapsulation_key(cifer, version),
+                             key_version=version.version, algorithm=cifer.suite, valid_until=cifer.next_rotation_at)

@@ -21,17 +21,16 @@ from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from cifer.api.errors import ApiError, ErrorCode
-from cifer.envelope import Header, Recipient, parse_header_exact, rewrap_header
 from cifer.crypto.suites import suite_by_name
+from cifer.envelope import Header, Recipient, parse_header_exact, rewrap_header
 from cifer.exceptions import InvalidCiphertext, InvalidWrappedKey
 from cifer.keystore.store import Keystore, StoredKey
-from cifer_keyservice import events
+from cifer_keyservice import errors, events
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.cifers import Caller, policy_of
-from cifer_keyservice.requests import Policy
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
+from cifer_keyservice.records import Policy
 
 log = logging.getLogger("cifer.keyservice")
 
@@ -48,24 +47,24 @@ _COUNT_USE = update(_CIFERS_TABLE).where(_CIFERS_TABLE.c.id == bindparam("b_id")
 
 @dataclasses.dataclass
 class Item:
-    """One header's way through a request."""
+    """One header's way through a request: its data key, or the error that stopped it."""
 
     index: int
     header: Header | None = None
     data_key: bytes | None = None
-    error: ApiError | None = None
+    error: errors.KeyServiceError | None = None
 
-    def fail(self, code: ErrorCode, message: str | None = None, **details: Any) -> None:
+    def fail(self, error: type[errors.KeyServiceError], message: str | None = None, **details: Any) -> None:
         cifer = {"cifer_id": self.header.cifer_id} if self.header else {}
-        self.error = ApiError(code, message, details={**cifer, **details})
+        self.error = error(message, **cifer, **details)
 
-    def result(self) -> dict[str, Any]:
-        if self.error is not None:
-            return {"index": self.index, "success": False,
-                    "error": {"code": self.error.code.name, "message": self.error.message, "details": self.error.details}}
-        return {"index": self.index, "success": True, "cifer_id": self.header.cifer_id,
-                "key_version": self.header.key_version, "data_key": self.data_key,
-                "metadata": dict(self.header.metadata)}
+
+@dataclasses.dataclass(frozen=True)
+class Rewrapped:
+    header: bytes  # the new header, sealed to `key_version`
+    cifer_id: str
+    key_version: int
+    previous_key_version: int
 
 
 class DecapService:
@@ -81,17 +80,17 @@ class DecapService:
                    version: CiferVersion | None, now: datetime.datetime) -> None:
         header = item.header
         if cifer is None:
-            return item.fail(ErrorCode.NOT_FOUND)
+            return item.fail(errors.NotFound)
         if cifer.status == "revoked":
-            return item.fail(ErrorCode.CIFER_REVOKED)
+            return item.fail(errors.Revoked)
         allowed = caller.principal.id == cifer.owner_id or caller.principal.id in policy.allowed_principals
         if not allowed or not policy.allows("decrypt"):
-            return item.fail(ErrorCode.UNAUTHORIZED_DECRYPT, "You are not authorized to decrypt this ciphertext",
+            return item.fail(errors.DecryptDenied, "You are not authorized to decrypt this ciphertext",
                              required_permission="owner")
         if version is None or header.suite.name != cifer.suite:
-            return item.fail(ErrorCode.INVALID_CIPHERTEXT, "unknown key version", key_version=header.key_version)
+            return item.fail(errors.UnopenableHeader, "unknown key version", key_version=header.key_version)
         if version.state == "retired" or (version.decrypt_until is not None and version.decrypt_until < now):
-            return item.fail(ErrorCode.INVALID_CIPHERTEXT, "this key version is retired; rewrap before its deadline",
+            return item.fail(errors.UnopenableHeader, "this key version is retired; rewrap before its deadline",
                              key_version=header.key_version)
         return None
 
@@ -108,13 +107,13 @@ class DecapService:
             except InvalidWrappedKey:
                 log.error("stored key %s v%d does not unwrap", key[0], key[1])
                 for item in group:
-                    item.fail(ErrorCode.INTERNAL_ERROR)
+                    item.fail(errors.StoredKeyDamaged)
                 continue
             for item in group:
                 try:
                     item.data_key = open_header(item.header)
                 except InvalidCiphertext:
-                    item.fail(ErrorCode.INVALID_CIPHERTEXT)
+                    item.fail(errors.UnopenableHeader)
 
     async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt") -> list[Item]:
         caller.principal.require("decrypt")
@@ -123,7 +122,7 @@ class DecapService:
             try:
                 item.header = parse_header_exact(raw)
             except InvalidCiphertext:
-                item.fail(ErrorCode.INVALID_CIPHERTEXT)
+                item.fail(errors.UnopenableHeader)
         wanted = {item.header.cifer_id for item in items if item.error is None}
         async with self._readers.begin() as session:
             cifers = {c.id: c for c in (await session.execute(_CIFERS, {"ids": list(wanted)})).scalars()}
@@ -149,12 +148,12 @@ class DecapService:
         failed_items = []
         for item in items:
             header = item.header
-            denied = item.error is not None and item.error.code is ErrorCode.UNAUTHORIZED_DECRYPT
+            denied = isinstance(item.error, errors.DecryptDenied)
             outcome = "success" if item.error is None else ("denied" if denied else "failure")
             entries.append(caller.entry(
                 operation, outcome, cifer_id=header.cifer_id if header else None,
                 key_version=header.key_version if header else None,
-                details={} if item.error is None else {"error": item.error.code.name},
+                details={} if item.error is None else {"error": item.error.code},
             ))
             if header is None or header.cifer_id not in cifers:
                 continue
@@ -177,14 +176,14 @@ class DecapService:
                     await events.emit(session, "decrypt.failed", owner_id=cifer.owner_id, data={
                         "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
                         "key_version": item.header.key_version, "principal": caller.principal.id,
-                        "reason": item.error.code.name,
+                        "reason": item.error.code,
                     })
         except SQLAlchemyError:
             log.exception("audit record could not be written; refusing the %s", operation)
             for item in items:
                 item.data_key = None
-            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the audit log cannot be written") from None
-        except ApiError:
+            raise errors.AuditUnavailable("the audit log cannot be written") from None
+        except errors.KeyServiceError:
             for item in items:
                 item.data_key = None
             raise
@@ -192,7 +191,7 @@ class DecapService:
             for entry in entries:
                 self._outcomes.labels(entry.outcome).inc()
 
-    async def rewrap(self, caller: Caller, raw_header: bytes) -> dict[str, Any]:
+    async def rewrap(self, caller: Caller, raw_header: bytes) -> Rewrapped:
         """The header resealed to the cifer's current version; the payload it fronts is untouched."""
         (item,) = await self.open_headers(caller, [raw_header], operation="rewrap")
         if item.error is not None:
@@ -202,5 +201,5 @@ class DecapService:
             current = await session.get(CiferVersion, (cifer.id, cifer.current_version))
         recipient = Recipient(cifer.id, current.version, suite_by_name(cifer.suite), current.public_key)
         new_header = rewrap_header(item.header, item.data_key, recipient)
-        return {"header": new_header.to_bytes(), "cifer_id": cifer.id,
-                "key_version": current.version, "previous_key_version": item.header.key_version}
+        return Rewrapped(header=new_header.to_bytes(), cifer_id=cifer.id, key_version=current.version,
+                         previous_key_version=item.header.key_version)

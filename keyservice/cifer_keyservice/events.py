@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cifer_keyservice.clock import iso, utcnow
+from cifer.api.timestamps import iso
+from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
 
 EVENT_TYPES = ("cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded")

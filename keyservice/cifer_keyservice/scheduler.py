@@ -10,6 +10,7 @@ work instead of queueing on it; SQLite serializes writers anyway.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 import secrets
@@ -21,13 +22,23 @@ from cifer_keyservice import events
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.cifers import Caller, CiferService
-from cifer_keyservice.clock import iso, utcnow
+from cifer.api.timestamps import iso
+from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
-from cifer_keyservice.requests import RotateCifer
+from cifer_keyservice.records import RotateCifer
 
 log = logging.getLogger("cifer.scheduler")
 SCHEDULER = Principal(id="system:cifer-scheduler", scopes=frozenset({"admin"}), kind="system")
 BATCH = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class RotationPass:
+    """What one pass did: keys announced as expiring, keys rotated, versions retired."""
+
+    expiring: int
+    rotated: int
+    retired: int
 
 
 class RotationScheduler:
@@ -46,9 +57,9 @@ class RotationScheduler:
             query = query.with_for_update(skip_locked=True)
         return query.limit(BATCH)
 
-    async def run_once(self) -> dict[str, int]:
-        """One pass; returns how many keys were announced, rotated and versions retired."""
-        return {"expiring": await self._announce(), "rotated": await self._rotate_due(), "retired": await self._retire()}
+    async def run_once(self) -> RotationPass:
+        """One pass: announce, then rotate, then retire."""
+        return RotationPass(expiring=await self._announce(), rotated=await self._rotate_due(), retired=await self._retire())
 
     async def _announce(self) -> int:
         now = utcnow()

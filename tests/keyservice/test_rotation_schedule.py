@@ -13,6 +13,7 @@ from cifer.envelope import encrypt
 from cifer_keyservice.db.engine import create_engine
 from cifer_keyservice.db.models import Cifer, CiferVersion
 from cifer_keyservice.app import create_app
+from cifer_keyservice.scheduler import RotationPass
 from cifer_keyservice.state import SCHEDULER
 from keyservice.helpers import b64, header_of, new_cifer, recipient, sql
 
@@ -51,11 +52,11 @@ async def test_a_due_key_is_announced_then_rotated_once(keyservice):
     alice = await keyservice.api_key("usr_alice")
     cid = await new_cifer(keyservice, alice, policy={"auto_rotate_days": 30})
     await make_due(keyservice, cid, in_days=3)  # inside the 7-day notice
-    assert (await scheduler(keyservice).run_once())["expiring"] == 1
-    assert (await scheduler(keyservice).run_once())["expiring"] == 0  # once per version
+    assert (await scheduler(keyservice).run_once()).expiring == 1
+    assert (await scheduler(keyservice).run_once()).expiring == 0  # once per version
     await make_due(keyservice, cid)
-    assert (await scheduler(keyservice).run_once())["rotated"] == 1
-    assert (await scheduler(keyservice).run_once())["rotated"] == 0
+    assert (await scheduler(keyservice).run_once()).rotated == 1
+    assert (await scheduler(keyservice).run_once()).rotated == 0
     _, key = await keyservice.call("GET", f"/v1/keys/{cid}", expect=200)
     assert key["data"]["key_version"] == 2
     assert await events_of(keyservice, cid) == ["cifer.created", "cifer.expiring", "cifer.rotated"]
@@ -68,7 +69,7 @@ async def test_keys_without_auto_rotation_or_revoked_are_left_alone(keyservice):
     await make_due(keyservice, revoked)
     await keyservice.call("DELETE", f"/v1/cifers/{revoked}", headers={**alice, "X-Confirm-Revocation": "true"},
                           expect=200)
-    assert await scheduler(keyservice).run_once() == {"expiring": 0, "rotated": 0, "retired": 0}
+    assert await scheduler(keyservice).run_once() == RotationPass(expiring=0, rotated=0, retired=0)
     for cid in (manual, revoked):
         _, body = await keyservice.call("GET", f"/v1/cifers/{cid}", headers=alice, expect=200)
         assert body["data"]["key_version"] == 1
@@ -80,7 +81,7 @@ async def test_a_version_past_its_deadline_is_retired(keyservice):
     header = b64(header_of(encrypt(await recipient(keyservice, cid), b"x")))
     await keyservice.call("POST", f"/v1/cifers/{cid}/rotate", json={"re_encryption_window_days": 0},
                           headers=alice, expect=200)
-    assert (await scheduler(keyservice).run_once())["retired"] == 1
+    assert (await scheduler(keyservice).run_once()).retired == 1
     (state,) = await sql(keyservice, f"SELECT state FROM cifer_versions WHERE cifer_id = '{cid}' AND version = 1")
     assert state[0] == "retired"
     _, body = await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=alice, expect=400)
@@ -111,7 +112,7 @@ async def test_a_scheduled_rotation_keeps_the_old_version_for_the_policys_window
     default = await new_cifer(keyservice, alice, policy={"auto_rotate_days": 30})
     for cid in (windowed, default):
         await make_due(keyservice, cid)
-    assert (await scheduler(keyservice).run_once())["rotated"] == 2
+    assert (await scheduler(keyservice).run_once()).rotated == 2
     for cid, days in ((windowed, 3), (default, keyservice.settings.default_re_encryption_window_days)):
         engine = create_engine(keyservice.settings.database_url)
         try:

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer import apikeys
+from cifer.api.timestamps import iso
 from cifer_keyservice.auth.principal import Principal
-from cifer_keyservice.clock import iso, utcnow
+from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import ApiKey
 from cifer_keyservice.settings import SCOPES
 

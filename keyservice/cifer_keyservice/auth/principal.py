@@ -6,7 +6,7 @@ import dataclasses
 
 from aiohttp import web
 
-from cifer.api.errors import ApiError, ErrorCode
+from cifer_keyservice.errors import Forbidden
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -21,9 +21,9 @@ class Principal:
         return "admin" in self.scopes
 
     def require(self, scope: str) -> None:
-        """403 FORBIDDEN unless the principal holds `scope` (admin holds every scope)."""
+        """Forbidden unless the principal holds `scope` (admin holds every scope)."""
         if scope not in self.scopes and not self.is_admin:
-            raise ApiError(ErrorCode.FORBIDDEN, details={"required_scope": scope})
+            raise Forbidden(required_scope=scope)
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)

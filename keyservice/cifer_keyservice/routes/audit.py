@@ -7,18 +7,17 @@ import datetime
 import re
 
 from aiohttp import web
-from sqlalchemy import func, select
 
+from cifer.api.endpoints import QUERY_AUDIT, route
 from cifer.api import response
-from cifer_keyservice import requests as parse
-from cifer_keyservice.clock import iso
-from cifer_keyservice.db.models import AuditRecord
+from cifer.api.parsing import cifer_id, invalid, positive_int
+from cifer.api.schemas import MAX_AUDIT_PAGE_LIMIT
+from cifer.api.timestamps import iso
+from cifer_keyservice.audit_query import OUTCOMES, AuditEntry, AuditFilter, AuditQuery
 from cifer_keyservice.routes.common import caller
 from cifer_keyservice.state import SESSIONS
 
 routes = web.RouteTableDef()
-MAX_LIMIT = 500
-OUTCOMES = ("success", "denied", "failure")
 # ISO 8601 as RFC 3339 writes it: a date-time with its offset, or a date (midnight UTC).
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[Tt](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?", re.ASCII)
 
@@ -28,7 +27,7 @@ def _date(query, field: str) -> datetime.datetime | None:
     raw = query.get(field)
     if raw is None:
         return None
-    refused = parse.invalid(field, "must be an ISO 8601 time or date, e.g. 2026-01-08T10:30:00Z or 2026-01-08")
+    refused = invalid(field, "must be an ISO 8601 time or date, e.g. 2026-01-08T10:30:00Z or 2026-01-08")
     match = _RFC3339.fullmatch(raw)
     if match is None:
         raise refused
@@ -47,64 +46,38 @@ def _date(query, field: str) -> datetime.datetime | None:
         return (datetime.datetime.min if moment.year == 1 else datetime.datetime.max).replace(tzinfo=datetime.UTC)
 
 
-def _positive(query, field: str, default: int, high: int) -> int:
-    try:
-        value = int(query.get(field, str(default)))
-    except ValueError:
-        value = 0
-    if not 1 <= value <= high:
-        raise parse.invalid(field, f"must be an integer from 1 to {high}")
-    return value
-
-
-def _entry(record: AuditRecord) -> dict:
+def _entry(entry: AuditEntry) -> dict:
     return {
-        "id": record.seq, "timestamp": iso(record.at), "operation": record.operation,
-        "principal": record.principal, "cifer_id": record.cifer_id, "key_version": record.key_version,
-        "outcome": record.outcome, "request_id": record.request_id, "source": record.source,
-        "details": record.details, "hash": record.hash,
+        "id": entry.seq, "timestamp": iso(entry.at), "operation": entry.operation,
+        "principal": entry.principal, "cifer_id": entry.cifer_id, "key_version": entry.key_version,
+        "outcome": entry.outcome, "request_id": entry.request_id, "source": entry.source,
+        "details": entry.details, "hash": entry.hash,
     }
 
 
-@routes.get("/v1/audit")
+@route(routes, QUERY_AUDIT)
 async def query_audit(request: web.Request) -> web.Response:
     caller(request).principal.require("admin")
     query = request.query
     unknown = set(query) - {"start_date", "end_date", "cifer_id", "operation", "principal", "outcome", "page", "limit"}
     if unknown:
-        raise parse.invalid(sorted(unknown)[0], "unknown query parameter")
-    conditions = []
+        raise invalid(sorted(unknown)[0], "unknown query parameter")
     start, end = _date(query, "start_date"), _date(query, "end_date")
-    if start is not None:
-        conditions.append(AuditRecord.at >= start)
-    if end is not None:
-        conditions.append(AuditRecord.at < end)
-    if "cifer_id" in query:
-        conditions.append(AuditRecord.cifer_id == parse.cifer_id(query["cifer_id"]))
-    for field, column in (("operation", AuditRecord.operation), ("principal", AuditRecord.principal)):
-        if field in query:
-            if not 0 < len(query[field]) <= 255:
-                raise parse.invalid(field, "must be 1 to 255 characters")
-            conditions.append(column == query[field])
-    if "outcome" in query:
-        if query["outcome"] not in OUTCOMES:
-            raise parse.invalid("outcome", f"must be one of {', '.join(OUTCOMES)}")
-        conditions.append(AuditRecord.outcome == query["outcome"])
-    page, limit = _positive(query, "page", 1, 1_000_000), _positive(query, "limit", 50, MAX_LIMIT)
-    async with request.app[SESSIONS]() as session:
-        total = (await session.execute(select(func.count()).select_from(AuditRecord).where(*conditions))).scalar_one()
-        by_operation = dict((await session.execute(
-            select(AuditRecord.operation, func.count()).where(*conditions).group_by(AuditRecord.operation)
-        )).all())
-        by_outcome = dict((await session.execute(
-            select(AuditRecord.outcome, func.count()).where(*conditions).group_by(AuditRecord.outcome)
-        )).all())
-        rows = (await session.execute(
-            select(AuditRecord).where(*conditions).order_by(AuditRecord.seq.desc()).offset((page - 1) * limit).limit(limit)
-        )).scalars().all()
+    wanted = cifer_id(query["cifer_id"]) if "cifer_id" in query else None
+    for field in ("operation", "principal"):
+        if field in query and not 0 < len(query[field]) <= 255:
+            raise invalid(field, "must be 1 to 255 characters")
+    if "outcome" in query and query["outcome"] not in OUTCOMES:
+        raise invalid("outcome", f"must be one of {', '.join(OUTCOMES)}")
+    page = positive_int(query, "page", default=1, high=1_000_000)
+    limit = positive_int(query, "limit", default=50, high=MAX_AUDIT_PAGE_LIMIT)
+    where = AuditFilter(start=start, end=end, cifer_id=wanted, operation=query.get("operation"),
+                        principal=query.get("principal"), outcome=query.get("outcome"))
+    found = await AuditQuery(request.app[SESSIONS]).page(where, page=page, limit=limit)
     return response.ok(request, {
-        "audit_logs": [_entry(r) for r in rows],
-        "pagination": {"page": page, "limit": limit, "total": total, "total_pages": (total + limit - 1) // limit},
-        "summary": {"total_operations": total, "operation_breakdown": by_operation,
-                    "outcome_breakdown": {outcome: by_outcome.get(outcome, 0) for outcome in OUTCOMES}},
+        "audit_logs": [_entry(entry) for entry in found.entries],
+        "pagination": {"page": page, "limit": limit, "total": found.total,
+                       "total_pages": (found.total + limit - 1) // limit},
+        "summary": {"total_operations": found.total, "operation_breakdown": found.by_operation,
+                    "outcome_breakdown": found.by_outcome},
     })

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from aiohttp import web
 
+from cifer.api.endpoints import DECAPSULATE, REWRAP, route
 from cifer.api import response
-from cifer_keyservice import requests as parse
+from cifer.api.parsing import invalid, json_object
+from cifer_keyservice.decap import Item
 from cifer_keyservice.routes.common import caller
 from cifer_keyservice.state import DECAP, SETTINGS
+from cifer_keyservice.wire_errors import error_body
 
 routes = web.RouteTableDef()
 
@@ -31,28 +35,33 @@ def _b64(value: object) -> bytes:
         return b""
 
 
-@routes.post("/v1/decapsulate")
+def _result(item: Item) -> dict[str, Any]:
+    if item.error is not None:
+        return {"index": item.index, "success": False, "error": error_body(item.error)}
+    return {"index": item.index, "success": True, "cifer_id": item.header.cifer_id,
+            "key_version": item.header.key_version, "data_key": base64.b64encode(item.data_key).decode(),
+            "metadata": dict(item.header.metadata)}
+
+
+@route(routes, DECAPSULATE)
 async def decapsulate(request: web.Request) -> web.Response:
-    body = await parse.json_object(request)
+    body = await json_object(request)
     headers = body.get("headers")
     limit = request.app[SETTINGS].max_batch_headers
     if set(body) != {"headers"} or not isinstance(headers, list) or not 1 <= len(headers) <= limit:
-        raise parse.invalid("headers", f"must be a list of 1 to {limit} base64 envelope headers")
+        raise invalid("headers", f"must be a list of 1 to {limit} base64 envelope headers")
     items = await request.app[DECAP].open_headers(caller(request), [_b64(h) for h in headers])
     if len(items) == 1 and items[0].error is not None:
         raise items[0].error
-    results = [item.result() for item in items]
-    for result in results:
-        if result["success"]:
-            result["data_key"] = base64.b64encode(result["data_key"]).decode()
-    return response.ok(request, {"results": results})
+    return response.ok(request, {"results": [_result(item) for item in items]})
 
 
-@routes.post("/v1/rewrap")
+@route(routes, REWRAP)
 async def rewrap(request: web.Request) -> web.Response:
-    body = await parse.json_object(request)
+    body = await json_object(request)
     if set(body) != {"header"}:
-        raise parse.invalid("header", "must be the one field: a base64 envelope header")
-    result = await request.app[DECAP].rewrap(caller(request), _b64(body["header"]))
-    result["header"] = base64.b64encode(result["header"]).decode()
-    return response.ok(request, result)
+        raise invalid("header", "must be the one field: a base64 envelope header")
+    rewrapped = await request.app[DECAP].rewrap(caller(request), _b64(body["header"]))
+    return response.ok(request, {"header": base64.b64encode(rewrapped.header).decode(), "cifer_id": rewrapped.cifer_id,
+                                 "key_version": rewrapped.key_version,
+                                 "previous_key_version": rewrapped.previous_key_version})

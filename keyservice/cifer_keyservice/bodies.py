@@ -1,0 +1,92 @@
+"""Request bodies of /v1/cifers, parsed once at the edge into the lifecycle's types
+(`records`); every fault is a 400 that names the field. Bounds follow the seed's OpenAPI (name
+255, description 1000, rotation 0..365 days) and, where it is silent, `cifer.api.schemas`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cifer.api.parsing import integer, invalid, optional_object, refuse_unknown, string
+from cifer.api.schemas import (
+    MAX_ALLOWED_PRINCIPALS,
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_PRINCIPAL_CHARS,
+)
+from cifer.crypto.suites import suite_by_name
+from cifer_keyservice.records import OPERATIONS, POLICY_FIELDS, CreateCifer, Policy, RotateCifer, UpdateCifer
+
+
+def string_map(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object of strings")
+    if len(value) > MAX_METADATA_ENTRIES:
+        raise invalid(field, f"at most {MAX_METADATA_ENTRIES} entries")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise invalid(f"{field}.{key}", "must be a string")
+        if not key or len(key) > MAX_METADATA_KEY_CHARS or len(item) > MAX_METADATA_VALUE_CHARS:
+            raise invalid(f"{field}.{key}", f"keys 1..{MAX_METADATA_KEY_CHARS}, values up to {MAX_METADATA_VALUE_CHARS} characters")
+    return dict(value)
+
+
+def policy(value: Any, field: str = "policy") -> Policy:
+    if value is None:
+        return Policy()
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object")
+    refuse_unknown(value, POLICY_FIELDS, field + ".")
+    days = integer(value, "auto_rotate_days", low=0, high=365, default=None, prefix=field + ".")
+    window = integer(value, "re_encryption_window_days", low=0, high=365, default=None, prefix=field + ".")
+    operations = value.get("allowed_operations", list(OPERATIONS))
+    if not isinstance(operations, list) or not all(op in OPERATIONS for op in operations):
+        raise invalid(f"{field}.allowed_operations", f"must be a list drawn from {', '.join(OPERATIONS)}")
+    principals = value.get("allowed_principals", [])
+    if (
+        not isinstance(principals, list) or len(principals) > MAX_ALLOWED_PRINCIPALS
+        or not all(isinstance(p, str) and 0 < len(p) <= MAX_PRINCIPAL_CHARS for p in principals)
+    ):
+        raise invalid(f"{field}.allowed_principals", f"must be a list of at most {MAX_ALLOWED_PRINCIPALS} principal names")
+    return Policy(
+        auto_rotate_days=days or None,
+        allowed_operations=tuple(op for op in OPERATIONS if op in operations),
+        allowed_principals=tuple(dict.fromkeys(principals)),
+        re_encryption_window_days=window,
+    )
+
+
+def create_cifer(body: Mapping[str, Any], *, default_algorithm: str) -> CreateCifer:
+    refuse_unknown(body, {"name", "description", "metadata", "policy", "algorithm"})
+    algorithm = string(body, "algorithm", max_chars=32, default=default_algorithm)
+    try:
+        suite_by_name(algorithm)
+    except KeyError:
+        raise invalid("algorithm", "must be ML-KEM-768, ML-KEM-1024 or X-Wing") from None
+    return CreateCifer(
+        name=string(body, "name", max_chars=255, default=""),
+        description=string(body, "description", max_chars=1000, default=""),
+        metadata=string_map(body.get("metadata", {}), "metadata"),
+        policy=policy(optional_object(body, "policy")),
+        algorithm=algorithm,
+    )
+
+
+def update_cifer(body: Mapping[str, Any]) -> UpdateCifer:
+    """PATCH /v1/cifers/{cifer_id}: only what the body names changes."""
+    refuse_unknown(body, {"name", "description", "metadata", "policy"})
+    return UpdateCifer(
+        name=string(body, "name", max_chars=255) if "name" in body else None,
+        description=string(body, "description", max_chars=1000) if "description" in body else None,
+        metadata=string_map(body["metadata"], "metadata") if "metadata" in body else None,
+        policy=policy(optional_object(body, "policy")) if "policy" in body else None,
+    )
+
+
+def rotate_cifer(body: Mapping[str, Any]) -> RotateCifer:
+    refuse_unknown(body, {"reason", "re_encryption_window_days"})
+    return RotateCifer(
+        reason=string(body, "reason", max_chars=255, default="manual"),
+        re_encryption_window_days=integer(body, "re_encryption_window_days", low=0, high=365, default=None),
+    )
