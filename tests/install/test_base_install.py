@@ -97,6 +97,23 @@ with CiferClient() as client:
         stop(proc)
 
 
+@pytest.mark.parametrize(("words", "extra", "feature"), [
+    (("keyservice", "--database-url", "postgresql://cifer@127.0.0.1:1/cifer", "migrate"), "postgres",
+     "cifer keyservice: a PostgreSQL database"),
+    (("dev", "--port", "{port}", "--pkcs11-library", "/nowhere/libpkcs11.so", "--pkcs11-token", "t"), "hsm",
+     "cifer dev: a PKCS#11 token"),
+    (("keyservice", "--redis-url", "redis://127.0.0.1:1/0", "serve", "--port", "{port}"), "redis",
+     "cifer keyservice: rate-limit counters in Redis (redis_url)"),
+], ids=["postgres", "hsm", "redis"])
+def test_an_option_whose_extra_is_missing_says_so_in_one_line(base, tmp_path, words, extra, feature):
+    argv = [word.format(port=free_port()) for word in words]
+    run = subprocess.run([str(base / "cifer"), argv[0], "--data-dir", str(tmp_path / "data"), *argv[1:]],
+                         cwd=tmp_path, env=_environment(CIFER_PKCS11_PIN="1234"), capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.splitlines()[-1] == f"{feature} needs the {extra} extra: pip install 'cifer[{extra}]'"
+
+
 def test_a_command_whose_extra_is_missing_says_so_in_one_line(base, tmp_path):
     listed = subprocess.run([str(base / "cifer"), "--help"], cwd=tmp_path, env=_environment(),
                             capture_output=True, text=True, timeout=60)
