@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from cifer.api.schemas import MAX_PRINCIPAL_CHARS
 from cifer.keystore.config import KekSettings
 from cifer.settings import limit_overrides, setting
-from cifer_keyservice.requests import MAX_PRINCIPAL_CHARS
 
 SCOPES = frozenset({"cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt", "admin"})  # seed §3.4
 

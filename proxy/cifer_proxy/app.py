@@ -19,7 +19,7 @@ from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
 from cifer_proxy.routes import decrypt, encrypt, forward, infer
-from cifer_proxy.settings import SidecarSettings
+from cifer.settings.sidecar import SidecarSettings
 from cifer_proxy.state import CREDENTIALS, IDENTITY, INFERENCE, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
 
 log = logging.getLogger("cifer.proxy")

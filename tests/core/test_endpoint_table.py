@@ -16,7 +16,7 @@ from cifer.keystore.config import FileKekSettings
 from cifer_keyservice.app import create_app as keyservice_app
 from cifer_keyservice.settings import KeyServiceSettings, RateLimits
 from cifer_proxy.app import create_app as sidecar_app
-from cifer_proxy.settings import SidecarSettings
+from cifer.settings.sidecar import SidecarSettings
 
 SCOPES = {"cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt", "admin"}
 

@@ -27,7 +27,7 @@ import requests
 from cifer.api.endpoints import SIDECAR
 from cifer.api.openapi import document
 from cifer_proxy.app import create_app
-from cifer_proxy.settings import SidecarSettings
+from cifer.settings.sidecar import SidecarSettings
 from proxy.processes import ALL_SCOPES, keyservice_process, sidecar_process
 
 SIDECAR_DOCUMENT = document(SIDECAR)
