@@ -129,7 +129,8 @@ def _kind(cls: type, field: dataclasses.Field) -> _Kind:
     return _Kind(kind, optional, nested, switch, False, None if switch else spec.parse or kind, None)
 
 
-def _default(field: dataclasses.Field) -> Any:
+def default_of(field: dataclasses.Field) -> Any:
+    """The field's default (a default_factory called), or dataclasses.MISSING."""
     if field.default is not dataclasses.MISSING:
         return field.default
     if field.default_factory is not dataclasses.MISSING:
@@ -238,7 +239,7 @@ def _value(cls: type, field: dataclasses.Field, args: argparse.Namespace) -> Any
             return from_arguments(kind.inner, args)
         except SettingsError:
             required = [_describe(spec_of(f)) for f in dataclasses.fields(kind.inner)
-                        if _default(f) is dataclasses.MISSING and spec_of(f)]
+                        if default_of(f) is dataclasses.MISSING and spec_of(f)]
             if len(required) < 2:
                 raise
             raise SettingsError(f"{', '.join(required[:-1])} and {required[-1]} go together") from None
@@ -276,7 +277,7 @@ def from_arguments(cls: type, args: argparse.Namespace, /, *, defaults: dict[str
             values[field.name] = value
     values = {**(defaults or {}), **values}
     missing = [field for field in dataclasses.fields(cls)
-               if field.name not in values and _default(field) is dataclasses.MISSING]
+               if field.name not in values and default_of(field) is dataclasses.MISSING]
     if missing:
         names = [_describe(spec) if (spec := spec_of(f)) else f.name for f in missing]
         raise SettingsError(f"name {' and '.join(names)}")
@@ -295,7 +296,7 @@ def to_arguments(value: Any, *, always: Collection[str] = (), leave_out: Collect
         if kind.nested and spec is None:
             words += [] if current is None else to_arguments(current)
             continue
-        if current == _default(field) and field.name not in always:
+        if current == default_of(field) and field.name not in always:
             continue
         if spec is None or spec.flag is None:
             raise ValueError(f"{cls.__name__}.{field.name} has no flag"

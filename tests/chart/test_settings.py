@@ -14,7 +14,7 @@ import yaml
 
 from cifer.cli import build_parser
 from cifer.keystore.config import PIN_ENV, StateSettings
-from cifer.settings import Setting, _default, declared
+from cifer.settings import Setting, declared, default_of
 from cifer.settings.sidecar import SidecarSettings
 from cifer_inference.settings import InferenceSettings
 from cifer_keyservice.settings import KeyServiceSettings
@@ -105,4 +105,4 @@ def test_a_value_that_sets_a_setting_defaults_to_the_settings_default(path):
         value = value[key]
     cls, name = VALUES_THAT_ARE_SETTINGS[path]
     (field,) = [f for f in cls.__dataclass_fields__.values() if f.name == name]
-    assert value == _default(field)
+    assert value == default_of(field)
