@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cifer.api import schemas
 from cifer.api.timestamps import iso
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
 
-EVENT_TYPES = ("cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded")
+EVENT_TYPES = tuple(schemas.EVENTS)  # seed §7.1's, in its order
 
 
 def new_event_id() -> str:

@@ -9,7 +9,9 @@ import datetime
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-OPERATIONS = ("encrypt", "decrypt", "rotate", "revoke")
+from cifer.api import schemas
+
+OPERATIONS = tuple(schemas.OPERATIONS)  # the seed's, in its order
 POLICY_FIELDS = ("auto_rotate_days", "allowed_operations", "allowed_principals", "re_encryption_window_days")
 T = TypeVar("T")
 
