@@ -1,7 +1,7 @@
 """Rate limits (seed §8): fixed windows per principal and category, counted by all replicas
 together — in the database (`rate_limit_windows`), or in Redis when `redis_url` is set.
 
-- Category: `ROUTES` below maps each limited route to one of §8.1's categories; limits and
+- Category: the endpoint table (`cifer.api.endpoints`) gives each limited route one of §8.1's categories; limits and
   windows are `KeyServiceSettings.rate_limits`. A window is `[start, start + window_s)` with
   `start` a multiple of `window_s` since the Unix epoch, so every replica agrees on it.
 - Principal: the authenticated caller's id. The public-key fetch (`encrypt`) needs no
@@ -39,39 +39,34 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 from sqlalchemy import Integer, and_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cifer.api.endpoints import DECAPSULATE, KEYSERVICE, endpoint_of, served_by
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.api import parsing as parse
+from cifer.extras import require
 from cifer_keyservice import events
-from cifer_keyservice import requests as parse
 from cifer_keyservice.auth.principal import PRINCIPAL
 from cifer_keyservice.db.models import RateLimitWindow
-from cifer_keyservice.settings import Limit, RateLimits
+from cifer_keyservice.settings import FixedWindow, RateLimits
 from cifer_keyservice.state import SETTINGS
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("cifer.keyservice.ratelimit")
 
-# (method, canonical route) -> category of seed §8.1; HEAD counts as the GET it mirrors.
-ROUTES = {
-    ("POST", "/v1/cifers"): "create",
-    ("GET", "/v1/keys/{cifer_id}"): "encrypt",
-    ("POST", "/v1/decapsulate"): "decrypt",
-    ("POST", "/v1/rewrap"): "decrypt",
-    ("GET", "/v1/cifers"): "get",
-    ("GET", "/v1/cifers/{cifer_id}"): "get",
-    ("POST", "/v1/cifers/{cifer_id}/rotate"): "rotate",
-}
-BATCH_ROUTE = ("POST", "/v1/decapsulate")
-UNAUTHENTICATED = frozenset({"encrypt"})  # counted per peer address
+# (method, canonical route) -> category of seed §8.1, from the endpoint table; HEAD counts as its GET.
+ROUTES = {endpoint.key: endpoint.rate_category for endpoint in served_by(KEYSERVICE) if endpoint.rate_category}
+# Categories of routes that need no credential: counted per peer address.
+UNAUTHENTICATED = frozenset(e.rate_category for e in served_by(KEYSERVICE) if e.rate_category and e.public)
 CLEANUP_EVERY = 100  # one request in this many deletes ended windows (database store)
 _WINDOW_NAMES = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 
@@ -122,6 +117,9 @@ class Verdict:
 
 
 class Counters(Protocol):
+    errors: tuple[type[Exception], ...]
+    """What the store raises when it cannot count: the request is refused (fail closed)."""
+
     async def take(self, principal: str, category: str, window_start: int, cost: int, limit: int,
                    ttl_s: int, notify: Notify | None) -> tuple[bool, int]:
         """Adds `cost` if the window stays within `limit`: (allowed, count now). On the
@@ -158,6 +156,8 @@ _WINDOW_STATEMENTS = {"postgresql": _window_statements(pg_insert), "sqlite": _wi
 class DatabaseCounters:
     """`rate_limit_windows`: one atomic upsert-increment per request, on PostgreSQL and SQLite (≥ 3.35)."""
 
+    errors = (SQLAlchemyError, OSError)
+
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
 
@@ -193,6 +193,8 @@ class RedisCounters:
         self._sessions = sessions
         self._prefix = prefix
         self._script = client.register_script(_REDIS_TAKE)
+        from redis.exceptions import RedisError  # installed: `client` is redis's
+        self.errors = (SQLAlchemyError, RedisError, OSError)
 
     def key(self, principal: str, category: str, window_start: int) -> str:
         # The braces are a Redis Cluster hash tag: the counter and its flag share a slot.
@@ -231,10 +233,11 @@ class RateLimiter:
         """Counters in Redis if a URL is given, else in the database. No I/O until the first request."""
         if redis_url is None:
             return cls(limits, DatabaseCounters(sessions))
+        aioredis = require("redis.asyncio", extra="redis", feature="rate-limit counters in Redis (redis_url)")
         client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
         return cls(limits, RedisCounters(client, sessions, prefix=limits.redis_key_prefix))
 
-    def limit_of(self, category: str) -> Limit:
+    def limit_of(self, category: str) -> FixedWindow:
         return getattr(self.limits, category)
 
     async def take(self, principal: str, category: str, cost: int = 1) -> Verdict:
@@ -259,7 +262,7 @@ class RateLimiter:
                                                       retry_after + 1, notify)
             if random.randrange(CLEANUP_EVERY) == 0:
                 await self.counters.delete_ended(int(now) - self._longest_window_s)
-        except (SQLAlchemyError, RedisError, OSError):
+        except self.counters.errors:
             log.exception("rate-limit counters unavailable; refusing the request")
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
         return Verdict(allowed=allowed, limit=limit.limit, remaining=max(0, limit.limit - count),
@@ -293,12 +296,11 @@ async def _cost(request: web.Request, max_batch_headers: int) -> int:
 @web.middleware
 async def limit_rate(request: web.Request, handler):
     """Counts and limits the call; placed after authentication so that it knows the principal."""
-    resource = request.match_info.route.resource
-    method = "GET" if request.method == "HEAD" else request.method
-    category = ROUTES.get((method, resource.canonical)) if resource is not None else None
+    endpoint = endpoint_of(request, KEYSERVICE)
+    category = endpoint.rate_category if endpoint is not None else None
     if category is None:
         return await handler(request)
-    if category in UNAUTHENTICATED:
+    if endpoint.public:
         principal = f"ip:{request.remote or 'unknown'}"
     else:
         principal = request[PRINCIPAL].id
@@ -307,7 +309,7 @@ async def limit_rate(request: web.Request, handler):
     limiter = request.app[RATE_LIMITER]
     limit = limiter.limit_of(category)
     cost = 1
-    if (method, resource.canonical) == BATCH_ROUTE:
+    if endpoint is DECAPSULATE:  # each header of the batch is one decrypt
         cost = await _cost(request, request.app[SETTINGS].max_batch_headers)
         if cost > limit.limit:
             raise ApiError(ErrorCode.INVALID_REQUEST,

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.extras import needs
 
 
 def unavailable(reason: str) -> ApiError:
@@ -26,14 +27,17 @@ class PodInference:
             raise unavailable("no inference service is configured for this pod (cifer.io/inference)")
         async with self._lock:
             if self._client is None:
-                from cifer.fhe import AsyncFHEClient, FHEUnavailable  # numpy now; TenSEAL at setup()
+                try:  # numpy now; TenSEAL at setup()
+                    from cifer.fhe import AsyncFHEClient, FHEUnavailable
+                except ModuleNotFoundError:
+                    raise unavailable(needs("this sidecar", "fhe")) from None
                 client = AsyncFHEClient(self.url, timeout_s=self._timeout_s)
                 try:
                     await client.setup()
                     await client.register_keys()
                 except FHEUnavailable:
                     await client.close()
-                    raise unavailable("this image has no TenSEAL (pip install 'cifer[fhe]')") from None
+                    raise unavailable(needs("this sidecar", "fhe")) from None
                 except BaseException:
                     await client.close()
                     raise
