@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cifer.api.schemas import MAX_PAGE_LIMIT
 from cifer.commands import tables
 from cifer.commands.common import EXIT_CODES_EPILOG, EXIT_OK, UsageError, client_from, command, connection_options
 from cifer.sdk.models import Cifer
 
-MAX_PAGE = 100  # the key service's page limit
 
 
 def _limit(text: str) -> int:
@@ -17,8 +17,8 @@ def _limit(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= MAX_PAGE:
-        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_PAGE}")
+    if not 1 <= value <= MAX_PAGE_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_PAGE_LIMIT}")
     return value
 
 
@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     listing = action("list", "list CIFERs, one page at a time")
     listing.add_argument("--status", choices=("active", "revoked"), default=None)
-    listing.add_argument("--limit", type=_limit, default=20, help=f"at most this many (1 to {MAX_PAGE}; default 20)")
+    listing.add_argument("--limit", type=_limit, default=20, help=f"at most this many (1 to {MAX_PAGE_LIMIT}; default 20)")
     listing.add_argument("--cursor", default=None, metavar="ID", help="continue after this id (the previous page's next cursor)")
     listing.set_defaults(func=run_list)
 

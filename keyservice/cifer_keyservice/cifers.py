@@ -121,7 +121,6 @@ class CiferService:
         return cifer
 
     async def create(self, caller: Caller, request: CreateCifer) -> CiferRecord:
-        caller.principal.require("cifer:create")
         stored = await self._generate(request.algorithm)
         now = utcnow()
         policy = request.policy
@@ -148,7 +147,6 @@ class CiferService:
     async def get(self, caller: Caller, cifer_id: str) -> CiferRecord:
         """The cifer with its current public key, when its version was made and when the next
         scheduled rotation is due: all a declarative client needs."""
-        caller.principal.require("cifer:read")
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id)
             return await self._detail(session, cifer)
@@ -160,7 +158,6 @@ class CiferService:
 
     async def list(self, caller: Caller, *, status: str | None, limit: int, cursor: str | None) -> Page[CiferRecord]:
         """Cursor pagination: ordered by id, `cursor` is the last id seen. Without public keys."""
-        caller.principal.require("cifer:read")
         query = select(Cifer).order_by(Cifer.id).limit(limit + 1)
         if not caller.principal.is_admin:
             query = query.where(Cifer.owner_id == caller.principal.id)
@@ -192,8 +189,6 @@ class CiferService:
         row is locked, so of several replicas that saw it due, exactly one rotates it; the
         others get None.
         """
-        if not scheduled:
-            caller.principal.require("cifer:create")
         async with self._sessions.begin() as session:  # check before the HSM works for nothing
             cifer = await self._visible(session, caller, cifer_id)
             if not scheduled:
@@ -243,7 +238,6 @@ class CiferService:
         """Name, description, metadata and policy, as the owner (or an admin) sets them; a new
         `auto_rotate_days` moves the next rotation to that many days after the current
         version was made. A request that changes nothing writes nothing and is not audited."""
-        caller.principal.require("cifer:create")
         async with self._sessions.begin() as session:
             cifer = await self._visible(session, caller, cifer_id, for_update=True)
             self._check_manager(caller, cifer)
@@ -279,7 +273,6 @@ class CiferService:
     async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> datetime.datetime:
         """For good: `confirmed` is the caller's explicit yes, without which nothing happens.
         Returns when it was revoked."""
-        caller.principal.require("cifer:delete")
         if not confirmed:
             raise errors.Unconfirmed()
         now = utcnow()

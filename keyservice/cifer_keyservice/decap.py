@@ -116,7 +116,6 @@ class DecapService:
                     item.fail(errors.UnopenableHeader)
 
     async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt") -> list[Item]:
-        caller.principal.require("decrypt")
         items = [Item(index) for index in range(len(raw_headers))]
         for item, raw in zip(items, raw_headers):
             try:

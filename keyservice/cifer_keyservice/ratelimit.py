@@ -33,7 +33,6 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 import math
 import random
@@ -50,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cifer.api.endpoints import DECAPSULATE, KEYSERVICE, endpoint_of, served_by
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.api.timestamps import unix_iso
 from cifer.api import parsing as parse
 from cifer.extras import require
 from cifer_keyservice import events
@@ -254,7 +254,7 @@ class RateLimiter:
                 return  # a peer address has no owner whose webhooks could be told
             await events.emit(session, "quota.exceeded", owner_id=principal, data={
                 "principal": principal, "category": category, "limit": limit.limit,
-                "window": window_name(limit.window_s), "window_start": _iso(start), "reset": _iso(reset),
+                "window": window_name(limit.window_s), "window_start": unix_iso(start), "reset": unix_iso(reset),
             })
 
         try:
@@ -274,10 +274,6 @@ class RateLimiter:
 
     async def close(self) -> None:
         await self.counters.close()
-
-
-def _iso(unix_s: int) -> str:
-    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -15,12 +15,12 @@ status (and the public-key ConfigMap) up to date with them.
 from __future__ import annotations
 
 import base64
-import datetime
 import textwrap
 from typing import Any
 
 import kopf
 
+from cifer.api.timestamps import iso
 from cifer.sdk.errors import CiferError, CiferRevokedError
 from cifer_operator.conditions import Conditions
 from cifer_operator.context import Context
@@ -80,10 +80,6 @@ def pem(spki_b64: str) -> str:
     """SubjectPublicKeyInfo in PEM, for tools that read keys from files."""
     lines = textwrap.wrap(spki_b64, 64)
     return "\n".join(["-----BEGIN PUBLIC KEY-----", *lines, "-----END PUBLIC KEY-----", ""])
-
-
-def iso(value: datetime.datetime | None) -> str | None:
-    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 @kopf.on.validate(GROUP, VERSION, PLURAL, operations=["UPDATE"], id="ciferkey-immutable")

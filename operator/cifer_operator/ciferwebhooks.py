@@ -13,7 +13,8 @@ from typing import Any
 
 import kopf
 
-from cifer_operator.ciferkeys import iso, note
+from cifer.api.timestamps import iso
+from cifer_operator.ciferkeys import note
 from cifer_operator.conditions import Conditions
 from cifer_operator.context import Context
 from cifer_operator.keyservice import Refused, call, failed, idempotency_key

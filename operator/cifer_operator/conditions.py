@@ -8,9 +8,11 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cifer.api.timestamps import iso
+
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return iso(datetime.datetime.now(datetime.UTC))
 
 
 class Conditions:

@@ -5,13 +5,14 @@ check a credential it cannot check itself (an API key, a token) before it encryp
 
 from aiohttp import web
 
+from cifer.api.endpoints import WHOAMI, route
 from cifer.api import response
 from cifer_keyservice.auth.principal import PRINCIPAL
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/v1/whoami")
+@route(routes, WHOAMI)
 async def whoami(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     return response.ok(request, {"principal": principal.id, "kind": principal.kind, "scopes": sorted(principal.scopes)})

@@ -13,6 +13,7 @@ import logging
 
 from aiohttp import web
 
+from cifer.api.endpoints import DECRYPT, route
 from cifer.api import response
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.response import REQUEST_ID
@@ -40,7 +41,7 @@ async def data_key(request: web.Request, credential: str, header: Header) -> tup
     return key, passed
 
 
-@routes.post("/v1/decrypt")
+@route(routes, DECRYPT)
 async def decrypt_data(request: web.Request) -> web.StreamResponse:
     credential = request.app[IDENTITY].required(request)  # none is a 401 whatever the body
     if request.content_type == OCTET_STREAM:

@@ -25,7 +25,7 @@ routes = web.RouteTableDef()
 async def authorize(request: web.Request) -> None:
     """401 or 403 before anything of the request is judged (seed §9.1)."""
     credential = request.app[IDENTITY].required(request)
-    await request.app[CREDENTIALS].require(credential, "encrypt")
+    await request.app[CREDENTIALS].require(credential, ENCRYPT.scope)
 
 
 def algorithm(recipient: Recipient) -> dict[str, str]:

@@ -13,6 +13,7 @@ import math
 import aiohttp
 from aiohttp import web
 
+from cifer.api.endpoints import INFER, route
 from cifer.api import response
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_proxy import bodies
@@ -61,7 +62,7 @@ def _service_error(exc: Exception) -> ApiError:
     return unavailable(f"the inference service answered {exc.status}")
 
 
-@routes.post("/v1/infer")
+@route(routes, INFER)
 async def infer(request: web.Request) -> web.Response:
     await authorize(request)
     body = await bodies.json_object(request, {"model_id", "features", "inputs"})
