@@ -42,6 +42,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
+from cifer.api.schemas import MAX_PRINCIPAL_CHARS  # owner_id columns are String(255)
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.settings import SCOPES
 
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 MAX_TOKEN_CHARS = 16 * 1024  # IdP tokens with many groups reach a few KB; anything huge is refused unread
 MAX_JWKS_BYTES = 64 * 1024  # a JWKS holds a handful of public keys: a few KB
 MIN_RSA_BITS = 2048  # RFC 7518 §3.3
-MAX_PRINCIPAL_CHARS = 255  # owner_id columns are String(255)
 # The key type (and curves) each allowed algorithm verifies with; nothing symmetric, never `none`.
 KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = {
     **{alg: ("RSA", None) for alg in ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")},
