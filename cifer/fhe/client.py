@@ -10,6 +10,9 @@ and exists only in this process's memory; the service gets the public context.
     client.infer_batch("digits-mlp-square", embeddings)   # many inputs per ciphertext
     client.close()                     # DELETE /v1/keys/{session_id}, forget the keys
 
+Over https, `ca` names the CA bundle (a file, or the PEM text) the service's certificate is
+verified against; None: the system's trust store.
+
 A session the service has let expire (404, "Session not found or expired") is registered again
 and the request retried once, so a long-lived client needs no care for the service's TTL.
 """
@@ -33,6 +36,7 @@ from cifer.fhe.models import iter_batches, pack_batch, pack_single, unpack_batch
 from cifer.fhe.params import DEFAULT_PARAMETERS, CkksParameters
 from cifer.fhe.protocol import InferenceResult, ModelInfo
 from cifer.sdk.errors import parse_retry_after
+from cifer.tls import client_context
 
 
 class FHEServiceError(CoreError):
@@ -132,9 +136,10 @@ class FHEClient:
     """Blocking client (the seed's example flow). Not for concurrent use from several threads."""
 
     def __init__(self, url: str, *, params: CkksParameters = DEFAULT_PARAMETERS, session_id: str | None = None,
-                 timeout_s: float = 120.0) -> None:
+                 timeout_s: float = 120.0, ca: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self._tls = client_context(ca)
         self._session = _Session(params, session_id)
 
     @property
@@ -146,7 +151,7 @@ class FHEClient:
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"} if data else {})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._tls) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             raise _error(exc.code, exc.read(), exc.headers.get("Retry-After")) from None
@@ -220,9 +225,10 @@ class AsyncFHEClient:
     thread, so the event loop only waits. Safe for concurrent `infer` calls."""
 
     def __init__(self, url: str, *, params: CkksParameters = DEFAULT_PARAMETERS, session_id: str | None = None,
-                 timeout_s: float = 120.0, http: Any = None) -> None:
+                 timeout_s: float = 120.0, http: Any = None, ca: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self._tls = client_context(ca)
         self._session = _Session(params, session_id)
         self._http = http
         self._own_http = http is None
@@ -236,7 +242,8 @@ class AsyncFHEClient:
     async def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         import aiohttp
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                                               connector=aiohttp.TCPConnector(ssl=self._tls))
         data = None if body is None else await asyncio.to_thread(json.dumps, body)  # contexts are megabytes
         headers = {"Content-Type": "application/json"} if data is not None else None
         async with self._http.request(method, self.url + path, data=data, headers=headers) as resp:

@@ -17,7 +17,17 @@ DEFAULT_TOKEN_FILE = Path("/var/run/secrets/cifer/token")  # a projected Service
 @dataclasses.dataclass(frozen=True)
 class SidecarSettings:
     keyservice_url: str = setting("--keyservice-url", env="CIFER_KEYSERVICE_URL")
-    """Where the key service listens (`http://cifer-keyservice.cifer:8081` in a cluster)."""
+    """Where the key service listens (`https://cifer-keyservice.cifer.svc:8081` in a cluster). Plain
+    `http://` is refused at start unless the host is loopback (`cifer dev`) or
+    `--insecure-allow-plaintext-keyservice` is given: data keys and credentials cross this hop."""
+    keyservice_ca: str | None = setting("--keyservice-ca", env="CIFER_KEYSERVICE_CA", default=None,
+                                        metavar="FILE_OR_PEM")
+    """The CA bundle the key service's certificate is verified against: a file, or the PEM text
+    itself (the injector passes it so, read from the operator's bundle); None: the system's
+    trust store. A certificate it does not vouch for fails the handshake, and the call is a 503."""
+    insecure_allow_plaintext_keyservice: bool = setting("--insecure-allow-plaintext-keyservice", default=False)
+    """Development only: allow an `http://` key-service URL off loopback (logged as a warning at
+    start). Data keys and bearer credentials then cross the network in clear."""
     host: str = setting("--host", default="127.0.0.1")
     """Address to listen on. The sidecar lends its own identity only while this is loopback."""
     port: int = setting("--port", default=8080)
@@ -44,6 +54,10 @@ class SidecarSettings:
     """Longest wait for one call to the key service before answering 503."""
     inference_url: str | None = setting("--inference-url", env="CIFER_INFERENCE_URL", default=None)
     """The inference service (seed 004); None: /v1/infer answers 503."""
+    inference_ca: str | None = setting("--inference-ca", env="CIFER_INFERENCE_CA", default=None,
+                                       metavar="FILE_OR_PEM")
+    """The CA bundle the inference service's certificate is verified against (a file or the PEM
+    text, as `keyservice_ca`); None: the system's trust store."""
     inference_timeout_s: float = 120.0
     """Longest wait for one inference call (key generation on the first one included)."""
     warm_cifer_ids: tuple[str, ...] = setting("--warm", default=(), metavar="CIFER_ID")

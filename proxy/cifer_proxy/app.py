@@ -40,7 +40,8 @@ def create_app(settings: SidecarSettings) -> web.Application:
     app[IDENTITY] = Identity(host=settings.host, api_key=settings.api_key, token_file=settings.token_file)
 
     async def keyservice_client(app: web.Application):
-        client = KeyServiceClient(settings.keyservice_url, timeout_s=settings.keyservice_timeout_s)
+        client = KeyServiceClient(settings.keyservice_url, timeout_s=settings.keyservice_timeout_s,
+                                  ca=settings.keyservice_ca)
         app[KEYSERVICE] = client
         app[PUBLIC_KEYS] = PublicKeys(client.public_key, ttl_s=settings.public_key_ttl_s,
                                       size=settings.public_key_cache_size, lookups=app[METRICS].public_key_lookups)
@@ -61,7 +62,8 @@ def create_app(settings: SidecarSettings) -> web.Application:
                 log.warning("public key of %s not fetched at start: %s", cifer_id, type(exc).__name__)
 
     async def inference(app: web.Application):
-        app[INFERENCE] = PodInference(settings.inference_url, timeout_s=settings.inference_timeout_s)
+        app[INFERENCE] = PodInference(settings.inference_url, timeout_s=settings.inference_timeout_s,
+                                      ca=settings.inference_ca)
         yield
         await app[INFERENCE].close()
 

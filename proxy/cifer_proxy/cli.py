@@ -10,6 +10,7 @@ from aiohttp import web
 
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
+from cifer.tls import client_context, require_tls
 from cifer_proxy.app import create_app, create_probe_app
 
 
@@ -20,8 +21,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> SidecarSettings:
-    return from_arguments(SidecarSettings, args,
-                          defaults={"token_file": DEFAULT_TOKEN_FILE} if DEFAULT_TOKEN_FILE.exists() else {})
+    """The settings; TlsError (one line) for a plain key-service URL off loopback or a CA bundle
+    that cannot be read, before anything listens."""
+    settings = from_arguments(SidecarSettings, args,
+                              defaults={"token_file": DEFAULT_TOKEN_FILE} if DEFAULT_TOKEN_FILE.exists() else {})
+    require_tls(settings.keyservice_url, what="--keyservice-url",
+                allow_plaintext=settings.insecure_allow_plaintext_keyservice,
+                allow_flag="--insecure-allow-plaintext-keyservice")
+    client_context(settings.keyservice_ca)
+    client_context(settings.inference_ca)
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

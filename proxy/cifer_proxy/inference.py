@@ -16,8 +16,9 @@ def unavailable(reason: str) -> ApiError:
 
 
 class PodInference:
-    def __init__(self, url: str | None, *, timeout_s: float) -> None:
-        self.url, self._timeout_s = url, timeout_s
+    def __init__(self, url: str | None, *, timeout_s: float, ca: str | None = None) -> None:
+        """`ca`: the CA bundle (a file or PEM text) an https inference service is verified against."""
+        self.url, self._timeout_s, self._ca = url, timeout_s, ca
         self._client: Any = None
         self._lock = asyncio.Lock()
 
@@ -31,7 +32,7 @@ class PodInference:
                     from cifer.fhe import AsyncFHEClient, FHEUnavailable
                 except ModuleNotFoundError:
                     raise unavailable(needs("this sidecar", "fhe")) from None
-                client = AsyncFHEClient(self.url, timeout_s=self._timeout_s)
+                client = AsyncFHEClient(self.url, timeout_s=self._timeout_s, ca=self._ca)
                 try:
                     await client.setup()
                     await client.register_keys()

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.tls import client_context
 
 log = logging.getLogger("cifer.proxy")
 # Headers of the key service's answers that a caller of the sidecar must see too.
@@ -27,10 +28,14 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024  # lists of cifers, audit pages: far below th
 
 
 class KeyServiceClient:
-    def __init__(self, base_url: str, *, timeout_s: float) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float, ca: str | None = None) -> None:
+        """`ca`: the CA bundle (a file or PEM text) an https key service is verified against;
+        None: the system's trust store. A certificate it does not vouch for fails the handshake
+        before anything is sent, and the call is a 503 like any unreachable key service."""
         self._base_url = base_url.rstrip("/")
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
-                                           connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30))
+                                           connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30,
+                                                                          ssl=client_context(ca)))
 
     async def close(self) -> None:
         await self._http.close()
