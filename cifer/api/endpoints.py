@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cifer import keyrelease
 from cifer.api import schemas as s
 
 
@@ -70,8 +71,12 @@ _DELIVERY = {"type": "object", "properties": {
     "delivered_at": {"type": ["string", "null"]}}}
 _DECAP_RESULT = {"type": "object", "properties": {
     "index": {"type": "integer"}, "success": {"type": "boolean"}, "cifer_id": s.CIFER_ID,
-    "key_version": {"type": "integer"}, "data_key": {"type": "string", "format": "byte"},
-    "metadata": s.STRINGS, "error": {"$ref": "#/components/schemas/ErrorBody"}}}
+    "key_version": {"type": "integer"}, "metadata": s.STRINGS,
+    "sealed_data_key": {"type": "string", "format": "byte", "description":
+                        "HPKE enc || ciphertext of the data key, sealed to the request's recipient "
+                        "(docs/key-release.md)"}, "error": {"$ref": "#/components/schemas/ErrorBody"}}}
+_RECIPIENT = {"type": "object", "required": ["suite", "public_key"], "additionalProperties": False, "properties": {
+    "suite": {"enum": list(keyrelease.SUITES)}, "public_key": {"type": "string", "format": "byte"}}}
 _ENCRYPT_BODY = s.binary_or_json({
     "type": "object", "required": ["cifer_id", "plaintext"], "additionalProperties": False, "properties": {
         "cifer_id": s.CIFER_ID, "plaintext": {"type": "string"},
@@ -153,11 +158,13 @@ DECAPSULATE = Endpoint(
         "decapsulate", {"200": s.ok({"type": "object", "properties": {
             "results": {"type": "array", "items": _DECAP_RESULT}}}),
             **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
-        description="Envelope headers in, data keys out (sidecars only).",
-        requestBody=s.json_body({"type": "object", "required": ["headers"], "additionalProperties": False,
+        description="Envelope headers in, data keys out sealed to the requester's recipient key "
+                    "(sidecars only; docs/key-release.md).",
+        requestBody=s.json_body({"type": "object", "required": ["headers", "recipient"], "additionalProperties": False,
                                  "properties": {"headers": {"type": "array", "minItems": 1,
                                                             "maxItems": s.MAX_BATCH_HEADERS,
-                                                            "items": {"type": "string", "format": "byte"}}}})),
+                                                            "items": {"type": "string", "format": "byte"}},
+                                                "recipient": _RECIPIENT}})),
     keyservice=True, sidecar=Sidecar.NONE, scope="decrypt", rate_category="decrypt", keeps_replays=False)
 REWRAP = Endpoint(
     "POST", "/v1/rewrap", _op(

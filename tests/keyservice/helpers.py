@@ -10,6 +10,7 @@ from cifer.crypto.suites import suite_by_name
 from cifer.envelope import Recipient
 from cifer.envelope.format import parse_header
 from cifer_keyservice.db.engine import create_engine
+from keyrelease_helpers import data_key_of
 
 
 def b64(data: bytes) -> str:
@@ -37,7 +38,7 @@ def header_of(envelope: bytes) -> bytes:
 def opener_from(results):
     """A KeyOpener that uses the data key the service returned (as the sidecar will)."""
     def open_key(header):
-        return base64.b64decode(results[0]["data_key"])
+        return data_key_of(results[0], header.to_bytes())
     return open_key
 
 

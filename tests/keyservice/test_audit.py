@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from cifer.envelope import encrypt
+from keyrelease_helpers import decap_body
 from keyservice.helpers import b64, header_of, new_cifer, recipient, sql
 
 
@@ -26,8 +27,8 @@ async def decrypt_some(keyservice, n: int = 3):
     cid = await new_cifer(keyservice, alice)
     header = b64(header_of(encrypt(await recipient(keyservice, cid), b"x")))
     for _ in range(n):
-        await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=alice, expect=200)
-    await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=mallory, expect=403)
+        await keyservice.call("POST", "/v1/decapsulate", json=decap_body([header]), headers=alice, expect=200)
+    await keyservice.call("POST", "/v1/decapsulate", json=decap_body([header]), headers=mallory, expect=403)
     return cid, header, alice
 
 
@@ -85,7 +86,7 @@ async def test_with_the_audit_store_unwritable_decrypts_are_refused(keyservice):
                   "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit store unwritable'; "
                   "END $$ LANGUAGE plpgsql",
                   "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_down()")
-    resp, body = await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=alice)
+    resp, body = await keyservice.call("POST", "/v1/decapsulate", json=decap_body([header]), headers=alice)
     assert resp.status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert "data_key" not in json.dumps(body)
     resp, body = await keyservice.call("POST", f"/v1/cifers/{cid}/rotate", json={}, headers=alice)

@@ -15,6 +15,7 @@ from cifer_keyservice.db.engine import create_engine
 from cifer_keyservice.db.models import IdempotencyRecord
 from cifer_keyservice.idempotency import IDEMPOTENCY, fingerprint_of
 from cifer_keyservice.settings import KeyServiceSettings
+from keyrelease_helpers import decap_body
 from keyservice.service import KeyService
 
 BODY = json.dumps({"name": "payments"}).encode()
@@ -119,7 +120,7 @@ async def test_concurrent_requests_with_one_key_create_one_cifer(keyservice):
 
 async def test_data_keys_are_never_kept(keyservice):
     alice = await keyservice.api_key("usr_alice")
-    body = json.dumps({"headers": ["eA==", "eA=="]}).encode()
+    body = json.dumps(decap_body(["eA==", "eA=="])).encode()
     for _ in range(2):
         status, _, replayed = await post(keyservice, "/v1/decapsulate", alice, "decap-1", body)
         assert (status, replayed) == (200, None)

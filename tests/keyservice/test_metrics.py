@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from cifer.envelope import encrypt
+from keyrelease_helpers import decap_body
 from keyservice.helpers import b64, header_of, new_cifer, recipient
 
 
@@ -23,8 +24,8 @@ async def test_requests_decrypts_and_hsm_latency_are_exported(keyservice):
     mallory = await keyservice.api_key("usr_mallory")
     cid = await new_cifer(keyservice, alice)
     header = b64(header_of(encrypt(await recipient(keyservice, cid), b"x")))
-    await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header, header]}, headers=alice, expect=200)
-    await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=mallory, expect=403)
+    await keyservice.call("POST", "/v1/decapsulate", json=decap_body([header, header]), headers=alice, expect=200)
+    await keyservice.call("POST", "/v1/decapsulate", json=decap_body([header]), headers=mallory, expect=403)
     await keyservice.call("GET", "/v1/cifers/cif_AAAAAAAAAAAAAAAAAAAAAAAA", headers=alice, expect=404)
     samples = await scrape(keyservice)
     assert samples[("cifer_decrypts_total", (("outcome", "success"),))] == 2

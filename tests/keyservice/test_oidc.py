@@ -23,6 +23,7 @@ from cifer.keystore.config import FileKekSettings
 from cifer_keyservice.app import create_app, serviceaccount_authenticator
 from cifer_keyservice.auth.oidc import MAX_JWKS_BYTES, OidcUnavailable, OidcVerifier
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings
+from keyrelease_helpers import data_key_of, decap_body
 from keyservice.helpers import b64, header_of, recipient
 from keyservice.service import KeyService
 
@@ -132,10 +133,10 @@ async def test_a_provider_token_creates_a_cifer_it_owns_and_decapsulates_its_env
     assert shown["data"]["owner_id"] == PRINCIPAL
     envelope = encrypt(await recipient(oidc_keyservice, cid), b"card number")
     _, body = await oidc_keyservice.call("POST", "/v1/decapsulate", headers=token, expect=200,
-                                         json={"headers": [b64(header_of(envelope))]})
+                                         json=decap_body([b64(header_of(envelope))]))
     result = body["data"]["results"][0]
     assert result["success"] is True
-    assert decrypt(envelope, lambda header: base64.b64decode(result["data_key"])) == b"card number"
+    assert decrypt(envelope, lambda header: data_key_of(result, header.to_bytes())) == b"card number"
 
 
 @pytest.mark.parametrize("claims", [

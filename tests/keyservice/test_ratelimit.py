@@ -20,6 +20,7 @@ from cifer_keyservice.db.engine import create_engine
 from cifer_keyservice.db.models import OutboxEvent, RateLimitWindow
 from cifer_keyservice.ratelimit import RATE_LIMITER
 from cifer_keyservice.settings import FixedWindow, KeyServiceSettings, RateLimits
+from keyrelease_helpers import decap_body
 from keyservice.helpers import new_cifer
 from keyservice.service import KeyService
 
@@ -133,7 +134,7 @@ async def test_each_category_counts_its_own_routes_and_other_routes_are_not_limi
         ("GET", "/v1/cifers", {"headers": alice}, 200, (3, 2, minute)),
         ("GET", f"/v1/cifers/{cid}", {"headers": alice}, 200, (3, 1, minute)),
         ("GET", f"/v1/keys/{cid}", {}, 200, (3, 2, minute)),
-        ("POST", "/v1/decapsulate", {"json": {"headers": [GARBAGE_HEADER] * 2}, "headers": alice}, 200, (3, 1, minute)),
+        ("POST", "/v1/decapsulate", {"json": decap_body([GARBAGE_HEADER] * 2), "headers": alice}, 200, (3, 1, minute)),
         ("POST", "/v1/rewrap", {"json": {"header": GARBAGE_HEADER}, "headers": alice}, 400, (3, 0, minute)),
         ("POST", f"/v1/cifers/{cid}/rotate", {"json": {}, "headers": alice}, 200, (3, 2, day)),
     ]
@@ -161,7 +162,7 @@ async def test_the_public_key_fetch_is_counted_per_peer_address(limited):
 async def test_a_decapsulation_batch_of_k_headers_counts_k(limited):
     service, _ = await limited(dataclasses.replace(SMALL, decrypt=FixedWindow(5, 60)))
     alice = await service.api_key("usr_alice")
-    batch = lambda k: {"json": {"headers": [GARBAGE_HEADER] * k}, "headers": alice}  # noqa: E731
+    batch = lambda k: {"json": decap_body([GARBAGE_HEADER] * k), "headers": alice}  # noqa: E731
     resp, _ = await service.call("POST", "/v1/decapsulate", expect=200, **batch(3))
     assert rate_headers(resp)[1] == 2
     resp, body = await service.call("POST", "/v1/decapsulate", expect=429, **batch(3))
@@ -174,7 +175,7 @@ async def test_a_decapsulation_batch_of_k_headers_counts_k(limited):
 async def test_a_batch_larger_than_the_whole_limit_is_a_400_naming_headers(limited):
     service, _ = await limited()
     alice = await service.api_key("usr_alice")
-    _, body = await service.call("POST", "/v1/decapsulate", json={"headers": [GARBAGE_HEADER] * 4}, headers=alice,
+    _, body = await service.call("POST", "/v1/decapsulate", json=decap_body([GARBAGE_HEADER] * 4), headers=alice,
                                  expect=400)
     assert body["error"]["code"] == "INVALID_REQUEST" and body["error"]["details"] == {"field": "headers"}
     # A body the handler refuses counts one call, and is still the handler's 400.
@@ -188,7 +189,7 @@ async def test_error_responses_of_limited_routes_carry_the_headers(limited):
     reader = await service.api_key("usr_carol", scopes=("cifer:read",))
     resp, body = await service.call("GET", "/v1/cifers/cif_" + "0" * 24, headers=alice, expect=404)
     assert rate_headers(resp)[:2] == (3, 2)
-    resp, body = await service.call("POST", "/v1/decapsulate", json={"headers": [GARBAGE_HEADER]}, headers=reader,
+    resp, body = await service.call("POST", "/v1/decapsulate", json=decap_body([GARBAGE_HEADER]), headers=reader,
                                     expect=403)
     assert body["error"]["code"] == "FORBIDDEN" and rate_headers(resp)[:2] == (3, 2)
 

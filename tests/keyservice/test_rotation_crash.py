@@ -20,6 +20,7 @@ import pytest
 from cifer.crypto.suites import suite_by_name
 from cifer.envelope import Recipient, encrypt
 from cifer.envelope.format import parse_header
+from keyrelease_helpers import decap_body
 from keyservice.helpers import sql_at
 from ports import free_port
 
@@ -112,7 +113,7 @@ async def test_sigkill_during_rotations_leaves_every_key_whole(service, database
             for sealed in (envelope, fresh):  # the first version and the current one both still open
                 _, n = parse_header(sealed)
                 headers = [base64.b64encode(sealed[:n]).decode()]
-                async with http.post(f"{service.url}/v1/decapsulate", json={"headers": headers}, headers=auth) as resp:
+                async with http.post(f"{service.url}/v1/decapsulate", json=decap_body(headers), headers=auth) as resp:
                     assert resp.status == 200, await resp.text()
 
     rotations_seen = 0

@@ -15,6 +15,7 @@ from cifer_keyservice.db.models import Cifer, CiferVersion
 from cifer_keyservice.app import create_app
 from cifer_keyservice.scheduler import RotationPass
 from cifer_keyservice.state import SCHEDULER
+from keyrelease_helpers import decap_body
 from keyservice.helpers import b64, header_of, new_cifer, recipient, sql
 
 
@@ -84,7 +85,7 @@ async def test_a_version_past_its_deadline_is_retired(keyservice):
     assert (await scheduler(keyservice).run_once()).retired == 1
     (state,) = await sql(keyservice, f"SELECT state FROM cifer_versions WHERE cifer_id = '{cid}' AND version = 1")
     assert state[0] == "retired"
-    _, body = await keyservice.call("POST", "/v1/decapsulate", json={"headers": [header]}, headers=alice, expect=400)
+    _, body = await keyservice.call("POST", "/v1/decapsulate", json=decap_body([header]), headers=alice, expect=400)
     assert "retired" in body["error"]["message"]
 
 

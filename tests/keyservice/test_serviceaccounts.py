@@ -13,6 +13,7 @@ from cifer.envelope import encrypt
 from cifer.keystore.config import FileKekSettings
 from cifer_keyservice.app import create_app
 from cifer_keyservice.settings import FixedWindow, KeyServiceSettings, RateLimits, TokenReviewSettings
+from keyrelease_helpers import decap_body
 from keyservice.service import KeyService
 from keyservice.helpers import b64, header_of, new_cifer, recipient
 
@@ -56,7 +57,7 @@ async def test_a_sidecar_token_for_cifer_decrypts_what_policy_grants_its_service
     envelope = encrypt(await recipient(sa_keyservice, cid), b"card number")
     token = kube.create_token("default", workload, audience="cifer")
     _, body = await sa_keyservice.call("POST", "/v1/decapsulate", headers=bearer(token), expect=200,
-                                       json={"headers": [b64(header_of(envelope))]})
+                                       json=decap_body([b64(header_of(envelope))]))
     assert body["data"]["results"][0]["success"] is True
     _, body = await sa_keyservice.call("GET", f"/v1/cifers/{cid}", headers=bearer(token), expect=200)
     assert body["data"]["owner_id"] == "usr_alice"
@@ -78,7 +79,7 @@ async def test_a_service_account_the_policy_does_not_name_cannot_decrypt(sa_keys
     envelope = encrypt(await recipient(sa_keyservice, created["data"]["cifer_id"]), b"x")
     token = kube.create_token("default", workload, audience="cifer")
     _, body = await sa_keyservice.call("POST", "/v1/decapsulate", headers=bearer(token), expect=403,
-                                       json={"headers": [b64(header_of(envelope))]})
+                                       json=decap_body([b64(header_of(envelope))]))
     assert body["error"]["code"] == "UNAUTHORIZED_DECRYPT"
 
 

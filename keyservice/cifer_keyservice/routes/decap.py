@@ -1,9 +1,10 @@
 """/v1/decapsulate and /v1/rewrap: what sidecars call with envelope headers (never payloads).
 
-`POST /v1/decapsulate {"headers": [base64, ...]}` answers each header on its own:
-`{"results": [{"index", "success": true, "cifer_id", "key_version", "data_key", "metadata"} |
-{"index", "success": false, "error": {...}}]}`. With a single header, a failure is the
-response's own status and error body, as for any other call.
+`POST /v1/decapsulate {"headers": [base64, ...], "recipient": {"suite", "public_key"}}` answers
+each header on its own: `{"results": [{"index", "success": true, "cifer_id", "key_version",
+"sealed_data_key", "metadata"} | {"index", "success": false, "error": {...}}]}`. Data keys leave
+only sealed to the requester's `recipient` (docs/key-release.md); never in clear. With a single
+header, a failure is the response's own status and error body, as for any other call.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from cifer.api.endpoints import DECAPSULATE, REWRAP, route
 from cifer.api import response
 from cifer.api.parsing import invalid, json_object
+from cifer.keyrelease import InvalidKeyRelease, ReleaseRecipient, parse_recipient
 from cifer_keyservice.decap import Item
 from cifer_keyservice.routes.common import caller
 from cifer_keyservice.state import DECAP, SETTINGS
@@ -35,11 +37,11 @@ def _b64(value: object) -> bytes:
         return b""
 
 
-def _result(item: Item) -> dict[str, Any]:
+def _result(item: Item, recipient: ReleaseRecipient, header: bytes) -> dict[str, Any]:
     if item.error is not None:
         return {"index": item.index, "success": False, "error": error_body(item.error)}
     return {"index": item.index, "success": True, "cifer_id": item.header.cifer_id,
-            "key_version": item.header.key_version, "data_key": base64.b64encode(item.data_key).decode(),
+            "key_version": item.header.key_version, "sealed_data_key": recipient.seal(item.data_key, header),
             "metadata": dict(item.header.metadata)}
 
 
@@ -48,12 +50,17 @@ async def decapsulate(request: web.Request) -> web.Response:
     body = await json_object(request)
     headers = body.get("headers")
     limit = request.app[SETTINGS].max_batch_headers
-    if set(body) != {"headers"} or not isinstance(headers, list) or not 1 <= len(headers) <= limit:
+    if not set(body) <= {"headers", "recipient"} or not isinstance(headers, list) or not 1 <= len(headers) <= limit:
         raise invalid("headers", f"must be a list of 1 to {limit} base64 envelope headers")
-    items = await request.app[DECAP].open_headers(caller(request), [_b64(h) for h in headers])
+    try:
+        recipient = parse_recipient(body.get("recipient"))
+    except InvalidKeyRelease as err:
+        raise invalid(err.field, err.problem) from None
+    raw = [_b64(h) for h in headers]
+    items = await request.app[DECAP].open_headers(caller(request), raw)
     if len(items) == 1 and items[0].error is not None:
         raise items[0].error
-    return response.ok(request, {"results": [_result(item) for item in items]})
+    return response.ok(request, {"results": [_result(item, recipient, raw[item.index]) for item in items]})
 
 
 @route(routes, REWRAP)
