@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cifer.sdk.errors import CONNECTION_ERROR, STREAM_ABORTED, CiferError
-from cifer.sdk.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from cifer.sdk.settings import API_KEY_ENV, BASE_URL_ENV, CA_FILE_ENV, DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
     from cifer.sdk.sync_client import CiferClient
@@ -72,13 +72,16 @@ def describe(error: CiferError) -> str:
 
 
 def connection_options() -> argparse.ArgumentParser:
-    """`--url` and `--api-key`, for `parents=[...]`. The key's value is never printed."""
+    """`--url`, `--api-key` and `--ca-file`, for `parents=[...]`. The key's value is never printed."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connection")
     group.add_argument("--url", default=None, metavar="URL",
                        help=f"the sidecar or `cifer dev` (default ${BASE_URL_ENV}, else {DEFAULT_BASE_URL})")
     group.add_argument("--api-key", default=None, metavar="KEY",
                        help=f"API key (default ${API_KEY_ENV}; none: the sidecar's own identity)")
+    group.add_argument("--ca-file", default=None, metavar="FILE",
+                       help=f"CA bundle an https --url is verified against (default ${CA_FILE_ENV}, else the "
+                            "system's trust store)")
     return parent
 
 
@@ -87,7 +90,8 @@ def client_from(args: argparse.Namespace) -> CiferClient:
     from cifer.sdk.sync_client import CiferClient
 
     try:
-        return CiferClient(api_key=args.api_key, base_url=args.url)  # None: the SDK reads the environment
+        # None: the SDK reads the environment
+        return CiferClient(api_key=args.api_key, base_url=args.url, ca_file=args.ca_file)
     except ValueError as exc:  # a malformed --url
         raise UsageError(str(exc)) from None
 

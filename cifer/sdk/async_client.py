@@ -51,7 +51,8 @@ class AsyncCiferClient:
     `base_url` defaults to $CIFER_PROXY_URL, then http://localhost:8080; `api_key` to
     $CIFER_API_KEY, then none (the sidecar then acts with its pod's own identity). `api_key` may
     be a function of no arguments returning the current bearer token, called before every
-    request (e.g. reading a projected ServiceAccount token file the kubelet rotates). Calls that
+    request (e.g. reading a projected ServiceAccount token file the kubelet rotates). `ca_file`
+    (else $CIFER_CA_FILE) is the CA bundle an https server is verified against. Calls that
     fail with 429, 503 or no answer are retried up to `max_retries` times with backoff.
     Use it as `async with AsyncCiferClient() as client:` or call `close()`.
     """
@@ -59,11 +60,11 @@ class AsyncCiferClient:
     def __init__(
         self, api_key: str | Callable[[], str | None] | None = None, *, base_url: str | None = None, max_retries: int = 3,
         retry: RetryPolicy | None = None, timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
-        stream_idle_timeout_s: float = 300.0, sleep: Sleep | None = None,
+        stream_idle_timeout_s: float = 300.0, sleep: Sleep | None = None, ca_file: str | None = None,
     ) -> None:
         settings = ClientSettings.resolve(
             base_url=base_url, api_key=api_key, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
-            stream_idle_timeout_s=stream_idle_timeout_s,
+            stream_idle_timeout_s=stream_idle_timeout_s, ca_file=ca_file,
         )
         retry = retry or RetryPolicy(max_retries=max_retries)
         self._transport = Transport(settings, retry, **({"sleep": sleep} if sleep is not None else {}))

@@ -23,6 +23,7 @@ from cifer.sdk.models import invalid_response
 from cifer.sdk.retry import RetryPolicy
 from cifer.sdk.settings import ClientSettings
 from cifer.sdk.upload import Upload
+from cifer.tls import client_context
 
 log = logging.getLogger("cifer.sdk")
 
@@ -106,6 +107,8 @@ class Transport:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(ssl=client_context(self.settings.ca_file)) if self.settings.ca_file
+                else None,
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s),
             )
         return self._session

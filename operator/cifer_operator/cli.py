@@ -9,6 +9,7 @@ import secrets
 
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE
+from cifer.tls import client_context, require_tls
 from cifer_operator.injection import InjectorSettings
 from cifer_operator.settings import OperatorSettings, WebhookServerSettings
 
@@ -28,6 +29,10 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         "priority": secrets.randbelow(2**31 - 1) + 1,  # replicas must never tie: kopf pauses all of a tied priority
     }
     settings = from_arguments(OperatorSettings, args, injector=None, defaults=defaults)  # the injector below
+    require_tls(settings.keyservice_url, what="--keyservice-url",
+                allow_plaintext=settings.insecure_allow_plaintext_keyservice,
+                allow_flag="--insecure-allow-plaintext-keyservice")
+    client_context(settings.keyservice_ca)
     if bool(settings.webhook.certfile) != bool(settings.webhook.pkeyfile):
         raise SystemExit("cifer operator: --webhook-cert and --webhook-key go together")
     if settings.token_file is None and settings.api_key is None:
@@ -38,7 +43,15 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         raise SystemExit("cifer operator: --inject-port needs --proxy-image")
     own = os.environ.get("POD_NAMESPACE")
     injector = from_arguments(InjectorSettings, args, defaults={
-        "keyservice_url": settings.keyservice_url, "exclude_namespaces": frozenset({own} if own else ())})
+        "keyservice_url": settings.keyservice_url, "keyservice_ca": settings.keyservice_ca,
+        "exclude_namespaces": frozenset({own} if own else ())},
+        insecure_allow_plaintext_keyservice=settings.insecure_allow_plaintext_keyservice)
+    if injector.keyservice_url != settings.keyservice_url:
+        require_tls(injector.keyservice_url, what="--inject-keyservice-url",
+                    allow_plaintext=injector.insecure_allow_plaintext_keyservice,
+                    allow_flag="--insecure-allow-plaintext-keyservice")
+    for ca in (injector.keyservice_ca, injector.inference_ca):
+        client_context(ca)  # a bundle the sidecars could not use stops the operator here
     return dataclasses.replace(settings, injector=injector)
 
 

@@ -16,24 +16,35 @@ namespace lookup is needed. Annotations tune the sidecar, in the style of Vault'
 
 A pod that already has the `cifer-proxy` container is left alone. A malformed annotation is
 refused with a message naming it (`Refusal`), rather than injected half-way.
+
+The sidecar verifies the key service (and the inference service) against a CA bundle, and it
+runs in the application's namespace, where the bundle's Secret is not. So the injector reads the
+bundle it was given (`--inject-keyservice-ca`, by default the operator's own `--keyservice-ca`)
+at each injection and puts the PEM itself into the sidecar's `$CIFER_KEYSERVICE_CA` (and
+`$CIFER_INFERENCE_CA`), which the sidecar takes as inline PEM. A CA bundle is public, so an
+environment variable is a fit place; no object has to be kept in every namespace, and a pod
+made after a CA change gets the new bundle. A bundle that cannot be read refuses the pod rather
+than inject a sidecar that could not reach the key service.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cifer.envelope.format import CIFER_ID_RE
 from cifer.settings import setting, to_arguments, to_environment
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
+from cifer.tls import is_pem
 
 CONTAINER = "cifer-proxy"
 TOKEN_VOLUME = "cifer-token"
 TOKEN_DIR = str(DEFAULT_TOKEN_FILE.parent)  # the projected token, mounted where the sidecar looks for it
 # Passed to the sidecar in its environment rather than its arguments (`kubectl describe` shows both).
-SIDECAR_ENV = ("keyservice_url", "inference_url")
+SIDECAR_ENV = ("keyservice_url", "keyservice_ca", "inference_url", "inference_ca")
 INJECTED_LABEL = ("cifer.io/sidecar", "injected")  # the key service's NetworkPolicy admits these pods
 INJECT, KEYS, PORT, CPU, MEMORY, INFERENCE = (f"cifer.io/{name}" for name in (
     "inject", "cifer-keys", "proxy-port", "proxy-cpu", "proxy-memory", "inference"))
@@ -58,8 +69,17 @@ class InjectorSettings:
     keyservice_url: str = setting("--inject-keyservice-url")
     """The key service, as the sidecars reach it; `cifer operator` takes its own `--keyservice-url`
     unless told."""
+    keyservice_ca: str | None = setting("--inject-keyservice-ca", default=None, metavar="FILE")
+    """The CA bundle sidecars verify the key service against, read at each injection and passed
+    as PEM in `$CIFER_KEYSERVICE_CA`; `cifer operator` takes its own `--keyservice-ca` unless told."""
+    insecure_allow_plaintext_keyservice: bool = False
+    """Sidecars accept an `http://` key service off loopback; the operator's own
+    `--insecure-allow-plaintext-keyservice`, for development only."""
     inference_url: str | None = setting("--inference-url", default=None)
     """The inference service, when installed; `cifer.io/inference: "true"` is refused without it."""
+    inference_ca: str | None = setting("--inference-ca", default=None, metavar="FILE")
+    """The CA bundle sidecars verify the inference service against, passed as PEM in
+    `$CIFER_INFERENCE_CA` as the key service's is."""
     default_port: int = 8080
     """The sidecar's loopback port unless `cifer.io/proxy-port` says otherwise (seed §10.4)."""
     probe_port: int = 15080
@@ -129,11 +149,25 @@ async def cifer_ids(keys: tuple[str, ...], namespace: str, key_names: KeyNames) 
     return [k if CIFER_ID_RE.fullmatch(k) else known[k] for k in keys]
 
 
+def ca_pem(ca: str | None) -> str | None:
+    """The PEM of a CA bundle given as a file (read now: a renewed bundle reaches new pods) or as
+    PEM; Refusal when the file cannot be read."""
+    if ca is None or is_pem(ca):
+        return ca
+    try:
+        return Path(ca).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Refusal(f"the injector cannot read the CA bundle {ca}: {type(exc).__name__}") from None
+
+
 def sidecar_settings(settings: InjectorSettings, chosen: Options, warm: list[str]) -> SidecarSettings:
     """What the injected sidecar runs with."""
-    return SidecarSettings(keyservice_url=settings.keyservice_url, host="127.0.0.1", port=chosen.port,
+    return SidecarSettings(keyservice_url=settings.keyservice_url, keyservice_ca=ca_pem(settings.keyservice_ca),
+                           insecure_allow_plaintext_keyservice=settings.insecure_allow_plaintext_keyservice,
+                           host="127.0.0.1", port=chosen.port,
                            health_port=settings.probe_port, token_file=DEFAULT_TOKEN_FILE, warm_cifer_ids=tuple(warm),
-                           inference_url=settings.inference_url if chosen.inference else None)
+                           inference_url=settings.inference_url if chosen.inference else None,
+                           inference_ca=ca_pem(settings.inference_ca) if chosen.inference else None)
 
 
 def sidecar(settings: InjectorSettings, chosen: Options, warm: list[str]) -> dict[str, Any]:

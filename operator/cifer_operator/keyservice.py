@@ -51,7 +51,7 @@ def bearer(settings: OperatorSettings) -> Callable[[], str | None]:
 
 def connect(settings: OperatorSettings) -> AsyncCiferClient:
     return AsyncCiferClient(bearer(settings), base_url=settings.keyservice_url, max_retries=1,
-                            timeout_s=settings.keyservice_timeout_s)
+                            timeout_s=settings.keyservice_timeout_s, ca_file=settings.keyservice_ca)
 
 
 def idempotency_key(*parts: str) -> str:

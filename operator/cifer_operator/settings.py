@@ -38,7 +38,17 @@ class WebhookServerSettings:
 @dataclasses.dataclass(frozen=True)
 class OperatorSettings:
     keyservice_url: str = setting("--keyservice-url", env="CIFER_KEYSERVICE_URL")
-    """Where the key service listens (`http://cifer-keyservice.cifer-system:8081` in a cluster)."""
+    """Where the key service listens (`https://cifer-keyservice.cifer-system.svc:8081` in a
+    cluster). Plain `http://` is refused at start unless the host is loopback or
+    `--insecure-allow-plaintext-keyservice` is given: the operator's admin credential crosses it."""
+    keyservice_ca: str | None = setting("--keyservice-ca", env="CIFER_KEYSERVICE_CA", default=None,
+                                        metavar="FILE_OR_PEM")
+    """The CA bundle the key service's certificate is verified against (a file, or the PEM
+    text); None: the system's trust store. The injector hands it to sidecars too unless told
+    otherwise (`--inject-keyservice-ca`)."""
+    insecure_allow_plaintext_keyservice: bool = setting("--insecure-allow-plaintext-keyservice", default=False)
+    """Development only: allow an `http://` key-service URL off loopback (logged as a warning at
+    start), here and in the sidecars the injector makes."""
     token_file: Path | None = setting("--token-file", default=None, help=(
         "The operator's projected ServiceAccount token (audience `cifer`), reread on every call; the key service "
         "grants this ServiceAccount the admin scope (`--admin-principal`). `cifer operator` takes "
