@@ -92,3 +92,26 @@ def write_pair(directory: Path, issued: Issued) -> tuple[Path, Path]:
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
     return paths
+
+
+def wait_until_healthy_over_tls(url: str, proc, ca_file: Path, timeout_s: float = 60.0) -> None:
+    """The first 200 of `url`/v1/health, the server verified against `ca_file`; fails if `proc`
+    exits or time runs out."""
+    import time
+    import urllib.request
+
+    from cifer.tls import client_context
+
+    context = client_context(str(ca_file))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args[3:5]} exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=2, context=context) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy over TLS in time")

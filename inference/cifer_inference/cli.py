@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 
 from cifer.settings import add_flags, from_arguments
+from cifer.tls import ServerCertificate, ServerTlsSettings
 from cifer_inference.settings import InferenceSettings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("inference", help="run the FHE inference service (seed 004; needs cifer[fhe])")
     add_flags(parser, InferenceSettings)
+    add_flags(parser.add_argument_group("TLS", "serve HTTPS; the files are reloaded when replaced"), ServerTlsSettings)
     parser.set_defaults(func=run)
 
 
@@ -29,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except CoreError as exc:  # TenSEAL missing, a broken model file: one line, no traceback
         raise SystemExit(f"cifer inference: {exc}") from None
-    print(f"CIFER inference service listening on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+    tls = ServerCertificate.of(settings.tls)
+    print(f"CIFER inference service listening on {'https' if tls else 'http'}://{settings.host}:{settings.port}",
+          flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5,
+                ssl_context=tls and tls.context)
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cifer.fhe.params import SUPPORTED_DEGREES
 from cifer.settings import limit_overrides, setting
+from cifer.tls import ServerTlsSettings
 
 MiB = 1024 * 1024
 
@@ -58,6 +59,9 @@ class InferenceSettings:
     """Address to listen on (0.0.0.0 in a container)."""
     port: int = setting("--port", default=8000)
     """The seed's base URL, http://localhost:8000."""
+    tls: ServerTlsSettings | None = None
+    """Serve HTTPS with this certificate (`--tls-cert-file` and `--tls-key-file`), reloaded when
+    its files are replaced; None: plain HTTP (the seed's localhost)."""
     models_dir: Path = setting("--models", default_factory=_shipped_models, metavar="DIR")
     """The model registry: a directory of weight files written by scripts/train-fhe-models
     (default: the models shipped with CIFER)."""
