@@ -62,3 +62,12 @@ class SidecarSettings:
     """Longest wait for one inference call (key generation on the first one included)."""
     warm_cifer_ids: tuple[str, ...] = setting("--warm", default=(), metavar="CIFER_ID")
     """Public keys fetched at start, so the first encryptions do not wait (`cifer.io/cifer-keys`)."""
+    decap_batch_window_ms: float = setting("--decap-batch-window-ms", default=1.0, metavar="MS")
+    """How long the first decrypt waits for others with the same credential before their headers
+    go to the key service in one call (0 .. 100). Decrypts that arrive while a call is in flight
+    wait for it and go together anyway; the window only gathers an idle sidecar's first burst."""
+    decap_max_batch: int = setting("--decap-max-batch", default=64, metavar="HEADERS")
+    """Most headers in one call to the key service; at most the key service's `max_batch_headers`."""
+    recipient_rotate_s: float = setting("--recipient-rotate", default=3600.0, metavar="SECONDS")
+    """Age at which the in-memory key pair that data keys are sealed to is replaced (at most 3600:
+    docs/key-release.md). It is never written anywhere."""

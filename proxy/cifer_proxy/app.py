@@ -13,6 +13,8 @@ from cifer.api import health, openapi
 from cifer.api.endpoints import SIDECAR
 from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import errors, new_app, request_id
+from cifer.keyrelease import RotatingRecipientKey
+from cifer_proxy.decaps import Decapsulations
 from cifer_proxy.identity import Identity
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
@@ -20,7 +22,7 @@ from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
 from cifer_proxy.routes import decrypt, encrypt, forward, infer
 from cifer.settings.sidecar import SidecarSettings
-from cifer_proxy.state import CREDENTIALS, IDENTITY, INFERENCE, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
+from cifer_proxy.state import CREDENTIALS, DECAPS, IDENTITY, INFERENCE, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
 
 log = logging.getLogger("cifer.proxy")
 
@@ -46,7 +48,10 @@ def create_app(settings: SidecarSettings) -> web.Application:
         app[PUBLIC_KEYS] = PublicKeys(client.public_key, ttl_s=settings.public_key_ttl_s,
                                       size=settings.public_key_cache_size, lookups=app[METRICS].public_key_lookups)
         app[CREDENTIALS] = VouchedCredentials(client.whoami, ttl_s=settings.credential_ttl_s)
+        app[DECAPS] = Decapsulations(client, RotatingRecipientKey(rotate_after_s=settings.recipient_rotate_s),
+                                     window_s=settings.decap_batch_window_ms / 1000, max_batch=settings.decap_max_batch)
         yield
+        await app[DECAPS].close()
         await client.close()
 
     async def keyservice_health() -> None:

@@ -1,5 +1,6 @@
 """The sidecar's client for the key service: public keys, credential checks, decapsulation
-of one envelope header, and lifecycle calls passed through.
+of envelope headers (data keys sealed to the sidecar's recipient key), and lifecycle calls passed
+through.
 
 The key service answers in the seed's response body; its errors come back as the same `ApiError`
 (code, message, details, and Retry-After / X-RateLimit-* headers), so a caller of the sidecar
@@ -10,15 +11,15 @@ sees what the key service said. A key service that cannot be reached, or answers
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.keyrelease import InvalidKeyRelease, RecipientKey
 from cifer.tls import client_context
 
 log = logging.getLogger("cifer.proxy")
@@ -71,20 +72,36 @@ class KeyServiceClient:
         data, _ = await self.data("GET", "/v1/whoami", headers={"Authorization": authorization})
         return data
 
-    async def decapsulate(self, authorization: str | None, header: bytes, *, request_id: str
-                          ) -> tuple[bytes, dict[str, str]]:
-        """The data key of one envelope header (only the header is sent), and the rate-limit headers."""
-        headers = {"X-Request-ID": request_id}
+    async def decapsulate(self, authorization: str | None, headers: Sequence[bytes], *, request_id: str,
+                          recipient_key: RecipientKey) -> tuple[list[bytes | ApiError], dict[str, str]]:
+        """Each envelope header's data key, or the key service's error for that header, in order; and
+        the rate-limit headers. Only the headers go out, with `recipient_key`'s public half; the data
+        keys come back sealed to it (docs/key-release.md) and are opened here. A failure of the whole
+        call (and of a lone header, which the key service answers as the call's own error) is raised."""
+        sent = {"X-Request-ID": request_id}
         if authorization:
-            headers["Authorization"] = authorization
-        data, passed = await self.data("POST", "/v1/decapsulate", headers=headers,
-                                       json_body={"headers": [base64.b64encode(header).decode()]})
-        try:
-            (result,) = data["results"]
-            return base64.b64decode(result["data_key"], validate=True), passed
-        except (KeyError, TypeError, ValueError, binascii.Error):
-            log.error("the key service answered a decapsulation without a data key")
-            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
+            sent["Authorization"] = authorization
+        data, passed = await self.data("POST", "/v1/decapsulate", headers=sent, json_body={
+            "headers": [base64.b64encode(header).decode() for header in headers],
+            "recipient": recipient_key.recipient.to_field()})
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list) or len(results) != len(headers):
+            log.error("the key service answered a decapsulation without one result per header")
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE)
+        return [_data_key_of(result, header, recipient_key, passed) for result, header in zip(results, headers)], passed
+
+
+def _data_key_of(result: object, header: bytes, recipient_key: RecipientKey, passed: dict[str, str]) -> bytes | ApiError:
+    """One result's data key, opened; its error as a lone header's would be; 503 for anything garbled."""
+    if isinstance(result, dict) and result.get("success") is False:
+        return _error_of(200, result, passed)
+    try:
+        if isinstance(result, dict) and result.get("success") is True:
+            return recipient_key.open(result.get("sealed_data_key"), header)
+    except InvalidKeyRelease:
+        pass
+    log.error("the key service answered a decapsulation without a sealed data key that opens")
+    return ApiError(ErrorCode.SERVICE_UNAVAILABLE)
 
 
 async def _read_whole(resp: aiohttp.ClientResponse) -> bytes:

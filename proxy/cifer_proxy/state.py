@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from cifer_proxy.decaps import Decapsulations
 from cifer_proxy.identity import Identity
 from cifer_proxy.inference import PodInference
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
@@ -11,6 +12,7 @@ from cifer.settings.sidecar import SidecarSettings
 
 SETTINGS = web.AppKey("settings", SidecarSettings)
 KEYSERVICE = web.AppKey("keyservice", KeyServiceClient)
+DECAPS = web.AppKey("decaps", Decapsulations)
 PUBLIC_KEYS = web.AppKey("public_keys", PublicKeys)
 CREDENTIALS = web.AppKey("credentials", VouchedCredentials)
 IDENTITY = web.AppKey("identity", Identity)

@@ -22,17 +22,18 @@ from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
 from cifer_proxy import bodies
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, broken_upload, pieces
-from cifer_proxy.state import IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS
+from cifer_proxy.state import DECAPS, IDENTITY, METRICS, PUBLIC_KEYS
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
 
 
 async def data_key(request: web.Request, credential: str, header: Header) -> tuple[bytes, dict[str, str]]:
-    """The header's data key from the key service, and the rate-limit headers it sent."""
+    """The header's data key from the key service (sealed to this sidecar, batched with other decrypts
+    of the same credential), and the rate-limit headers it sent."""
     app = request.app
     try:
-        key, passed = await app[KEYSERVICE].decapsulate(credential, header.to_bytes(), request_id=request[REQUEST_ID])
+        key, passed = await app[DECAPS].data_key(credential, header.to_bytes(), request_id=request[REQUEST_ID])
     except ApiError as err:
         if err.code is ErrorCode.CIFER_REVOKED:
             app[PUBLIC_KEYS].forget(header.cifer_id)
