@@ -136,6 +136,24 @@ def test_helm_upgrade_keeps_the_webhook_certificate(kube: ControlPlane, release:
     assert b"BEGIN CERTIFICATE" in base64.b64decode(after["ca.crt"])
 
 
+def test_helm_upgrade_keeps_the_key_services_certificate_and_signs_a_part_enabled_later_with_the_same_ca(
+    kube: ControlPlane, release: Release
+) -> None:
+    """Running sidecars hold the CA's certificate: an upgrade must neither replace the key
+    service's certificate nor the CA, also when it adds the inference server."""
+    ns = release.namespace
+    names = [f"{release.name}-ca", f"{release.name}-keyservice-tls", f"{release.name}-operator-tls"]
+    before = {name: _get(kube, "secret", name, "-n", ns)["data"] for name in names}
+    assert before[names[1]]["ca.crt"] == before[names[0]]["tls.crt"]
+    helm("upgrade", release.name, CHART, "--namespace", ns, "--set", "inference.enabled=true", env=kube.env)
+    assert {name: _get(kube, "secret", name, "-n", ns)["data"] for name in names} == before
+    inference = _get(kube, "secret", f"{release.name}-inference-tls", "-n", ns)["data"]
+    assert inference["ca.crt"] == before[names[0]]["tls.crt"]
+    operator = _get(kube, "deployment", f"{release.name}-operator", "-n", ns)
+    args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--inference-url") + 1].startswith("https://")
+
+
 def test_the_example_deployment_is_accepted_by_the_api_server(kube: ControlPlane, release: Release) -> None:
     done = kubectl(kube, "apply", "--dry-run=server", "-n", release.namespace, "-f", EXAMPLE)
     assert "deployment.apps/payments-api created (server dry run)" in done.stdout

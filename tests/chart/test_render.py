@@ -48,7 +48,11 @@ CUSTOM_KINDS = {
 OPERATOR_RULES_SOURCE = REPO_ROOT / "manifests" / "rbac" / "clusterrole.yaml"
 INSTALL_YAML = REPO_ROOT / "manifests" / "install.yaml"
 WEBHOOK_HOST = f"cifer-operator.{NAMESPACE}.svc"
-KEYSERVICE_URL = f"http://cifer-keyservice.{NAMESPACE}.svc:8081"
+KEYSERVICE_HOST = f"cifer-keyservice.{NAMESPACE}.svc"
+KEYSERVICE_URL = f"https://{KEYSERVICE_HOST}:8081"
+INFERENCE_HOST = f"cifer-inference.{NAMESPACE}.svc"
+CA_FILE = "/etc/cifer/ca/ca.crt"
+SERVING_TLS = ["--tls-cert-file", "/etc/cifer/serving-tls/tls.crt", "--tls-key-file", "/etc/cifer/serving-tls/tls.key"]
 IMAGE = "ghcr.io/cifer/cifer:0.1.0"
 
 
@@ -186,6 +190,7 @@ def test_the_operator_runs_with_the_agreed_arguments_and_a_cifer_token() -> None
     assert operator["args"] == [
         "operator",
         "--keyservice-url", KEYSERVICE_URL,
+        "--keyservice-ca", CA_FILE,
         "--token-file", "/var/run/secrets/cifer/token",
         "--peering", "cifer",
         "--webhook-addr", "0.0.0.0",
@@ -212,7 +217,8 @@ def test_the_operator_runs_with_the_agreed_arguments_and_a_cifer_token() -> None
 
 def test_the_operator_names_the_inference_server_only_when_it_runs() -> None:
     args = container(rendered("all-enabled"), "cifer-operator", "operator")["args"]
-    assert args[args.index("--inference-url") + 1] == f"http://cifer-inference.{NAMESPACE}.svc:8000"
+    assert args[args.index("--inference-url") + 1] == f"https://{INFERENCE_HOST}:8000"
+    assert args[args.index("--inference-ca") + 1] == CA_FILE
     assert args[args.index("--proxy-image") + 1] == "ghcr.io/cifer/cifer:0.1.0-proxy"
     assert "--inference-url" not in container(rendered("defaults"), "cifer-operator", "operator")["args"]
 
@@ -231,11 +237,11 @@ def test_the_key_service_by_default_keeps_sqlite_and_a_file_kek_on_a_volume() ->
     keyservice = container(objects, "cifer-keyservice", "keyservice")
     assert keyservice["args"] == [
         "keyservice", "--data-dir", "/var/lib/cifer",
-        "serve", "--host", "0.0.0.0", "--port", "8081", "--kube-in-cluster",
+        "serve", "--host", "0.0.0.0", "--port", "8081", *SERVING_TLS, "--kube-in-cluster",
         "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator",
     ]
     assert "env" not in keyservice
-    assert keyservice["readinessProbe"]["httpGet"] == {"path": "/v1/health", "port": "http"}
+    assert keyservice["readinessProbe"]["httpGet"] == {"path": "/v1/health", "port": "https", "scheme": "HTTPS"}
     deployment = named(objects, "Deployment", "cifer-keyservice")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -251,7 +257,7 @@ def test_the_replicated_key_service_takes_postgresql_redis_and_the_hsm_from_secr
     assert keyservice["args"] == [
         "keyservice", "--data-dir", "/var/lib/cifer",
         "--pkcs11-library", "/usr/lib/softhsm/libsofthsm2.so", "--pkcs11-token", "cifer",
-        "serve", "--host", "0.0.0.0", "--port", "8081", "--kube-in-cluster",
+        "serve", "--host", "0.0.0.0", "--port", "8081", *SERVING_TLS, "--kube-in-cluster",
         "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator",
         "--webhook-allow-private-networks",
     ]
@@ -274,7 +280,8 @@ def test_the_replicated_key_service_takes_postgresql_redis_and_the_hsm_from_secr
 def test_the_inference_server_runs_the_agreed_command_without_a_token() -> None:
     objects = rendered("all-enabled")
     inference = container(objects, "cifer-inference", "inference")
-    assert inference["args"] == ["inference", "--host", "0.0.0.0", "--port", "8000"]
+    assert inference["args"] == ["inference", "--host", "0.0.0.0", "--port", "8000", *SERVING_TLS]
+    assert inference["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     pod = named(objects, "Deployment", "cifer-inference")["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert named(objects, "Service", "cifer-inference")["spec"]["ports"][0]["port"] == 8000
@@ -383,7 +390,7 @@ def test_without_cert_manager_the_chart_signs_the_webhook_certificate_and_trusts
 
 def test_with_cert_manager_it_issues_the_certificate_and_injects_the_ca() -> None:
     objects = rendered("all-enabled")
-    assert not of_kind(objects, "Secret")
+    assert not of_kind(objects, "Secret")  # cert-manager writes them
     issuer = named(objects, "Issuer", "cifer-selfsigned")
     assert issuer["spec"] == {"selfSigned": {}}
     certificate = named(objects, "Certificate", "cifer-operator-tls")["spec"]
@@ -403,6 +410,84 @@ def test_cert_manager_can_be_declined_where_it_is_installed() -> None:
     objects = render("--api-versions", OPTIONAL_APIS[0], "--set", "webhook.certManager.enabled=false")
     assert not of_kind(objects, "Certificate")
     named(objects, "Secret", "cifer-operator-tls")
+
+
+# ---------------------------------------------------------------- TLS to the key service and inference
+
+
+def _secret_pems(objects, name: str) -> dict[str, bytes]:
+    return {key: base64.b64decode(value) for key, value in named(objects, "Secret", name)["data"].items()}
+
+
+def test_without_cert_manager_one_chart_made_ca_signs_the_key_service_and_the_webhooks() -> None:
+    objects = render("--set", "inference.enabled=true")
+    ca_secret = _secret_pems(objects, "cifer-ca")
+    ca = x509.load_pem_x509_certificate(ca_secret["tls.crt"])
+    assert b"PRIVATE KEY" in ca_secret["tls.key"]
+    for name, host in [("cifer-operator-tls", WEBHOOK_HOST), ("cifer-keyservice-tls", KEYSERVICE_HOST),
+                       ("cifer-inference-tls", INFERENCE_HOST)]:
+        secret = _secret_pems(objects, name)
+        assert secret["ca.crt"] == ca_secret["tls.crt"], name
+        cert = x509.load_pem_x509_certificate(secret["tls.crt"])
+        cert.verify_directly_issued_by(ca)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(x509.DNSName) == [host, f"{host}.cluster.local"], name
+    assert named(objects, "Secret", "cifer-keyservice-tls")["type"] == "kubernetes.io/tls"
+
+
+@pytest.mark.parametrize("which", list(RENDERS))
+def test_the_key_service_serves_https_from_its_certificate_secret(which: str) -> None:
+    objects = rendered(which)
+    pod = named(objects, "Deployment", "cifer-keyservice")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "serving-tls"]
+    assert volume["secret"] == {"secretName": "cifer-keyservice-tls", "defaultMode": 0o440}
+    keyservice = container(objects, "cifer-keyservice", "keyservice")
+    assert {"name": "serving-tls", "mountPath": "/etc/cifer/serving-tls", "readOnly": True} in keyservice[
+        "volumeMounts"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert keyservice[probe]["httpGet"]["scheme"] == "HTTPS"
+    (port,) = named(objects, "Service", "cifer-keyservice")["spec"]["ports"]
+    assert (port["name"], port["port"], port["targetPort"]) == ("https", 8081, "https")
+
+
+@pytest.mark.parametrize("which", list(RENDERS))
+def test_the_operator_gets_only_the_ca_certificate_of_the_key_service(which: str) -> None:
+    objects = rendered(which)
+    pod = named(objects, "Deployment", "cifer-operator")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "cifer-ca"]
+    assert volume["secret"] == {"secretName": "cifer-keyservice-tls", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    operator = container(objects, "cifer-operator", "operator")
+    assert {"name": "cifer-ca", "mountPath": "/etc/cifer/ca", "readOnly": True} in operator["volumeMounts"]
+    args = operator["args"]
+    assert args[args.index("--keyservice-url") + 1].startswith("https://")
+    assert args[args.index("--keyservice-ca") + 1] == CA_FILE
+    assert not [arg for arg in args if arg.startswith("--insecure")]
+
+
+def test_with_cert_manager_a_ca_of_the_release_issues_the_serving_certificates() -> None:
+    objects = rendered("all-enabled")
+    ca = named(objects, "Certificate", "cifer-ca")["spec"]
+    assert ca["isCA"] is True and ca["secretName"] == "cifer-ca"
+    assert ca["issuerRef"] == {"kind": "Issuer", "name": "cifer-selfsigned"}
+    assert ca["privateKey"]["rotationPolicy"] == "Never"  # a renewed CA still vouches for running sidecars
+    assert named(objects, "Issuer", "cifer-ca")["spec"] == {"ca": {"secretName": "cifer-ca"}}
+    for name, host in [("cifer-keyservice-tls", KEYSERVICE_HOST), ("cifer-inference-tls", INFERENCE_HOST)]:
+        leaf = named(objects, "Certificate", name)["spec"]
+        assert leaf["secretName"] == name
+        assert leaf["dnsNames"] == [host, f"{host}.cluster.local"]
+        assert leaf["issuerRef"] == {"kind": "Issuer", "name": "cifer-ca"}
+        assert leaf["duration"] == "2160h"
+    monitor = named(objects, "ServiceMonitor", "cifer-keyservice")["spec"]["endpoints"][0]
+    assert monitor["scheme"] == "https"
+    assert monitor["tlsConfig"] == {"serverName": KEYSERVICE_HOST,
+                                    "ca": {"secret": {"name": "cifer-keyservice-tls", "key": "ca.crt"}}}
+
+
+def test_the_notes_say_how_to_check_tls() -> None:
+    done = helm("install", "cifer", CHART, "--namespace", NAMESPACE, "--dry-run=client")
+    notes = done.stdout[done.stdout.index("NOTES:"):]
+    assert f"curl --cacert cifer-ca.crt --resolve {KEYSERVICE_HOST}:8081:127.0.0.1" in notes
+    assert f"https://{KEYSERVICE_HOST}:8081/v1/health" in notes
 
 
 # ---------------------------------------------------------------- names and labels

@@ -62,14 +62,49 @@ Called with (list $ "suffix").
 {{- printf "%s.%s.svc" (include "cifer.operator.fullname" .) .Release.Namespace -}}
 {{- end -}}
 
-{{/* The key service's in-cluster URL, for the operator and for injected sidecars. */}}
-{{- define "cifer.keyservice.url" -}}
-{{- printf "http://%s.%s.svc:%d" (include "cifer.keyservice.fullname" .) .Release.Namespace (int .Values.keyservice.port) -}}
+{{/* The key service's in-cluster host name: its Service, the name on its certificate. */}}
+{{- define "cifer.keyservice.host" -}}
+{{- printf "%s.%s.svc" (include "cifer.keyservice.fullname" .) .Release.Namespace -}}
 {{- end -}}
 
-{{/* The inference server's in-cluster URL, for injected sidecars. */}}
+{{/* The key service's in-cluster URL (HTTPS), for the operator and for injected sidecars. */}}
+{{- define "cifer.keyservice.url" -}}
+{{- printf "https://%s:%d" (include "cifer.keyservice.host" .) (int .Values.keyservice.port) -}}
+{{- end -}}
+
+{{/* The inference server's in-cluster host name. */}}
+{{- define "cifer.inference.host" -}}
+{{- printf "%s.%s.svc" (include "cifer.inference.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
+{{/* The inference server's in-cluster URL (HTTPS), for injected sidecars. */}}
 {{- define "cifer.inference.url" -}}
-{{- printf "http://%s.%s.svc:%d" (include "cifer.inference.fullname" .) .Release.Namespace (int .Values.inference.port) -}}
+{{- printf "https://%s:%d" (include "cifer.inference.host" .) (int .Values.inference.port) -}}
+{{- end -}}
+
+{{/*
+The Secrets of the serving certificates (tls.crt, tls.key, and ca.crt: the CA that signed them,
+which the operator and the sidecars verify the servers against), and of that CA (tls.crt, tls.key).
+*/}}
+{{- define "cifer.keyservice.tlsSecretName" -}}
+{{- include "cifer.componentName" (list . "keyservice-tls") -}}
+{{- end -}}
+
+{{- define "cifer.inference.tlsSecretName" -}}
+{{- include "cifer.componentName" (list . "inference-tls") -}}
+{{- end -}}
+
+{{- define "cifer.caSecretName" -}}
+{{- include "cifer.componentName" (list . "ca") -}}
+{{- end -}}
+
+{{/* Where a container finds a serving certificate, and where the clients find its CA. */}}
+{{- define "cifer.tlsDir" -}}
+/etc/cifer/serving-tls
+{{- end -}}
+
+{{- define "cifer.caFile" -}}
+/etc/cifer/ca/ca.crt
 {{- end -}}
 
 {{/* The chart label: "<name>-<version>". */}}
