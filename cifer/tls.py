@@ -36,6 +36,8 @@ from cifer.settings import setting
 log = logging.getLogger("cifer.tls")
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 LOOPBACK_NAMES = frozenset({"localhost"})
+# The flag of SidecarSettings and OperatorSettings (spelled there too, so that grep finds them) that allows it.
+ALLOW_PLAINTEXT_KEYSERVICE = "--insecure-allow-plaintext-keyservice"
 
 
 class TlsError(CoreError):
@@ -182,6 +184,11 @@ def require_tls(url: str, *, what: str, allow_plaintext: bool, allow_flag: str) 
         return
     raise TlsError(f"{what} {_shown(parsed)} is plain HTTP to a host that is not loopback: use https:// "
                    f"(and a CA bundle), or pass {allow_flag} for development only")
+
+
+def require_keyservice_tls(url: str, *, allow_plaintext: bool, what: str = "--keyservice-url") -> None:
+    """`require_tls` for a key-service URL, whose plain use `ALLOW_PLAINTEXT_KEYSERVICE` allows."""
+    require_tls(url, what=what, allow_plaintext=allow_plaintext, allow_flag=ALLOW_PLAINTEXT_KEYSERVICE)
 
 
 def _shown(url: URL) -> str:

@@ -9,7 +9,7 @@ import secrets
 
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE
-from cifer.tls import client_context, require_tls
+from cifer.tls import client_context, require_keyservice_tls
 from cifer_operator.injection import InjectorSettings
 from cifer_operator.settings import OperatorSettings, WebhookServerSettings
 
@@ -29,9 +29,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         "priority": secrets.randbelow(2**31 - 1) + 1,  # replicas must never tie: kopf pauses all of a tied priority
     }
     settings = from_arguments(OperatorSettings, args, injector=None, defaults=defaults)  # the injector below
-    require_tls(settings.keyservice_url, what="--keyservice-url",
-                allow_plaintext=settings.insecure_allow_plaintext_keyservice,
-                allow_flag="--insecure-allow-plaintext-keyservice")
+    require_keyservice_tls(settings.keyservice_url, allow_plaintext=settings.insecure_allow_plaintext_keyservice)
     client_context(settings.keyservice_ca)
     if bool(settings.webhook.certfile) != bool(settings.webhook.pkeyfile):
         raise SystemExit("cifer operator: --webhook-cert and --webhook-key go together")
@@ -47,9 +45,8 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         "exclude_namespaces": frozenset({own} if own else ())},
         insecure_allow_plaintext_keyservice=settings.insecure_allow_plaintext_keyservice)
     if injector.keyservice_url != settings.keyservice_url:
-        require_tls(injector.keyservice_url, what="--inject-keyservice-url",
-                    allow_plaintext=injector.insecure_allow_plaintext_keyservice,
-                    allow_flag="--insecure-allow-plaintext-keyservice")
+        require_keyservice_tls(injector.keyservice_url, what="--inject-keyservice-url",
+                               allow_plaintext=injector.insecure_allow_plaintext_keyservice)
     for ca in (injector.keyservice_ca, injector.inference_ca):
         client_context(ca)  # a bundle the sidecars could not use stops the operator here
     return dataclasses.replace(settings, injector=injector)

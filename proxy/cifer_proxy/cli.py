@@ -10,7 +10,7 @@ from aiohttp import web
 
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
-from cifer.tls import client_context, require_tls
+from cifer.tls import client_context, require_keyservice_tls
 from cifer_proxy.app import create_app, create_probe_app
 
 
@@ -25,9 +25,7 @@ def settings_from(args: argparse.Namespace) -> SidecarSettings:
     that cannot be read, before anything listens."""
     settings = from_arguments(SidecarSettings, args,
                               defaults={"token_file": DEFAULT_TOKEN_FILE} if DEFAULT_TOKEN_FILE.exists() else {})
-    require_tls(settings.keyservice_url, what="--keyservice-url",
-                allow_plaintext=settings.insecure_allow_plaintext_keyservice,
-                allow_flag="--insecure-allow-plaintext-keyservice")
+    require_keyservice_tls(settings.keyservice_url, allow_plaintext=settings.insecure_allow_plaintext_keyservice)
     client_context(settings.keyservice_ca)
     client_context(settings.inference_ca)
     return settings
