@@ -137,10 +137,10 @@ def test_plain_http_off_loopback_starts_only_with_the_loud_flag_and_a_warning():
 
 
 class Relay:
-    """A TCP relay that records every byte the client sends on to the server."""
+    """A TCP relay that records every byte the client sends on to the server, and every byte back."""
 
     def __init__(self, target_port: int) -> None:
-        self.target_port, self.sent = target_port, bytearray()
+        self.target_port, self.sent, self.received = target_port, bytearray(), bytearray()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -149,11 +149,10 @@ class Relay:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
 
-        async def pipe(source, sink, record: bool) -> None:
+        async def pipe(source, sink, record: bytearray) -> None:
             try:
                 while data := await source.read(65536):
-                    if record:
-                        self.sent += data
+                    record += data
                     sink.write(data)
                     await sink.drain()
             except OSError:
@@ -161,7 +160,7 @@ class Relay:
             finally:
                 sink.close()
 
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+        await asyncio.gather(pipe(reader, up_writer, self.sent), pipe(up_reader, writer, self.received))
 
     async def close(self) -> None:
         self.server.close()
@@ -188,6 +187,30 @@ async def test_a_key_service_certificate_from_another_ca_is_refused_and_nothing_
     header = base64.b64decode(ciphertext)[:64]
     for clear in (b"POST", b"/v1/", b"Authorization", key.encode(), header, base64.b64encode(header)[:40]):
         assert clear not in relay.sent
+
+
+async def test_between_the_sidecar_and_the_key_service_no_credential_header_or_plaintext_is_in_clear(
+        tls_key_service, http):
+    """A recording relay between the two: a whole lifecycle and decrypt go through it, and the
+    recorded bytes, both ways, hold none of the secrets the test knows."""
+    key = tls_key_service.api_key("usr_alice")
+    relay = Relay(tls_key_service.port)
+    port = await relay.start()
+    secret = "the plaintext nobody on the wire may read"
+    try:
+        with sidecar_process(f"https://localhost:{port}", "--keyservice-ca", str(tls_key_service.ca_file)) as url:
+            alice = Api(http, url, key)
+            cifer_id = await alice.new_cifer()
+            ciphertext = await seal(alice, cifer_id, secret)
+            _, opened = await alice.call("POST", "/v1/decrypt", json={"ciphertext": ciphertext}, expect=200)
+    finally:
+        await relay.close()
+    assert plaintext(opened) == secret
+    assert len(relay.sent) > 1000 and len(relay.received) > 1000
+    header = base64.b64decode(ciphertext)[:64]
+    for clear in (b"Authorization", b"Bearer", key.encode(), key[8:40].encode(), secret.encode(), b"/v1/decapsulate",
+                  cifer_id.encode(), header, base64.b64encode(header)[:40], b"data_key", b"sealed"):
+        assert clear not in relay.sent and clear not in relay.received, clear
 
 
 async def test_a_renewed_certificate_is_taken_under_load_without_a_failed_request(tls_key_service, http):
