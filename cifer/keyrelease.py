@@ -21,10 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from cifer.exceptions import CoreError
 
@@ -110,8 +108,11 @@ def _labeled_extract(suite_id: bytes, salt: bytes, label: bytes, ikm: bytes) -> 
 
 
 def _labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand of at most one SHA-256 block (every length here is 32 or less): T(1), truncated."""
+    if not 0 < length <= 32:
+        raise RuntimeError("internal error: one HKDF block only")
     labeled_info = length.to_bytes(2, "big") + b"HPKE-v1" + suite_id + label + info
-    return HKDFExpand(hashes.SHA256(), length, labeled_info).derive(prk)
+    return hmac.digest(prk, labeled_info + b"\x01", "sha256")[:length]
 
 
 def _key_schedule(suite: ReleaseSuite, shared_secret: bytes, info: bytes) -> tuple[bytes, bytes]:
@@ -171,6 +172,11 @@ class ReleaseRecipient:
 
     suite: ReleaseSuite
     public_bytes: bytes
+    _key: Any = dataclasses.field(default=None, compare=False, repr=False)  # parsed once, used per seal
+
+    def __post_init__(self) -> None:
+        if self._key is None:
+            object.__setattr__(self, "_key", self.suite.public_key(self.public_bytes))
 
     def to_field(self) -> dict[str, str]:
         """The request's `recipient` field."""
@@ -182,7 +188,7 @@ class ReleaseRecipient:
         `unsafe_encapsulation` fixes (shared secret, enc) for test vectors only."""
         if len(data_key) != DATA_KEY_BYTES:
             raise RuntimeError("internal error: a data key is 32 bytes")
-        encapsulation = unsafe_encapsulation or self.suite.encapsulate(self.suite.public_key(self.public_bytes))
+        encapsulation = unsafe_encapsulation or self.suite.encapsulate(self._key)
         sealed = hpke_seal(self.suite, encapsulation, data_key, info=release_info(header), aad=b"")
         return base64.b64encode(sealed).decode()
 
@@ -197,10 +203,11 @@ def parse_recipient(value: object) -> ReleaseRecipient:
         raise InvalidKeyRelease("recipient.suite", f"must be one of {', '.join(SUITES)}")
     raw = _strict_b64(value["public_key"], "recipient.public_key", suite.public_key_bytes)
     try:
-        suite.encapsulate(suite.public_key(raw))  # refuses what no seal could use (an X25519 point of small order)
+        recipient = ReleaseRecipient(suite, raw)
+        suite.encapsulate(recipient._key)  # refuses what no seal could use (an X25519 point of small order)
     except ValueError:
         raise InvalidKeyRelease("recipient.public_key", f"is not a {suite.name} public key") from None
-    return ReleaseRecipient(suite, raw)
+    return recipient
 
 
 class RecipientKey:

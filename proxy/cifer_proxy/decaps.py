@@ -2,8 +2,9 @@
 batched `/v1/decapsulate` calls.
 
 A decrypt asks for one header's data key. The first ask for a credential opens a short window
-(`decap_batch_window_ms`); every ask with the same credential that arrives in it, or while that
-credential's call is in flight, goes into the next call, up to `decap_max_batch` headers. Asks with
+(`decap_batch_window_ms`); every ask with the same credential that arrives in it goes into the same
+call, up to `decap_max_batch` headers. At most CALLS_IN_FLIGHT calls per credential are under way;
+asks that arrive meanwhile wait and leave together when one ends. Asks with
 different credentials never share a call: the key service authorizes, audits and rate-limits each
 call as its credential's. Each caller gets its own header's data key or error, as a call of its own
 would have answered it; a failure of the whole call (401, 429 with its headers, 503) is every
@@ -21,6 +22,7 @@ from cifer.keyrelease import RotatingRecipientKey
 from cifer_proxy.keyservice import KeyServiceClient
 
 log = logging.getLogger("cifer.proxy")
+CALLS_IN_FLIGHT = 2  # per credential: the next batch gathers while one is answered, so neither side idles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,15 @@ class _Ask:
     answer: asyncio.Future[tuple[bytes, dict[str, str]]]
 
 
+@dataclasses.dataclass
+class _Queue:
+    """One credential's asks that wait, and its calls under way."""
+
+    waiting: list[_Ask] = dataclasses.field(default_factory=list)
+    in_flight: int = 0
+    gathering: bool = False  # a window is open: the next call leaves when it closes
+
+
 class Decapsulations:
     def __init__(self, client: KeyServiceClient, recipients: RotatingRecipientKey, *, window_s: float,
                  max_batch: int) -> None:
@@ -37,38 +48,51 @@ class Decapsulations:
             raise ValueError("the decapsulation window is 0 to 100 ms and a batch holds at least one header")
         self._client, self._recipients = client, recipients
         self._window_s, self._max_batch = window_s, max_batch
-        self._waiting: dict[str, list[_Ask]] = {}  # by credential, while its drain task runs
-        self._drains: set[asyncio.Task[None]] = set()
+        self._queues: dict[str, _Queue] = {}  # by credential, while it has asks or calls
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def data_key(self, credential: str, header: bytes, *, request_id: str) -> tuple[bytes, dict[str, str]]:
         """The data key of one envelope header, and the rate-limit headers of the call that fetched it."""
         ask = _Ask(header, request_id, asyncio.get_running_loop().create_future())
-        waiting = self._waiting.get(credential)
-        if waiting is None:
-            waiting = self._waiting[credential] = []
-            drain = asyncio.create_task(self._drain(credential, waiting))
-            self._drains.add(drain)
-            drain.add_done_callback(self._drains.discard)
-        waiting.append(ask)
+        queue = self._queues.setdefault(credential, _Queue())
+        queue.waiting.append(ask)
+        self._next_call(credential, queue, window_s=self._window_s)
         return await ask.answer
 
     async def close(self) -> None:
-        for drain in list(self._drains):
-            drain.cancel()
-        await asyncio.gather(*self._drains, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _drain(self, credential: str, waiting: list[_Ask]) -> None:
-        """Sends what waits for `credential`, call after call, until nothing does."""
+    def _next_call(self, credential: str, queue: _Queue, *, window_s: float) -> None:
+        """Opens a window for the next call of `credential`, unless one is open or enough calls are under
+        way (the asks wait for one of them to end, and then leave together)."""
+        if queue.gathering or queue.in_flight >= CALLS_IN_FLIGHT or not queue.waiting:
+            if not (queue.waiting or queue.in_flight or queue.gathering) and self._queues.get(credential) is queue:
+                del self._queues[credential]
+            return
+        queue.gathering = True
+        task = asyncio.create_task(self._call(credential, queue, window_s))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, credential: str, queue: _Queue, window_s: float) -> None:
         try:
-            await asyncio.sleep(self._window_s)
-            while waiting:
-                batches = [waiting[i:i + self._max_batch] for i in range(0, len(waiting), self._max_batch)]
-                waiting.clear()  # arrivals from now on wait for these calls, then go together
-                await asyncio.gather(*(self._send(credential, batch) for batch in batches))
-        finally:
-            del self._waiting[credential]
-            for ask in waiting:  # cancelled (the sidecar stops): nobody is left hanging
+            await asyncio.sleep(window_s)
+        except asyncio.CancelledError:  # the sidecar stops: nobody is left hanging
+            for ask in queue.waiting:
                 _settle(ask, ApiError(ErrorCode.SERVICE_UNAVAILABLE))
+            raise
+        finally:
+            queue.gathering = False
+        batch, queue.waiting[:self._max_batch] = queue.waiting[:self._max_batch], []
+        queue.in_flight += 1
+        self._next_call(credential, queue, window_s=self._window_s)  # the next call may gather meanwhile
+        try:
+            await self._send(credential, batch)
+        finally:
+            queue.in_flight -= 1
+            self._next_call(credential, queue, window_s=0)  # what waited for this call leaves now
 
     async def _send(self, credential: str, batch: list[_Ask]) -> None:
         recipient_key = self._recipients.current()  # the answers open with the key they were sealed to
