@@ -40,3 +40,22 @@ async def test_the_fhe_clients_verify_the_inference_service_against_their_ca(tls
     other = TestCA("another CA").write_ca(tmp_path / "other.crt")
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         FHEClient(url, ca=str(other)).models()
+
+
+async def test_the_sidecar_infers_over_tls_with_its_inference_ca_and_refuses_another(tls_inference, tmp_path):
+    import aiohttp
+
+    from proxy.processes import Api, keyservice_process, sidecar_process
+
+    url, ca_file = tls_inference
+    other = TestCA("another CA").write_ca(tmp_path / "other.crt")
+    request = {"model_id": "demo-linear-classifier", "features": [0.0] * 64}
+    with keyservice_process(tmp_path / "keyservice") as key_service, \
+            sidecar_process(key_service.url, "--inference-url", url, "--inference-ca", str(ca_file)) as good, \
+            sidecar_process(key_service.url, "--inference-url", url, "--inference-ca", str(other)) as wrong:
+        key = key_service.api_key("usr_app")
+        async with aiohttp.ClientSession() as http:
+            _, answer = await Api(http, good, key).call("POST", "/v1/infer", json=request, expect=200)
+            assert answer["data"]["encrypted"] is True
+            resp, refused = await Api(http, wrong, key).call("POST", "/v1/infer", json=request)
+    assert resp.status == 503 and refused["error"]["code"] == "SERVICE_UNAVAILABLE", refused

@@ -78,10 +78,11 @@ async def infer(request: web.Request) -> web.Response:
             raise bodies.invalid("inputs" if batched else "features",
                                  f"model {model_id} takes {models[model_id].input_dim} features")
         results = await (client.infer_batch(model_id, vectors) if batched else client.infer(model_id, vectors[0]))
+    except (FHEServiceError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        # first: a refused certificate is an aiohttp.ClientError and a ValueError (ssl.CertificateError)
+        raise _service_error(exc) from None
     except ValueError as exc:  # the client's own check of the input, before anything is sent
         raise bodies.invalid("inputs" if batched else "features", str(exc)[:200]) from None
-    except (FHEServiceError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        raise _service_error(exc) from None
     results = results if batched else [results]
     predictions = [{"predicted_class": r.predicted_class, "scores": r.scores} for r in results]
     data = {"model_id": model_id, "latency_ms": max(r.latency_ms for r in results), "encrypted": True}
