@@ -101,6 +101,13 @@ SUITES: Mapping[str, ReleaseSuite] = {suite.name: suite for suite in (X25519, ML
 DEFAULT_SUITE = X25519
 
 
+def suite_name(name: str) -> str:
+    """`name` if it names a suite (for settings); ValueError otherwise."""
+    if name not in SUITES:
+        raise ValueError(f"not a key-release suite: {name!r} (one of {', '.join(SUITES)})")
+    return name
+
+
 # -- RFC 9180 base mode, single shot (sequence number 0) ------------------------------------------
 
 def _labeled_extract(suite_id: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from cifer import keyrelease
 from cifer.settings import setting
 
 DEFAULT_TOKEN_FILE = Path("/var/run/secrets/cifer/token")  # a projected ServiceAccount token, audience `cifer`
@@ -68,6 +69,11 @@ class SidecarSettings:
     wait for it and go together anyway; the window only gathers an idle sidecar's first burst."""
     decap_max_batch: int = setting("--decap-max-batch", default=64, metavar="HEADERS")
     """Most headers in one call to the key service; at most the key service's `max_batch_headers`."""
+    recipient_suite: str = setting("--recipient-suite", default=keyrelease.DEFAULT_SUITE.name, metavar="SUITE",
+                                   parse=keyrelease.suite_name, help=(
+        "The HPKE suite data keys are sealed to this sidecar with (docs/key-release.md): "
+        f"{', '.join(keyrelease.SUITES)}. ML-KEM-768 keeps a recording of the pod network "
+        "safe from a future quantum computer, at 1,136 bytes per key instead of 80."))
     recipient_rotate_s: float = setting("--recipient-rotate", default=3600.0, metavar="SECONDS")
     """Age at which the in-memory key pair that data keys are sealed to is replaced (at most 3600:
     docs/key-release.md). It is never written anywhere."""

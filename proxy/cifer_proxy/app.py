@@ -13,7 +13,7 @@ from cifer.api import health, openapi
 from cifer.api.endpoints import SIDECAR
 from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import errors, new_app, request_id
-from cifer.keyrelease import RotatingRecipientKey
+from cifer.keyrelease import SUITES, RotatingRecipientKey
 from cifer_proxy.decaps import Decapsulations
 from cifer_proxy.identity import Identity
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
@@ -48,7 +48,8 @@ def create_app(settings: SidecarSettings) -> web.Application:
         app[PUBLIC_KEYS] = PublicKeys(client.public_key, ttl_s=settings.public_key_ttl_s,
                                       size=settings.public_key_cache_size, lookups=app[METRICS].public_key_lookups)
         app[CREDENTIALS] = VouchedCredentials(client.whoami, ttl_s=settings.credential_ttl_s)
-        app[DECAPS] = Decapsulations(client, RotatingRecipientKey(rotate_after_s=settings.recipient_rotate_s),
+        app[DECAPS] = Decapsulations(client, RotatingRecipientKey(SUITES[settings.recipient_suite],
+                                                                  rotate_after_s=settings.recipient_rotate_s),
                                      window_s=settings.decap_batch_window_ms / 1000, max_batch=settings.decap_max_batch)
         yield
         await app[DECAPS].close()

@@ -134,3 +134,15 @@ async def test_what_crosses_to_the_key_service_holds_no_data_key(keyservice, rel
     for key in keys:
         for spelling in (key, base64.b64encode(key), key.hex().encode(), base64.urlsafe_b64encode(key).rstrip(b"=")):
             assert spelling not in recorded
+
+
+async def test_a_sidecar_with_an_ml_kem_recipient_decrypts(keyservice, relay, aiohttp_client):
+    url, calls = relay
+    sidecar = await aiohttp_client(create_app(SidecarSettings(
+        keyservice_url=url, recipient_suite="ml-kem-768-hkdf-sha256-aes-256-gcm")))
+    alice = await keyservice.api_key("usr_alice")
+    envelopes = await _envelopes(keyservice, alice, 3)
+    answers = await asyncio.gather(*(_decrypt(sidecar, alice, e) for e in envelopes))
+    assert [status for status, _ in answers] == [200] * 3
+    sealed = [r["sealed_data_key"] for call in calls for r in json.loads(call.answer)["data"]["results"]]
+    assert [len(base64.b64decode(s)) for s in sealed] == [1136] * 3  # ML-KEM-768 enc, data key, tag
