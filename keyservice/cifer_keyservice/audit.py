@@ -108,9 +108,13 @@ class AuditLog:
 
     async def append_many(self, session: AsyncSession, entries: list[Entry]) -> None:
         """Adds the records, in order: one lock, one head update, one multi-row insert."""
-        if session.bind.dialect.name == "postgresql":
-            await session.execute(_LOCK_APPENDS)
-        head = (await session.execute(_READ_HEAD)).first()
+        await session.run_sync(self.append_rows, entries)
+
+    def append_rows(self, session: Session, entries: list[Entry]) -> None:
+        """`append_many` on a synchronous session (the group commit's writer thread)."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_LOCK_APPENDS)
+        head = session.execute(_READ_HEAD).first()
         seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
         now = utcnow()
         rows = []
@@ -124,14 +128,14 @@ class AuditLog:
             rows.append(row)
         new_head = {"seq": seq, "hash": prev_hash, "mac": _mac(self._key, b"head", str(seq).encode(), prev_hash.encode())}
         try:
-            await session.execute(_ADD_RECORDS, rows)
-            await session.execute(_FIRST_HEAD if head is None else _MOVE_HEAD, new_head)
+            session.execute(_ADD_RECORDS, rows)
+            session.execute(_FIRST_HEAD if head is None else _MOVE_HEAD, new_head)
         except SQLAlchemyError:
             if self._failures is not None:
                 self._failures.inc()
             log.exception("audit records could not be written; refusing the %s", entries[0].operation)
             raise AuditUnavailable("the audit log cannot be written") from None
-        pending = session.sync_session.info.setdefault(_PENDING_LINES, [])
+        pending = session.info.setdefault(_PENDING_LINES, [])
         for row in rows:
             line = {**row, "audit": True, "at": row["at"].isoformat()}
             del line["prev_hash"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from cifer.api import schemas
 from cifer.api.timestamps import iso
@@ -27,6 +28,11 @@ def new_event_id() -> str:
 
 async def emit(session: AsyncSession, event_type: str, *, owner_id: str, data: dict[str, Any]) -> OutboxEvent:
     """Adds the event and its deliveries to the caller's transaction; the §7.2 payload is fixed here."""
+    return await session.run_sync(emit_in, event_type, owner_id=owner_id, data=data)
+
+
+def emit_in(session: Session, event_type: str, *, owner_id: str, data: dict[str, Any]) -> OutboxEvent:
+    """`emit` on a synchronous session (the group commit's writer thread)."""
     if event_type not in EVENT_TYPES:
         raise RuntimeError(f"internal error: unknown event type {event_type}")
     now = utcnow()
@@ -36,9 +42,9 @@ async def emit(session: AsyncSession, event_type: str, *, owner_id: str, data: d
     )
     event.payload["id"] = event.id
     session.add(event)
-    hooks = (await session.execute(
+    hooks = session.execute(
         select(Webhook).where(Webhook.owner_id == owner_id, Webhook.deleted_at.is_(None))
-    )).scalars()
+    ).scalars()
     cifer_id = data.get("cifer_id")
     for hook in hooks:
         if event_type in hook.events and (hook.cifer_ids is None or cifer_id in hook.cifer_ids):

@@ -18,7 +18,8 @@ import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -54,8 +55,26 @@ def create_engine(url: str) -> AsyncEngine:
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+    _sqlite_manners(engine.sync_engine)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def sqlite_thread_engine(engine: AsyncEngine, *, read_only: bool = False) -> tuple[Engine, asyncio.Lock | None]:
+    """For a SQLite `engine`: a synchronous engine on the same file, for one thread that runs a
+    whole transaction per call (no thread hop per statement), and, unless `read_only`, the lock
+    this process's writers queue on."""
+    url = engine.url.set(drivername="sqlite+pysqlite")
+    sync = create_sync_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+                              pool_size=1, max_overflow=0)
+    _sqlite_manners(sync)
+    if read_only:
+        return sync.execution_options(**{_READ_ONLY: True}), None
+    return sync, _WRITE_LOCKS[engine.sync_engine]
+
+
+def _sqlite_manners(engine: Engine) -> None:
+    """WAL, foreign keys, the busy timeout, and write transactions that begin IMMEDIATE."""
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
@@ -64,12 +83,10 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         if not connection.get_execution_options().get(_READ_ONLY, False):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 class _QueuedWriters(async_sessionmaker):
