@@ -52,6 +52,10 @@ class KeyServiceClient:
                 answer = await _read_whole(resp)
                 passed = {name: resp.headers[name] for name in PASSED_BACK if name in resp.headers}
                 return resp.status, answer, passed
+        except aiohttp.ClientConnectorCertificateError as exc:  # the reason names no secret
+            log.error("key service refused: its certificate does not verify (%s)",
+                      getattr(exc.certificate_error, "verify_message", None) or type(exc.certificate_error).__name__)
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service cannot be reached") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.error("key service unreachable: %s", type(exc).__name__)
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service cannot be reached") from None
