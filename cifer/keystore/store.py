@@ -1,5 +1,6 @@
-"""The keystore: private seeds exist at rest only wrapped by a KEK, and unwrapped only for
-as long as one decapsulation needs them.
+"""The keystore: private seeds exist at rest only wrapped by a KEK, and unwrapped only inside
+an opener (`Keystore.opener`), which lives as long as its holder keeps it: one batch, or the
+key service's seed cache, bounded in time and count.
 
 This is the one path from a wrapped seed to a data key. The key service (issue 4) keeps
 `StoredKey`s in its database; nothing here knows about SQL or HTTP.
