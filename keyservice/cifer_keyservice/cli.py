@@ -13,6 +13,7 @@ from aiohttp import web
 
 from cifer.keystore.config import StateSettings, add_kek_arguments, kek_settings, open_kek
 from cifer.settings import add_flags, from_arguments
+from cifer.tls import ServerCertificate, ServerTlsSettings
 from cifer_keyservice import servicekeys
 from cifer_keyservice.app import create_app
 from cifer_keyservice.audit import AuditLog
@@ -31,6 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     serve = sub.add_parser("serve", help="serve the key service API")
     add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks"))
+    add_flags(serve.add_argument_group("TLS", "serve HTTPS; the files are reloaded when replaced"), ServerTlsSettings)
     _add_shared_flags(serve, again=True)  # the chart passes --kube-in-cluster after `serve`
     serve.set_defaults(func=_serve)
 
@@ -80,8 +82,11 @@ def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    print(f"CIFER key service listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+    tls = ServerCertificate.of(settings.tls)
+    scheme = "https" if tls else "http"
+    print(f"CIFER key service listening on {scheme}://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=5,
+                ssl_context=tls and tls.context)
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from cifer.api.schemas import MAX_PRINCIPAL_CHARS
 from cifer.keystore.config import KekSettings
 from cifer.settings import limit_overrides, setting
+from cifer.tls import ServerTlsSettings
 
 SCOPES = frozenset({"cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt", "admin"})  # seed §3.4
 
@@ -98,6 +99,10 @@ class KeyServiceSettings:
     """Address to listen on (`serve`)."""
     port: int = setting("--port", default=8081)
     """Port to listen on (`serve`)."""
+    tls: ServerTlsSettings | None = None
+    """Serve HTTPS with this certificate, reloaded when its files are replaced (`serve`,
+    `--tls-cert-file` and `--tls-key-file`); None: plain HTTP, for loopback (`cifer dev`, tests)
+    only: sidecars refuse a plain key-service URL off loopback."""
     default_suite: str = "ML-KEM-768"
     """The KEM of new cifers unless a request names another (the seed's algorithm)."""
     max_body_bytes: int = 1024 * 1024
