@@ -32,6 +32,7 @@ from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, sessions
 from cifer_keyservice.decap import DecapService
+from cifer_keyservice.groupcommit import GroupCommit
 from cifer_keyservice.idempotency import IDEMPOTENCY, IdempotencyStore, idempotent
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
@@ -39,6 +40,7 @@ from cifer_keyservice.routes import audit as audit_routes
 from cifer_keyservice.routes import cifers, decap, keys, whoami
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
 from cifer_keyservice.scheduler import RotationScheduler
+from cifer_keyservice.seedcache import SeedCache
 from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS, WEBHOOK_DISPATCHER, WEBHOOKS
 from cifer_keyservice.webhooks import routes as webhooks
 from cifer_keyservice.webhooks.delivery import Dispatcher
@@ -112,10 +114,16 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
         reviewer = token_reviewer(settings.token_review) if settings.token_review else None
         kek = MeasuredKek(open_kek(settings.kek, create=True), service_metrics.hsm_seconds)
         engine = create_engine(settings.database_url)
-        limiter = RateLimiter.create(settings.rate_limits, sessions(engine), redis_url=settings.redis_url)  # no I/O yet
+        maker = sessions(engine, sync_session_class=AuditedSession)
+        group = GroupCommit.create(engine, maker, max_items=settings.group_commit_max_items,
+                                   max_wait_s=settings.group_commit_max_wait_s)  # its task starts on first use
+        limiter = RateLimiter.create(settings.rate_limits, sessions(engine), redis_url=settings.redis_url,
+                                     group=group)  # no I/O yet
+        lookups = GroupCommit.create(engine, sessions(engine, read_only=True), read_only=True,
+                                     max_items=settings.group_commit_max_items, max_wait_s=0)
+        seeds = SeedCache(ttl_s=settings.seed_cache_ttl_s, size=settings.seed_cache_size)
         try:
             await migrate.upgrade(engine)
-            maker = sessions(engine, sync_session_class=AuditedSession)
             service_keys = await servicekeys.load(maker, kek)
             audit = AuditLog(service_keys[servicekeys.AUDIT], stream=audit_stream,
                              failures=service_metrics.audit_failures)
@@ -132,9 +140,10 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             if verifier is not None:  # refuses, unasked, any token not claiming its issuer
                 token_auths.append(verifier.verify)
             app[TOKEN_AUTHS] = token_auths
-            app[CIFERS] = CiferService(maker, keystore, audit,
+            app[CIFERS] = CiferService(maker, keystore, audit, seeds=seeds,
                                        default_window_days=settings.default_re_encryption_window_days)
-            app[DECAP] = DecapService(maker, keystore, audit, readers=readers, outcomes=service_metrics.decrypts)
+            app[DECAP] = DecapService(maker, keystore, audit, group=group, lookups=lookups, seeds=seeds,
+                                      outcomes=service_metrics.decrypts)
             app[SCHEDULER] = RotationScheduler(maker, app[CIFERS], audit,
                                                expiring_notice_days=settings.expiring_notice_days)
             app[WEBHOOKS] = WebhookService(maker, service_keys[servicekeys.WEBHOOKS], audit)
@@ -168,6 +177,8 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                 await reviewer.close()
             if verifier is not None:
                 await verifier.close()
+            await lookups.close()
+            await group.close()
             await limiter.close()
             await engine.dispose()
             kek.close()

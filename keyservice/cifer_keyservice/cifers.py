@@ -24,6 +24,7 @@ from cifer_keyservice.audit import AuditLog, Entry
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
+from cifer_keyservice.seedcache import SeedCache
 from cifer_keyservice.records import (
     POLICY_FIELDS,
     CiferRecord,
@@ -92,13 +93,15 @@ def record_of(cifer: Cifer, current: CiferVersion | None = None) -> CiferRecord:
 
 class CiferService:
     def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *,
-                 default_window_days: int) -> None:
+                 default_window_days: int, seeds: SeedCache | None = None) -> None:
         """`default_window_days`: a rotated-out version's decrypt-only days when neither the
-        request nor the cifer's policy names them."""
+        request nor the cifer's policy names them. `seeds`: the decapsulation service's cache of
+        unwrapped seeds, dropped for a cifer once its rotation or revocation committed."""
         self._sessions = sessions
         self._keystore = keystore
         self._audit = audit
         self._default_window_days = default_window_days
+        self._seeds = seeds
 
     async def _generate(self, algorithm: str) -> StoredKey:
         """A new key pair from the HSM; the call blocks, so it runs off the event loop."""
@@ -221,6 +224,8 @@ class CiferService:
                 "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
                 "old_key_version": old.version, "new_key_version": new_version,
             })
+        if self._seeds is not None:
+            self._seeds.drop(cifer.id)
         return Rotation(
             cifer_id=cifer.id, old_key_version=old.version, new_key_version=new_version,
             new_encapsulation_key=suite_by_name(algorithm).public_key_der(stored.public_key),
@@ -285,6 +290,8 @@ class CiferService:
             await self._audit.append(session, caller.entry("revoke", "success", cifer_id=cifer.id))
             await events.emit(session, "cifer.revoked", owner_id=cifer.owner_id,
                               data={"cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id})
+        if self._seeds is not None:
+            self._seeds.drop(cifer.id)
         return now
 
     async def public_key(self, cifer_id: str) -> PublicKey:

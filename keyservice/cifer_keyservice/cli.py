@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="keyservice_command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser("serve", help="serve the key service API")
-    add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks"))
+    add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks",
+                                             "seed_cache_ttl_s", "seed_cache_size"))
     add_flags(serve.add_argument_group("TLS", "serve HTTPS; the files are reloaded when replaced"), ServerTlsSettings)
     _add_shared_flags(serve, again=True)  # the chart passes --kube-in-cluster after `serve`
     serve.set_defaults(func=_serve)

@@ -1,9 +1,11 @@
 """Decapsulation for sidecars: envelope headers in, data keys out; never a seed, never a payload.
 
 Each header is checked on its own (parse, cifer state, version state, policy), so one bad
-header in a batch fails alone. Seeds are unwrapped by the KEK once per key version per
-request and dropped when the request ends. Every item is audited, and the data keys are
-released only after the audit transaction committed: no record, no key (fail closed).
+header in a batch fails alone. Seeds are unwrapped by the KEK once per key version and kept in
+the bounded seed cache (`seedcache.py`); authorization never reads the cache. Every item is
+audited, and the data keys are released only after the audit transaction committed: no
+record, no key (fail closed). Concurrent requests' records and usage counters share one
+transaction (`groupcommit.py`); if it fails, no request of the group gets a key.
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 from sqlalchemy import Integer, bindparam, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 
 from cifer.crypto.suites import suite_by_name
 from cifer.envelope import Header, Recipient, parse_header_exact, rewrap_header
 from cifer.exceptions import InvalidCiphertext, InvalidWrappedKey
 from cifer.keystore.store import Keystore, StoredKey
 from cifer_keyservice import errors, events
-from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.audit import AuditLog, Entry
 from cifer_keyservice.cifers import Caller, policy_of
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Cifer, CiferVersion
+from cifer_keyservice.groupcommit import CommitFailed, GroupCommit
 from cifer_keyservice.records import Policy
+from cifer_keyservice.seedcache import SeedCache
 
 log = logging.getLogger("cifer.keyservice")
+INLINE_HEADERS = 4  # at most this many headers with cached seeds open on the event loop (~0.1 ms each)
 
 # Built once: they run on every decrypt, and SQLAlchemy memoizes a built statement's cache key.
 _CIFERS = select(Cifer).where(Cifer.id.in_(bindparam("ids", expanding=True)))
@@ -60,6 +65,16 @@ class Item:
 
 
 @dataclasses.dataclass(frozen=True)
+class Usage:
+    """One request's writes for the group commit: its audit records, counters and failure events."""
+
+    entries: list[Entry]
+    successes: Counter
+    failures: Counter
+    failed: list[dict[str, Any]]  # data of each decrypt.failed event (with its owner_id)
+
+
+@dataclasses.dataclass(frozen=True)
 class Rewrapped:
     header: bytes  # the new header, sealed to `key_version`
     cifer_id: str
@@ -68,13 +83,29 @@ class Rewrapped:
 
 
 class DecapService:
-    def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *,
-                 readers: async_sessionmaker | None = None, outcomes: MetricCounter | None = None) -> None:
+    def __init__(self, sessions: async_sessionmaker, keystore: Keystore, audit: AuditLog, *, group: GroupCommit,
+                 lookups: GroupCommit, seeds: SeedCache, outcomes: MetricCounter | None = None) -> None:
+        """`group`: the writes' group commit; `lookups`: groups of reads (cifers and versions)."""
         self._sessions = sessions
-        self._readers = readers or sessions
+        self._lookups = lookups
         self._keystore = keystore
         self._audit = audit
+        self._group = group
+        self._seeds = seeds
         self._outcomes = outcomes
+
+    @staticmethod
+    def _read_many(session: Session, wanted: list[set[str]]) -> list[tuple[dict, dict]]:
+        """The cifers and versions each request wants, read for a group of requests at once
+        (two statements for all of them): ({id: Cifer}, {(id, version): CiferVersion}) each."""
+        ids = sorted(set().union(*wanted))
+        cifers = {c.id: c for c in session.execute(_CIFERS, {"ids": ids}).scalars()}
+        versions: dict[str, dict[tuple[str, int], CiferVersion]] = {}
+        for version in session.execute(_VERSIONS, {"ids": ids}).scalars():
+            versions.setdefault(version.cifer_id, {})[(version.cifer_id, version.version)] = version
+        session.expunge_all()  # read-only snapshots, shared by the group's requests
+        return [({i: cifers[i] for i in want if i in cifers},
+                 {key: v for i in want for key, v in versions.get(i, {}).items()}) for want in wanted]
 
     def _authorize(self, caller: Caller, item: Item, cifer: Cifer | None, policy: Policy | None,
                    version: CiferVersion | None, now: datetime.datetime) -> None:
@@ -94,16 +125,21 @@ class DecapService:
                              key_version=header.key_version)
         return None
 
+    @staticmethod
+    def _stored(key: tuple[str, int], versions: dict[tuple[str, int], CiferVersion], suites: dict[str, str]) -> StoredKey:
+        version = versions[key]
+        return StoredKey(suite_by_name(suites[key[0]]), version.public_key, version.wrapped_seed, version.kek_id)
+
     def _open(self, items: list[Item], versions: dict[tuple[str, int], CiferVersion], suites: dict[str, str]) -> None:
-        """Runs in an executor: the KEK unwraps each needed seed once, then every header opens."""
+        """The KEK unwraps each needed seed once (or the seed cache has it), then every header opens;
+        in an executor unless every seed is cached and the headers are few."""
         by_version: dict[tuple[str, int], list[Item]] = {}
         for item in items:
             by_version.setdefault((item.header.cifer_id, item.header.key_version), []).append(item)
         for key, group in by_version.items():
-            version = versions[key]
-            stored = StoredKey(suite_by_name(suites[key[0]]), version.public_key, version.wrapped_seed, version.kek_id)
+            stored = self._stored(key, versions, suites)
             try:
-                open_header = self._keystore.opener(stored)  # the seed is unwrapped once per version
+                open_header = self._seeds.opener(*key, stored, self._keystore.opener)  # the KEK, on a miss
             except InvalidWrappedKey:
                 log.error("stored key %s v%d does not unwrap", key[0], key[1])
                 for item in group:
@@ -123,10 +159,10 @@ class DecapService:
             except InvalidCiphertext:
                 item.fail(errors.UnopenableHeader)
         wanted = {item.header.cifer_id for item in items if item.error is None}
-        async with self._readers.begin() as session:
-            cifers = {c.id: c for c in (await session.execute(_CIFERS, {"ids": list(wanted)})).scalars()}
-            rows = (await session.execute(_VERSIONS, {"ids": list(wanted)})).scalars()
-            versions = {(v.cifer_id, v.version): v for v in rows}
+        try:
+            cifers, versions = await self._lookups.submit(self._read_many, wanted)
+        except CommitFailed as exc:  # the database's own error, as the request would have met it alone
+            raise (exc.__cause__ or exc) from None
         policies = {cifer_id: policy_of(cifer) for cifer_id, cifer in cifers.items()}
         now = utcnow()
         for item in items:
@@ -137,19 +173,24 @@ class DecapService:
         to_open = [item for item in items if item.error is None]
         if to_open:
             suites = {cid: cifer.suite for cid, cifer in cifers.items()}
-            await asyncio.get_running_loop().run_in_executor(None, self._open, to_open, versions, suites)
+            if len(to_open) <= INLINE_HEADERS and all(self._seeds.holds(*key, self._stored(key, versions, suites))
+                                                      for key in {(i.header.cifer_id, i.header.key_version)
+                                                                  for i in to_open}):
+                self._open(to_open, versions, suites)  # a few decapsulations: cheaper than a thread hop
+            else:  # the KEK (an HSM call blocks) or a big batch: off the event loop
+                await asyncio.get_running_loop().run_in_executor(None, self._open, to_open, versions, suites)
         await self._record(caller, items, cifers, operation)
         return items
 
     async def _record(self, caller: Caller, items: list[Item], cifers: dict[str, Cifer], operation: str) -> None:
-        """Audit every item, count usage, announce failures. If this cannot be written, no key leaves."""
-        entries, successes, failures = [], Counter(), Counter()
-        failed_items = []
+        """Audit every item, count usage, announce failures, in the group's transaction. If that
+        does not commit, no key of this request leaves."""
+        usage = Usage([], Counter(), Counter(), [])
         for item in items:
             header = item.header
             denied = isinstance(item.error, errors.DecryptDenied)
             outcome = "success" if item.error is None else ("denied" if denied else "failure")
-            entries.append(caller.entry(
+            usage.entries.append(caller.entry(
                 operation, outcome, cifer_id=header.cifer_id if header else None,
                 key_version=header.key_version if header else None,
                 details={} if item.error is None else {"error": item.error.code},
@@ -157,38 +198,44 @@ class DecapService:
             if header is None or header.cifer_id not in cifers:
                 continue
             if item.error is None:
-                successes[header.cifer_id] += 1
+                usage.successes[header.cifer_id] += 1
             else:
-                failures[header.cifer_id] += 1
-                failed_items.append(item)
+                usage.failures[header.cifer_id] += 1
+                cifer = cifers[header.cifer_id]
+                usage.failed.append({
+                    "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
+                    "key_version": header.key_version, "principal": caller.principal.id, "reason": item.error.code,
+                })
         try:
-            async with self._sessions.begin() as session:
-                await self._audit.append_many(session, entries)
-                now = utcnow()
-                used = [{"b_id": cifer_id, "b_successes": successes[cifer_id], "b_failures": failures[cifer_id],
-                         "b_used_at": now if successes[cifer_id] else None}
-                        for cifer_id in successes.keys() | failures.keys()]
-                if used:
-                    await session.execute(_COUNT_USE, used)
-                for item in failed_items:
-                    cifer = cifers[item.header.cifer_id]
-                    await events.emit(session, "decrypt.failed", owner_id=cifer.owner_id, data={
-                        "cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id,
-                        "key_version": item.header.key_version, "principal": caller.principal.id,
-                        "reason": item.error.code,
-                    })
-        except SQLAlchemyError:
-            log.exception("audit record could not be written; refusing the %s", operation)
+            await self._group.submit(self._write_usage, usage)
+        except CommitFailed as exc:
             for item in items:
                 item.data_key = None
+            if isinstance(exc.__cause__, errors.KeyServiceError) and not isinstance(exc.__cause__, errors.AuditUnavailable):
+                raise exc.__cause__ from None
+            log.error("audit record could not be written; refusing the %s", operation)
             raise errors.AuditUnavailable("the audit log cannot be written") from None
-        except errors.KeyServiceError:
-            for item in items:
-                item.data_key = None
-            raise
         if self._outcomes is not None:  # counted once committed: a refused batch decrypted nothing
-            for entry in entries:
+            for entry in usage.entries:
                 self._outcomes.labels(entry.outcome).inc()
+
+    def _write_usage(self, session: Session, group: list[Usage]) -> list[None]:
+        """A group's records in one append, its counters in one executemany (a `GroupCommit` writer)."""
+        self._audit.append_rows(session, [entry for usage in group for entry in usage.entries])
+        successes, failures = Counter(), Counter()
+        for usage in group:
+            successes.update(usage.successes)
+            failures.update(usage.failures)
+        now = utcnow()
+        used = [{"b_id": cifer_id, "b_successes": successes[cifer_id], "b_failures": failures[cifer_id],
+                 "b_used_at": now if successes[cifer_id] else None}
+                for cifer_id in sorted(successes.keys() | failures.keys())]  # sorted: one lock order for all
+        if used:
+            session.execute(_COUNT_USE, used)
+        for usage in group:
+            for data in usage.failed:
+                events.emit_in(session, "decrypt.failed", owner_id=data["owner_id"], data=data)
+        return [None] * len(group)
 
     async def rewrap(self, caller: Caller, raw_header: bytes) -> Rewrapped:
         """The header resealed to the cifer's current version; the payload it fronts is untouched."""

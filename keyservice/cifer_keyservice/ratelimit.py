@@ -20,6 +20,10 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
   `X-RateLimit-Limit`, `-Remaining` and `-Reset` (the window's end, unix seconds): the middleware
   puts its verdict on the request and `add_headers`, an `on_response_prepare` signal, writes
   them into whatever response goes out, even one an outer middleware rendered.
+- Workload identities: a ServiceAccount principal (a pod, through its sidecar) is counted in the
+  category's `workload_` variant when `RateLimits` has one (`workload_decrypt`), with that limit
+  and its own counter; API keys and OIDC clients keep §8.1's. The §8.2 headers and the 429 are
+  the same; `quota.exceeded` names the seed's category.
 - The control plane is not limited: a principal in `admin_principals` (the operator, reconciling
   hundreds of keys at once) skips the limiter entirely — nothing is counted, and its answers carry
   no X-RateLimit-* headers, since no limit applies to it. Unauthenticated routes (the public-key
@@ -45,7 +49,8 @@ from sqlalchemy import Integer, and_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 
 from cifer.api.endpoints import DECAPSULATE, KEYSERVICE, endpoint_of, served_by
 from cifer.api.errors import ApiError, ErrorCode
@@ -55,6 +60,7 @@ from cifer.extras import require
 from cifer_keyservice import events
 from cifer_keyservice.auth.principal import PRINCIPAL
 from cifer_keyservice.db.models import RateLimitWindow
+from cifer_keyservice.groupcommit import CommitFailed, GroupCommit
 from cifer_keyservice.settings import FixedWindow, RateLimits
 from cifer_keyservice.state import SETTINGS
 
@@ -67,6 +73,7 @@ log = logging.getLogger("cifer.keyservice.ratelimit")
 ROUTES = {endpoint.key: endpoint.rate_category for endpoint in served_by(KEYSERVICE) if endpoint.rate_category}
 # Categories of routes that need no credential: counted per peer address.
 UNAUTHENTICATED = frozenset(e.rate_category for e in served_by(KEYSERVICE) if e.rate_category and e.public)
+WORKLOAD = "workload_"  # prefix of a category's limit for workload identities (RateLimits)
 CLEANUP_EVERY = 100  # one request in this many deletes ended windows (database store)
 _WINDOW_NAMES = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 
@@ -86,7 +93,7 @@ if first then return {0, count, 1} end
 return {0, count, 0}
 """
 
-Notify = Callable[[AsyncSession], Awaitable[None]]  # adds the quota.exceeded event to a transaction
+Notify = Callable[[Session], None]  # adds the quota.exceeded event to a transaction
 
 
 def window_name(window_s: int) -> str:
@@ -153,27 +160,68 @@ def _window_statements(insert) -> tuple:
 _WINDOW_STATEMENTS = {"postgresql": _window_statements(pg_insert), "sqlite": _window_statements(sqlite_insert)}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Take:
+    principal: str
+    category: str
+    window_start: int
+    cost: int
+    limit: int
+    notify: Notify | None
+
+
 class DatabaseCounters:
-    """`rate_limit_windows`: one atomic upsert-increment per request, on PostgreSQL and SQLite (≥ 3.35)."""
+    """`rate_limit_windows`: atomic upsert-increments on PostgreSQL and SQLite (≥ 3.35), written in
+    the group commit (`groupcommit.py`): concurrent requests' counts share one transaction, and
+    the requests of one window in a group are counted by one statement when they all fit."""
 
-    errors = (SQLAlchemyError, OSError)
+    errors = (SQLAlchemyError, OSError, CommitFailed)
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, group: GroupCommit | None = None) -> None:
         self._sessions = sessions
+        self._group = group
 
     async def take(self, principal, category, window_start, cost, limit, ttl_s, notify):
-        window = {"b_principal": principal, "b_category": category, "b_window_start": window_start}
+        take = _Take(principal, category, window_start, cost, limit, notify)
+        if self._group is not None:
+            return await self._group.submit(self._take_many, take)
         async with self._sessions.begin() as session:
-            add, refuse_first, read = _WINDOW_STATEMENTS[session.bind.dialect.name]
-            count = (await session.execute(add, {**window, "b_cost": cost, "b_limit": limit})).scalar_one_or_none()
-            if count is not None:
-                return True, count
-            first = (await session.execute(refuse_first, window)).scalar_one_or_none()
-            if first is not None:
-                if notify is not None:
-                    await notify(session)
-                return False, first
-            return False, (await session.execute(read, window)).scalar_one()
+            return (await session.run_sync(self._take_many, [take]))[0]
+
+    def _take_many(self, session: Session, takes: list[_Take]) -> list[tuple[bool, int]]:
+        """(allowed, count now) of each take, in order (a `GroupCommit` writer)."""
+        add, _, _ = _WINDOW_STATEMENTS[session.get_bind().dialect.name]
+        by_window: dict[tuple[str, str, int, int], list[int]] = {}
+        for index, take in enumerate(takes):
+            by_window.setdefault((take.principal, take.category, take.window_start, take.limit), []).append(index)
+        results: list[tuple[bool, int]] = [(False, 0)] * len(takes)
+        for (principal, category, window_start, limit), indexes in sorted(by_window.items()):
+            window = {"b_principal": principal, "b_category": category, "b_window_start": window_start}
+            total = sum(takes[i].cost for i in indexes)
+            count = None
+            if total <= limit:  # (a new window's row is inserted unchecked)
+                count = session.execute(add, {**window, "b_cost": total, "b_limit": limit}).scalar_one_or_none()
+            if count is not None:  # all of them fit: each sees the count as it was after its own
+                for index in reversed(indexes):
+                    results[index] = (True, count)
+                    count -= takes[index].cost
+                continue
+            for index in indexes:  # not all fit: one by one, in arrival order
+                results[index] = self._take_one(session, window, takes[index])
+        return results
+
+    @staticmethod
+    def _take_one(session: Session, window: dict, take: _Take) -> tuple[bool, int]:
+        add, refuse_first, read = _WINDOW_STATEMENTS[session.get_bind().dialect.name]
+        count = session.execute(add, {**window, "b_cost": take.cost, "b_limit": take.limit}).scalar_one_or_none()
+        if count is not None:
+            return True, count
+        first = session.execute(refuse_first, window).scalar_one_or_none()
+        if first is not None:
+            if take.notify is not None:
+                take.notify(session)
+            return False, first
+        return False, session.execute(read, window).scalar_one()
 
     async def delete_ended(self, before: int) -> None:
         async with self._sessions.begin() as session:
@@ -205,7 +253,7 @@ class RedisCounters:
         allowed, count, first = await self._script(keys=[counter, counter + ":notified"], args=[cost, limit, ttl_s])
         if first and notify is not None:
             async with self._sessions.begin() as session:
-                await notify(session)
+                await session.run_sync(notify)
         return bool(allowed), int(count)
 
     async def delete_ended(self, before: int) -> None:
@@ -226,39 +274,50 @@ class RateLimiter:
         self.counters = counters
         self.clock = clock
         """Unix seconds now; tests pin it, so that no window ends in the middle of one."""
-        self._longest_window_s = max(getattr(limits, c).window_s for c in set(ROUTES.values()))
+        self._longest_window_s = max(getattr(limits, f.name).window_s for f in dataclasses.fields(limits)
+                                     if isinstance(getattr(limits, f.name), FixedWindow))
 
     @classmethod
-    def create(cls, limits: RateLimits, sessions: async_sessionmaker, *, redis_url: str | None) -> RateLimiter:
-        """Counters in Redis if a URL is given, else in the database. No I/O until the first request."""
+    def create(cls, limits: RateLimits, sessions: async_sessionmaker, *, redis_url: str | None,
+               group: GroupCommit | None = None) -> RateLimiter:
+        """Counters in Redis if a URL is given, else in the database (in `group`'s transactions
+        when given). No I/O until the first request."""
         if redis_url is None:
-            return cls(limits, DatabaseCounters(sessions))
+            return cls(limits, DatabaseCounters(sessions, group))
         aioredis = require("redis.asyncio", extra="redis", feature="rate-limit counters in Redis (redis_url)")
         client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
         return cls(limits, RedisCounters(client, sessions, prefix=limits.redis_key_prefix))
 
-    def limit_of(self, category: str) -> FixedWindow:
-        return getattr(self.limits, category)
+    def counted_as(self, category: str, *, workload: bool) -> str:
+        """The category whose limit and counter apply: its `workload_` variant for a workload identity."""
+        if workload and hasattr(self.limits, WORKLOAD + category):
+            return WORKLOAD + category
+        return category
 
-    async def take(self, principal: str, category: str, cost: int = 1) -> Verdict:
-        """Counts `cost` requests of `principal` in `category`'s current window, or refuses them.
-        Raises 503 SERVICE_UNAVAILABLE if the counter store fails (fail closed)."""
-        limit = self.limit_of(category)
+    def limit_of(self, category: str, *, workload: bool = False) -> FixedWindow:
+        return getattr(self.limits, self.counted_as(category, workload=workload))
+
+    async def take(self, principal: str, category: str, cost: int = 1, *, workload: bool = False) -> Verdict:
+        """Counts `cost` requests of `principal` in `category`'s current window (its workload
+        variant's for a workload identity), or refuses them. Raises 503 SERVICE_UNAVAILABLE if
+        the counter store fails (fail closed)."""
+        counter = self.counted_as(category, workload=workload)
+        limit = self.limit_of(category, workload=workload)
         now = self.clock()
         start = int(now) - int(now) % limit.window_s
         reset = start + limit.window_s
         retry_after = max(1, math.ceil(reset - now))
 
-        async def notify(session: AsyncSession) -> None:
+        def notify(session: Session) -> None:
             if category in UNAUTHENTICATED:
                 return  # a peer address has no owner whose webhooks could be told
-            await events.emit(session, "quota.exceeded", owner_id=principal, data={
+            events.emit_in(session, "quota.exceeded", owner_id=principal, data={
                 "principal": principal, "category": category, "limit": limit.limit,
                 "window": window_name(limit.window_s), "window_start": unix_iso(start), "reset": unix_iso(reset),
             })
 
         try:
-            allowed, count = await self.counters.take(principal, category, start, cost, limit.limit,
+            allowed, count = await self.counters.take(principal, counter, start, cost, limit.limit,
                                                       retry_after + 1, notify)
             if random.randrange(CLEANUP_EVERY) == 0:
                 await self.counters.delete_ended(int(now) - self._longest_window_s)
@@ -296,14 +355,16 @@ async def limit_rate(request: web.Request, handler):
     category = endpoint.rate_category if endpoint is not None else None
     if category is None:
         return await handler(request)
+    workload = False
     if endpoint.public:
         principal = f"ip:{request.remote or 'unknown'}"
     else:
         principal = request[PRINCIPAL].id
         if principal in request.app[SETTINGS].admin_principals:
             return await handler(request)  # the control plane: no verdict, so no headers either
+        workload = request[PRINCIPAL].kind == "serviceaccount"
     limiter = request.app[RATE_LIMITER]
-    limit = limiter.limit_of(category)
+    limit = limiter.limit_of(category, workload=workload)
     cost = 1
     if endpoint is DECAPSULATE:  # each header of the batch is one decrypt
         cost = await _cost(request, request.app[SETTINGS].max_batch_headers)
@@ -312,7 +373,7 @@ async def limit_rate(request: web.Request, handler):
                            f"headers: a batch may carry at most {limit.limit} headers "
                            f"(the decrypt rate limit per {window_name(limit.window_s)})",
                            details={"field": "headers"})
-    verdict = await limiter.take(principal, category, cost)
+    verdict = await limiter.take(principal, category, cost, workload=workload)
     request[VERDICT] = verdict
     if not verdict.allowed:
         raise ApiError(

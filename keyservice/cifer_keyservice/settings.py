@@ -65,7 +65,8 @@ class FixedWindow:
 @dataclasses.dataclass(frozen=True)
 class RateLimits:
     """Seed §8.1's limits, per principal and category, counted by all replicas together
-    (`cifer_keyservice.ratelimit`); `--rate-limit CATEGORY=LIMIT/WINDOW_S` overrides one."""
+    (`cifer_keyservice.ratelimit`); `--rate-limit CATEGORY=LIMIT/WINDOW_S` overrides one.
+    A `workload_` category replaces its seed category for workload identities (ServiceAccounts)."""
 
     create: FixedWindow = FixedWindow(10, 3600)
     """POST /v1/cifers."""
@@ -77,6 +78,14 @@ class RateLimits:
     """GET /v1/cifers and GET /v1/cifers/{cifer_id}."""
     rotate: FixedWindow = FixedWindow(10, 86400)
     """POST /v1/cifers/{cifer_id}/rotate."""
+    workload_decrypt: FixedWindow = FixedWindow(60000, 60)
+    """`decrypt` for workload identities (a pod's ServiceAccount, through its sidecar) in place of
+    the seed's 100 per minute, which is sized for API keys and OAuth clients: every decrypt of a
+    pod takes this path. 60,000 per minute (1,000 headers/s) is about half of what one key-service
+    replica measured (bench/keyservice.py over TLS on 2 cores, 2026-12-05: ~1,950 headers/s in
+    batches, the way sidecars coalesce their decrypts, on SQLite and on PostgreSQL; 500-700/s one
+    header per request), so one busy pod cannot take a whole replica. It counts across all
+    replicas: raise it with the replica count."""
     redis_key_prefix: str = "cifer:ratelimit:"
     """Prefix of the counters' keys in Redis: one per deployment sharing a Redis."""
 
@@ -142,3 +151,17 @@ class KeyServiceSettings:
     api_key_cache_s: float = 5.0
     """How long a verified API key's principal is remembered; a revoked key stops working within
     this long on every replica. 0: look every key up on every request."""
+    seed_cache_ttl_s: float = setting("--seed-cache-ttl-s", default=300.0)
+    """How long an unwrapped private seed stays in this replica's memory after the HSM unwrapped
+    it, so that decrypts do not ask the HSM each time. Rotation and revocation drop a cifer's
+    seeds at once in the replica that made them; other replicas drop theirs within this long (a
+    revoked key is refused at once everywhere anyway: every decrypt reads the cifer's status).
+    0: unwrap on every request."""
+    seed_cache_size: int = setting("--seed-cache-size", default=1024)
+    """Most key versions whose seeds are kept unwrapped (least recently used dropped first)."""
+    group_commit_max_wait_s: float = 0.0
+    """How long the first write waiting for a group commit waits for others to join its
+    transaction. 0: commit what is waiting at once; what arrives meanwhile forms the next group
+    (one commit, one fsync, for all of it), which measured as well as waiting 1 ms."""
+    group_commit_max_items: int = 256
+    """Most requests' writes (audit records, usage and rate-limit counters) in one transaction."""
