@@ -19,6 +19,7 @@ import yaml
 from cryptography import x509
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
+from cifer_keyservice.settings import FixedWindow, RateLimits
 from kube.control_plane import REPO_ROOT
 
 from .helm import (
@@ -53,6 +54,9 @@ KEYSERVICE_URL = f"https://{KEYSERVICE_HOST}:8081"
 INFERENCE_HOST = f"cifer-inference.{NAMESPACE}.svc"
 CA_FILE = "/etc/cifer/ca/ca.crt"
 SERVING_TLS = ["--tls-cert-file", "/etc/cifer/serving-tls/tls.crt", "--tls-key-file", "/etc/cifer/serving-tls/tls.key"]
+# keyservice.rateLimits as the chart passes them by default: the key service's own defaults, by category.
+RATE_LIMITS = [arg for category, window in sorted(vars(RateLimits()).items()) if isinstance(window, FixedWindow)
+               for arg in ("--rate-limit", f"{category}={window.limit}/{window.window_s}")]
 IMAGE = "ghcr.io/cifer/cifer:0.1.0"
 
 
@@ -238,7 +242,7 @@ def test_the_key_service_by_default_keeps_sqlite_and_a_file_kek_on_a_volume() ->
     assert keyservice["args"] == [
         "keyservice", "--data-dir", "/var/lib/cifer",
         "serve", "--host", "0.0.0.0", "--port", "8081", *SERVING_TLS, "--kube-in-cluster",
-        "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator",
+        "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator", *RATE_LIMITS,
     ]
     assert "env" not in keyservice
     assert keyservice["readinessProbe"]["httpGet"] == {"path": "/v1/health", "port": "https", "scheme": "HTTPS"}
@@ -259,7 +263,7 @@ def test_the_replicated_key_service_takes_postgresql_redis_and_the_hsm_from_secr
         "--pkcs11-library", "/usr/lib/softhsm/libsofthsm2.so", "--pkcs11-token", "cifer",
         "serve", "--host", "0.0.0.0", "--port", "8081", *SERVING_TLS, "--kube-in-cluster",
         "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator",
-        "--webhook-allow-private-networks",
+        "--webhook-allow-private-networks", *RATE_LIMITS,
     ]
     secrets = {
         env["name"]: env["valueFrom"]["secretKeyRef"] for env in keyservice["env"] if "valueFrom" in env
