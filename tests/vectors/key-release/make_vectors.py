@@ -8,7 +8,6 @@ encapsulation) and is stored, so the vectors are reproducible from the file alon
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
