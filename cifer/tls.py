@@ -82,13 +82,13 @@ class ServerCertificate:
         try:
             self._seen = _signature(self.cert_file, self.key_file)
             self._loaded = self._read()
-            self._current = _server_context(self.cert_file, self.key_file)
+            self.context = _server_context(self.cert_file, self.key_file)
+            """The context to listen with; its handshakes move onto the newest certificate."""
         except (OSError, ssl.SSLError) as exc:
             raise TlsError(f"the TLS certificate {self.cert_file} and key {self.key_file} cannot be used: "
                            f"{_reason(exc)}") from None
-        self.context = _server_context(self.cert_file, self.key_file)
-        """The context to listen with; its handshakes move onto the newest certificate."""
         self.context.sni_callback = self._on_hello
+        self._current = self.context  # until a renewed certificate is taken
         self.reloads = 0
         """How many renewed certificates were taken (for tests and logs)."""
 
