@@ -25,6 +25,12 @@ MIN_WEBHOOK_SECRET_CHARS = 16  # below this an HMAC key is guessable
 MAX_WEBHOOK_SECRET_CHARS = 256
 MAX_WEBHOOK_CIFER_IDS = 1000  # a webhook per key set, not per fleet: beyond this, one webhook for all is the tool
 MAX_BATCH_HEADERS = 256  # the key service's default; `max_batch_headers` may lower it
+# A cifer's own rate limits (`policy.rate_limits`), per principal, on top of the service's: the
+# categories that are about one key, and the bounds of a LIMIT/WINDOW_S value.
+KEY_RATE_CATEGORIES = ["decrypt", "workload_decrypt"]
+MAX_KEY_RATE_LIMIT = 1_000_000_000
+MAX_KEY_RATE_WINDOW_S = 86400  # a day: the counters of ended windows are deleted after the longest one
+RATE_LIMIT_RE = re.compile(r"([1-9][0-9]{0,9})/([1-9][0-9]{0,4})")  # LIMIT/WINDOW_S, as `--rate-limit` spells it
 
 SUITES = ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]
 EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded"]
@@ -152,7 +158,16 @@ COMPONENTS: dict[str, Any] = {
             "re_encryption_window_days": {
                 "type": "integer", "minimum": 0, "maximum": 365,
                 "description": "Days a rotated-out version still decrypts when a rotation names no window "
-                               "(scheduled rotations never do); absent: the service's default"}}},
+                               "(scheduled rotations never do); absent: the service's default"},
+            "rate_limits": {
+                "type": "object", "additionalProperties": False,
+                "description": "Limits of this key's own, per principal, as LIMIT/WINDOW_S (at most "
+                               f"{MAX_KEY_RATE_LIMIT} in {MAX_KEY_RATE_WINDOW_S} s): counted on top of the "
+                               "service's limits, they only tighten them. decrypt: headers of this key "
+                               "decapsulated or rewrapped by API keys and OAuth/OIDC clients; workload_decrypt: "
+                               "by workload identities (ServiceAccounts)",
+                "properties": {category: {"type": "string", "pattern": f"^{RATE_LIMIT_RE.pattern}$"}
+                               for category in KEY_RATE_CATEGORIES}}}},
         "CreateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
             "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
             "metadata": METADATA, "policy": {"$ref": "#/components/schemas/CiferPolicy"},

@@ -9,14 +9,19 @@ from typing import Any
 
 from cifer.api.parsing import integer, invalid, optional_object, refuse_unknown, string
 from cifer.api.schemas import (
+    KEY_RATE_CATEGORIES,
     MAX_ALLOWED_PRINCIPALS,
+    MAX_KEY_RATE_LIMIT,
+    MAX_KEY_RATE_WINDOW_S,
     MAX_METADATA_ENTRIES,
     MAX_METADATA_KEY_CHARS,
     MAX_METADATA_VALUE_CHARS,
     MAX_PRINCIPAL_CHARS,
+    RATE_LIMIT_RE,
 )
 from cifer.crypto.suites import suite_by_name
 from cifer_keyservice.records import OPERATIONS, POLICY_FIELDS, CreateCifer, Policy, RotateCifer, UpdateCifer
+from cifer_keyservice.settings import FixedWindow
 
 
 def string_map(value: Any, field: str) -> dict[str, str]:
@@ -30,6 +35,24 @@ def string_map(value: Any, field: str) -> dict[str, str]:
         if not key or len(key) > MAX_METADATA_KEY_CHARS or len(item) > MAX_METADATA_VALUE_CHARS:
             raise invalid(f"{field}.{key}", f"keys 1..{MAX_METADATA_KEY_CHARS}, values up to {MAX_METADATA_VALUE_CHARS} characters")
     return dict(value)
+
+
+def rate_limits(value: Any, field: str) -> dict[str, FixedWindow]:
+    """`policy.rate_limits`: {category: "LIMIT/WINDOW_S"}, the spelling of `--rate-limit` and the chart."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object of LIMIT/WINDOW_S strings by category "
+                             f"({', '.join(KEY_RATE_CATEGORIES)})")
+    refuse_unknown(value, KEY_RATE_CATEGORIES, field + ".")
+    out = {}
+    for category, spelled in value.items():
+        match = RATE_LIMIT_RE.fullmatch(spelled) if isinstance(spelled, str) else None
+        if match is None or int(match[1]) > MAX_KEY_RATE_LIMIT or int(match[2]) > MAX_KEY_RATE_WINDOW_S:
+            raise invalid(f"{field}.{category}", f"must be LIMIT/WINDOW_S, e.g. 100/60: a limit of 1 to "
+                                                 f"{MAX_KEY_RATE_LIMIT} in a window of 1 to {MAX_KEY_RATE_WINDOW_S} seconds")
+        out[category] = FixedWindow(int(match[1]), int(match[2]))
+    return out
 
 
 def policy(value: Any, field: str = "policy") -> Policy:
@@ -54,6 +77,7 @@ def policy(value: Any, field: str = "policy") -> Policy:
         allowed_operations=tuple(op for op in OPERATIONS if op in operations),
         allowed_principals=tuple(dict.fromkeys(principals)),
         re_encryption_window_days=window,
+        rate_limits=rate_limits(value.get("rate_limits"), f"{field}.rate_limits"),
     )
 
 

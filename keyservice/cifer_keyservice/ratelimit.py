@@ -24,6 +24,26 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
   category's `workload_` variant when `RateLimits` has one (`workload_decrypt`), with that limit
   and its own counter; API keys and OIDC clients keep §8.1's. The §8.2 headers and the 429 are
   the same; `quota.exceeded` names the seed's category.
+- Per key: a cifer's `policy.rate_limits` (`decrypt`, `workload_decrypt`; LIMIT/WINDOW_S) is
+  counted per (principal, cifer, category) on top of the principal's own limit, so it can only
+  tighten what a principal may do with that key. The middleware reads the cifer id of each
+  header of the body (a header that does not parse counts against no key: the handler refuses
+  it); the counter store looks the limits up where it counts — the database store inside the
+  same group-commit transaction as the principal's count (one more statement, no round trip),
+  the Redis store in a cache of each cifer's limits (`RateLimits.redis_policy_cache_s`) — and
+  takes every window of the request at once, all or nothing: a batch whose headers of one key
+  exceed what is left of that key's window is refused whole (429, nothing counted, not even for
+  the other keys or the principal), and one carrying more headers of a key than that key's whole
+  limit is a 400 naming `headers`. The X-RateLimit-* headers describe the window with the least
+  left (on a 429, the one that refused; its body names the cifer in `details.cifer_id`), and the
+  first refusal of a key's window emits `quota.exceeded` with that `cifer_id`. A workload
+  identity is held to the key's `workload_decrypt`, any other caller to its `decrypt`, as for
+  the service's own limits. A header counts against its key whether or not the caller may open
+  it: the window is the caller's own, so a stranger spends only its own allowance. A key's
+  counter is the category `CATEGORY:CIFER_ID`; its window is at most a day
+  (`MAX_KEY_RATE_WINDOW_S`), so the cleanup below never deletes a live one. Takes of a group lock
+  rows in one order (principal, category, window); a cross-replica deadlock PostgreSQL still
+  finds fails the group closed (503), never open.
 - The control plane is not limited: a principal in `admin_principals` (the operator, reconciling
   hundreds of keys at once) skips the limiter entirely — nothing is counted, and its answers carry
   no X-RateLimit-* headers, since no limit applies to it. Unauthenticated routes (the public-key
@@ -31,17 +51,20 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
 - Fail closed: if the counter store cannot be reached, limited routes answer 503
   SERVICE_UNAVAILABLE rather than serve without limits.
 - Old windows: the database store deletes ended windows on 1 request in `CLEANUP_EVERY`; Redis
-  counters expire by themselves at their window's end.
+  counters (`PREFIX{PRINCIPAL}:CATEGORY:WINDOW_START`, the braces a Redis Cluster hash tag, so
+  that one script counts all of a principal's windows) expire by themselves at their window's end.
 """
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
@@ -52,15 +75,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 
-from cifer.api.endpoints import DECAPSULATE, KEYSERVICE, endpoint_of, served_by
+from cifer.api.endpoints import DECAPSULATE, KEYSERVICE, REWRAP, endpoint_of, served_by
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.api.schemas import MAX_KEY_RATE_WINDOW_S
 from cifer.api.timestamps import unix_iso
 from cifer.api import parsing as parse
+from cifer.envelope import parse_header_exact
+from cifer.exceptions import InvalidCiphertext
 from cifer.extras import require
 from cifer_keyservice import events
 from cifer_keyservice.auth.principal import PRINCIPAL
-from cifer_keyservice.db.models import RateLimitWindow
+from cifer_keyservice.db.models import Cifer, RateLimitWindow
 from cifer_keyservice.groupcommit import CommitFailed, GroupCommit
+from cifer_keyservice.records import rate_limits_from_stored
 from cifer_keyservice.settings import FixedWindow, RateLimits
 from cifer_keyservice.state import SETTINGS
 
@@ -75,25 +102,30 @@ ROUTES = {endpoint.key: endpoint.rate_category for endpoint in served_by(KEYSERV
 UNAUTHENTICATED = frozenset(e.rate_category for e in served_by(KEYSERVICE) if e.rate_category and e.public)
 WORKLOAD = "workload_"  # prefix of a category's limit for workload identities (RateLimits)
 CLEANUP_EVERY = 100  # one request in this many deletes ended windows (database store)
+CACHED_POLICIES = 10000  # most cifers whose own limits the Redis store remembers (all forgotten at once beyond)
 _WINDOW_NAMES = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 
-# The Redis counter: add `cost` only if the window stays within `limit`; on a refusal, report
-# whether this is the window's first (SET NX of the flag). KEYS: counter, flag. ARGV: cost,
-# limit, seconds to keep the keys. Returns {allowed 0|1, count, first refusal 0|1}.
+# The Redis counters of one request: add each window's cost only if every window stays within
+# its limit; on a refusal, report the first window that refused and whether this is its first
+# refusal (SET NX of its flag). KEYS: counter and flag of each window. ARGV: cost, limit and
+# seconds to keep the keys of each window. Returns {1, count of each window...} or
+# {0, index of the refusing window (1-based), its count, first refusal 0|1}.
 _REDIS_TAKE = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-local cost = tonumber(ARGV[1])
-if count + cost <= tonumber(ARGV[2]) then
-  count = redis.call('INCRBY', KEYS[1], cost)
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return {1, count, 0}
+for i = 1, #KEYS / 2 do
+  local count = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  if count + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
+    local first = redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[3 * i])
+    if first then return {0, i, count, 1} end
+    return {0, i, count, 0}
+  end
 end
-local first = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3])
-if first then return {0, count, 1} end
-return {0, count, 0}
+local out = {1}
+for i = 1, #KEYS / 2 do
+  out[i + 1] = redis.call('INCRBY', KEYS[2 * i - 1], ARGV[3 * i - 2])
+  redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[3 * i])
+end
+return out
 """
-
-Notify = Callable[[Session], None]  # adds the quota.exceeded event to a transaction
 
 
 def window_name(window_s: int) -> str:
@@ -106,14 +138,59 @@ def window_name(window_s: int) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Window:
+    """One counter a request is counted in: the principal's in a category, or the principal's
+    with one cifer (`cifer_id`), whose counter is named `category:cifer_id`."""
+
+    category: str  # the counter's category: `decrypt`, `workload_decrypt:cif_...`
+    limit: FixedWindow
+    start: int  # unix seconds, a multiple of limit.window_s
+    cost: int
+    cifer_id: str | None = None
+
+    @classmethod
+    def at(cls, now: float, category: str, limit: FixedWindow, cost: int, cifer_id: str | None = None) -> Window:
+        counter = category if cifer_id is None else f"{category}:{cifer_id}"
+        return cls(counter, limit, int(now) - int(now) % limit.window_s, cost, cifer_id)
+
+    @property
+    def reset(self) -> int:
+        return self.start + self.limit.window_s
+
+    def ttl_s(self, now: float) -> int:
+        """Seconds a store that forgets by itself keeps the counter: past the window's end."""
+        return max(1, math.ceil(self.reset - now)) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """What a store answered: allowed or not, and the window the answer describes (the one that
+    refused; else the one with the least left) with its count now. `never`: the window's whole
+    limit is smaller than its cost, so no wait would help (nothing was counted)."""
+
+    allowed: bool
+    window: Window
+    count: int
+    never: bool = False
+
+    @classmethod
+    def tightest(cls, counted: list[tuple[Window, int]]) -> Counted:
+        window, count = min(counted, key=lambda each: each[0].limit.limit - each[1])
+        return cls(True, window, count)
+
+
+@dataclasses.dataclass(frozen=True)
 class Verdict:
-    """One request's outcome against its window, and what the §8.2 headers say."""
+    """One request's outcome against its windows, and what the §8.2 headers say."""
 
     allowed: bool
     limit: int
     remaining: int
     reset: int  # unix seconds: the window's end
     retry_after: int  # seconds until then, at least 1
+    window_s: int = 60
+    cifer_id: str | None = None  # the window is this cifer's own limit (policy.rate_limits)
+    never: bool = False  # more than the window's whole limit was asked for
 
     def headers(self) -> dict[str, str]:
         out = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
@@ -123,15 +200,40 @@ class Verdict:
         return out
 
 
+Notify = Callable[[Session, Window], None]  # adds the quota.exceeded event of a window to a transaction
+
+
+@dataclasses.dataclass(frozen=True)
+class Take:
+    """One request to count: the principal's window, and the headers it carries of each cifer
+    (`keys`), counted against the cifer's own limit in `key_category` if its policy sets one."""
+
+    principal: str
+    window: Window
+    notify: Notify | None
+    now: float
+    keys: tuple[tuple[str, int], ...] = ()  # (cifer_id, cost), sorted: one lock order for all
+    key_category: str = ""
+
+    def key_windows(self, limits: dict[str, dict[str, FixedWindow]]) -> list[Window]:
+        """The windows of the cifers whose policy limits `key_category`; `limits`: by cifer id."""
+        return [Window.at(self.now, self.key_category, limit, cost, cifer_id) for cifer_id, cost in self.keys
+                if (limit := limits.get(cifer_id, {}).get(self.key_category)) is not None]
+
+
+def _never(windows: list[Window]) -> Counted | None:
+    """A window asked for more than its whole limit: refused without counting anything."""
+    return next((Counted(False, w, 0, never=True) for w in windows if w.cost > w.limit.limit), None)
+
+
 class Counters(Protocol):
     errors: tuple[type[Exception], ...]
     """What the store raises when it cannot count: the request is refused (fail closed)."""
 
-    async def take(self, principal: str, category: str, window_start: int, cost: int, limit: int,
-                   ttl_s: int, notify: Notify | None) -> tuple[bool, int]:
-        """Adds `cost` if the window stays within `limit`: (allowed, count now). On the
-        window's first refusal, runs `notify` in a transaction. `ttl_s`: how long the window
-        has left, for a store that forgets by itself."""
+    async def take(self, take: Take) -> Counted:
+        """Adds each window's cost if every window stays within its limit (the principal's, and
+        those of the cifers whose policy sets one), else adds nothing. On a window's first
+        refusal, runs `notify` in a transaction."""
 
     async def delete_ended(self, before: int) -> None:
         """Forgets windows that started before `before` (unix seconds)."""
@@ -141,7 +243,8 @@ class Counters(Protocol):
 
 def _window_statements(insert) -> tuple:
     """(add `cost` if the window stays within `limit`, returning the count; mark the window's
-    first refusal, returning the count; read the count), built once: they run on every request."""
+    first refusal, returning the count; read the count; take `cost` back), built once: they
+    run on every request."""
     table = RateLimitWindow.__table__
     cost, limit = bindparam("b_cost", type_=Integer), bindparam("b_limit", type_=Integer)
     key = and_(table.c.principal == bindparam("b_principal"), table.c.category == bindparam("b_category"),
@@ -154,26 +257,32 @@ def _window_statements(insert) -> tuple:
     ).returning(table.c.count)
     refuse_first = (update(table).where(key, table.c.exceeded_notified.is_(False))
                     .values(exceeded_notified=True).returning(table.c.count))
-    return add, refuse_first, select(table.c.count).where(key)
+    give_back = update(table).where(key).values(count=table.c.count - cost)
+    return add, refuse_first, select(table.c.count).where(key), give_back
 
 
 _WINDOW_STATEMENTS = {"postgresql": _window_statements(pg_insert), "sqlite": _window_statements(sqlite_insert)}
+_KEY_LIMITS = select(Cifer.id, Cifer.policy).where(Cifer.id.in_(bindparam("ids", expanding=True)))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Take:
-    principal: str
-    category: str
-    window_start: int
-    cost: int
-    limit: int
-    notify: Notify | None
+def key_limits(session: Session, cifer_ids: set[str]) -> dict[str, dict[str, FixedWindow]]:
+    """The `policy.rate_limits` of these cifers that set any, by cifer id (one statement)."""
+    if not cifer_ids:
+        return {}
+    rows = session.execute(_KEY_LIMITS, {"ids": sorted(cifer_ids)}).all()
+    return {cifer_id: limits for cifer_id, policy in rows
+            if (limits := rate_limits_from_stored((policy or {}).get("rate_limits")))}
+
+
+def _params(principal: str, window: Window) -> dict:
+    return {"b_principal": principal, "b_category": window.category, "b_window_start": window.start}
 
 
 class DatabaseCounters:
     """`rate_limit_windows`: atomic upsert-increments on PostgreSQL and SQLite (≥ 3.35), written in
     the group commit (`groupcommit.py`): concurrent requests' counts share one transaction, and
-    the requests of one window in a group are counted by one statement when they all fit."""
+    the requests of one window in a group are counted by one statement when they all fit. The
+    cifers' own limits are read in that transaction, one statement for the group."""
 
     errors = (SQLAlchemyError, OSError, CommitFailed)
 
@@ -181,47 +290,80 @@ class DatabaseCounters:
         self._sessions = sessions
         self._group = group
 
-    async def take(self, principal, category, window_start, cost, limit, ttl_s, notify):
-        take = _Take(principal, category, window_start, cost, limit, notify)
+    async def take(self, take: Take) -> Counted:
         if self._group is not None:
             return await self._group.submit(self._take_many, take)
         async with self._sessions.begin() as session:
             return (await session.run_sync(self._take_many, [take]))[0]
 
-    def _take_many(self, session: Session, takes: list[_Take]) -> list[tuple[bool, int]]:
-        """(allowed, count now) of each take, in order (a `GroupCommit` writer)."""
-        add, _, _ = _WINDOW_STATEMENTS[session.get_bind().dialect.name]
-        by_window: dict[tuple[str, str, int, int], list[int]] = {}
+    def _take_many(self, session: Session, takes: list[Take]) -> list[Counted]:
+        """The answer to each take, in order (a `GroupCommit` writer)."""
+        statements = _WINDOW_STATEMENTS[session.get_bind().dialect.name]
+        limits = key_limits(session, {cifer_id for take in takes for cifer_id, _ in take.keys})
+        results: list[Counted | None] = [None] * len(takes)
+        # Units in one order for every transaction (principal, category, window), so that
+        # concurrent groups lock rows alike: a take with its cifers' windows alone, all or
+        # nothing; the other takes of one window together.
+        keyed: list[tuple[tuple, int, list[Window]]] = []
+        by_window: dict[tuple, list[int]] = {}
         for index, take in enumerate(takes):
-            by_window.setdefault((take.principal, take.category, take.window_start, take.limit), []).append(index)
-        results: list[tuple[bool, int]] = [(False, 0)] * len(takes)
-        for (principal, category, window_start, limit), indexes in sorted(by_window.items()):
-            window = {"b_principal": principal, "b_category": category, "b_window_start": window_start}
-            total = sum(takes[i].cost for i in indexes)
-            count = None
-            if total <= limit:  # (a new window's row is inserted unchecked)
-                count = session.execute(add, {**window, "b_cost": total, "b_limit": limit}).scalar_one_or_none()
-            if count is not None:  # all of them fit: each sees the count as it was after its own
-                for index in reversed(indexes):
-                    results[index] = (True, count)
-                    count -= takes[index].cost
-                continue
-            for index in indexes:  # not all fit: one by one, in arrival order
-                results[index] = self._take_one(session, window, takes[index])
+            order = (take.principal, take.window.category, take.window.start)
+            windows = take.key_windows(limits)
+            if windows:
+                keyed.append((order, index, [take.window, *windows]))
+            else:
+                by_window.setdefault(order, []).append(index)
+        units = sorted([(order, 0, indexes) for order, indexes in by_window.items()]
+                       + [(order, 1, (index, windows)) for order, index, windows in keyed], key=lambda u: u[:2])
+        for _, many, unit in units:
+            if many:
+                index, windows = unit
+                results[index] = self._take_all(session, statements, takes[index], windows)
+            else:
+                self._take_window(session, statements, takes, unit, results)
         return results
 
+    def _take_window(self, session: Session, statements: tuple, takes: list[Take], indexes: list[int],
+                     results: list[Counted | None]) -> None:
+        """Takes of one window: one statement when they all fit, else one by one in arrival order."""
+        first = takes[indexes[0]]
+        window = first.window
+        total = sum(takes[i].window.cost for i in indexes)
+        count = None
+        if total <= window.limit.limit:  # (a new window's row is inserted unchecked)
+            count = session.execute(statements[0], {**_params(first.principal, window), "b_cost": total,
+                                                    "b_limit": window.limit.limit}).scalar_one_or_none()
+        if count is not None:  # all of them fit: each sees the count as it was after its own
+            for index in reversed(indexes):
+                results[index] = Counted(True, takes[index].window, count)
+                count -= takes[index].window.cost
+            return
+        for index in indexes:
+            results[index] = self._take_all(session, statements, takes[index], [takes[index].window])
+
     @staticmethod
-    def _take_one(session: Session, window: dict, take: _Take) -> tuple[bool, int]:
-        add, refuse_first, read = _WINDOW_STATEMENTS[session.get_bind().dialect.name]
-        count = session.execute(add, {**window, "b_cost": take.cost, "b_limit": take.limit}).scalar_one_or_none()
-        if count is not None:
-            return True, count
-        first = session.execute(refuse_first, window).scalar_one_or_none()
-        if first is not None:
-            if take.notify is not None:
-                take.notify(session)
-            return False, first
-        return False, session.execute(read, window).scalar_one()
+    def _take_all(session: Session, statements: tuple, take: Take, windows: list[Window]) -> Counted:
+        add, refuse_first, read, give_back = statements
+        never = _never(windows)
+        if never is not None:
+            return never
+        taken: list[tuple[Window, int]] = []
+        for window in windows:
+            params = _params(take.principal, window)
+            count = session.execute(add, {**params, "b_cost": window.cost,
+                                          "b_limit": window.limit.limit}).scalar_one_or_none()
+            if count is not None:
+                taken.append((window, count))
+                continue
+            for done, _ in taken:  # all or nothing (the rows stay locked by this transaction)
+                session.execute(give_back, {**_params(take.principal, done), "b_cost": done.cost})
+            first = session.execute(refuse_first, params).scalar_one_or_none()
+            if first is not None:
+                if take.notify is not None:
+                    take.notify(session, window)
+                return Counted(False, window, first)
+            return Counted(False, window, session.execute(read, params).scalar_one())
+        return Counted.tightest(taken)
 
     async def delete_ended(self, before: int) -> None:
         async with self._sessions.begin() as session:
@@ -234,27 +376,56 @@ class DatabaseCounters:
 class RedisCounters:
     """A Lua script per request (atomic on the server); keys expire at their window's end.
     `quota.exceeded` is written to the database's outbox after Redis granted the first refusal,
-    so a database failure just then loses that one notice (at most once, never twice)."""
+    so a database failure just then loses that one notice (at most once, never twice). The
+    cifers' own limits come from the database, remembered for `policy_cache_s`."""
 
-    def __init__(self, client: aioredis.Redis, sessions: async_sessionmaker, *, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, sessions: async_sessionmaker, *, prefix: str,
+                 policy_cache_s: float = 5.0) -> None:
         self._client = client
         self._sessions = sessions
         self._prefix = prefix
         self._script = client.register_script(_REDIS_TAKE)
+        self._policy_cache_s = policy_cache_s
+        self._limits: dict[str, tuple[float, dict[str, FixedWindow]]] = {}  # cifer id -> (read at, limits)
         from redis.exceptions import RedisError  # installed: `client` is redis's
         self.errors = (SQLAlchemyError, RedisError, OSError)
 
     def key(self, principal: str, category: str, window_start: int) -> str:
-        # The braces are a Redis Cluster hash tag: the counter and its flag share a slot.
-        return f"{self._prefix}{{{category}:{window_start}:{principal}}}"
+        # The braces are a Redis Cluster hash tag: all of a principal's counters and flags share
+        # a slot, so that one script may count several of them.
+        return f"{self._prefix}{{{principal}}}:{category}:{window_start}"
 
-    async def take(self, principal, category, window_start, cost, limit, ttl_s, notify):
-        counter = self.key(principal, category, window_start)
-        allowed, count, first = await self._script(keys=[counter, counter + ":notified"], args=[cost, limit, ttl_s])
-        if first and notify is not None:
+    async def _key_limits(self, cifer_ids: set[str]) -> dict[str, dict[str, FixedWindow]]:
+        now = time.monotonic()
+        missing = {i for i in cifer_ids if i not in self._limits or now - self._limits[i][0] >= self._policy_cache_s}
+        if missing:
+            async with self._sessions() as session:
+                found = await session.run_sync(key_limits, missing)
+            if len(self._limits) > CACHED_POLICIES:
+                self._limits.clear()
+            self._limits.update((i, (now, found.get(i, {}))) for i in missing)
+        return {i: self._limits[i][1] for i in cifer_ids}
+
+    async def take(self, take: Take) -> Counted:
+        limits = await self._key_limits({cifer_id for cifer_id, _ in take.keys}) if take.keys else {}
+        windows = [take.window, *take.key_windows(limits)]
+        never = _never(windows)
+        if never is not None:
+            return never
+        keys, args = [], []
+        for window in windows:
+            counter = self.key(take.principal, window.category, window.start)
+            keys += [counter, counter + ":notified"]
+            args += [window.cost, window.limit.limit, window.ttl_s(take.now)]
+        allowed, *rest = await self._script(keys=keys, args=args)
+        if allowed:
+            return Counted.tightest([(window, int(count)) for window, count in zip(windows, rest)])
+        index, count, first = (int(each) for each in rest)
+        window = windows[index - 1]
+        if first and take.notify is not None:
             async with self._sessions.begin() as session:
-                await session.run_sync(notify)
-        return bool(allowed), int(count)
+                await session.run_sync(take.notify, window)
+        return Counted(False, window, count)
 
     async def delete_ended(self, before: int) -> None:
         pass  # EXPIRE did it
@@ -267,15 +438,15 @@ class RedisCounters:
 
 
 class RateLimiter:
-    """Seed §8.1's limits over a shared counter store."""
+    """Seed §8.1's limits over a shared counter store, and each cifer's own (`policy.rate_limits`)."""
 
     def __init__(self, limits: RateLimits, counters: Counters, *, clock: Callable[[], float] = time.time) -> None:
         self.limits = limits
         self.counters = counters
         self.clock = clock
         """Unix seconds now; tests pin it, so that no window ends in the middle of one."""
-        self._longest_window_s = max(getattr(limits, f.name).window_s for f in dataclasses.fields(limits)
-                                     if isinstance(getattr(limits, f.name), FixedWindow))
+        self._longest_window_s = max([getattr(limits, f.name).window_s for f in dataclasses.fields(limits)
+                                      if isinstance(getattr(limits, f.name), FixedWindow)] + [MAX_KEY_RATE_WINDOW_S])
 
     @classmethod
     def create(cls, limits: RateLimits, sessions: async_sessionmaker, *, redis_url: str | None,
@@ -286,7 +457,8 @@ class RateLimiter:
             return cls(limits, DatabaseCounters(sessions, group))
         aioredis = require("redis.asyncio", extra="redis", feature="rate-limit counters in Redis (redis_url)")
         client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-        return cls(limits, RedisCounters(client, sessions, prefix=limits.redis_key_prefix))
+        return cls(limits, RedisCounters(client, sessions, prefix=limits.redis_key_prefix,
+                                         policy_cache_s=limits.redis_policy_cache_s))
 
     def counted_as(self, category: str, *, workload: bool) -> str:
         """The category whose limit and counter apply: its `workload_` variant for a workload identity."""
@@ -297,35 +469,39 @@ class RateLimiter:
     def limit_of(self, category: str, *, workload: bool = False) -> FixedWindow:
         return getattr(self.limits, self.counted_as(category, workload=workload))
 
-    async def take(self, principal: str, category: str, cost: int = 1, *, workload: bool = False) -> Verdict:
+    async def take(self, principal: str, category: str, cost: int = 1, *, workload: bool = False,
+                   keys: Mapping[str, int] | None = None) -> Verdict:
         """Counts `cost` requests of `principal` in `category`'s current window (its workload
-        variant's for a workload identity), or refuses them. Raises 503 SERVICE_UNAVAILABLE if
-        the counter store fails (fail closed)."""
+        variant's for a workload identity), and `keys`' costs (cifer id -> headers of it) in the
+        windows of the cifers whose policy limits that category; or refuses them all. Raises 503
+        SERVICE_UNAVAILABLE if the counter store fails (fail closed)."""
         counter = self.counted_as(category, workload=workload)
-        limit = self.limit_of(category, workload=workload)
         now = self.clock()
-        start = int(now) - int(now) % limit.window_s
-        reset = start + limit.window_s
-        retry_after = max(1, math.ceil(reset - now))
 
-        def notify(session: Session) -> None:
+        def notify(session: Session, window: Window) -> None:
             if category in UNAUTHENTICATED:
                 return  # a peer address has no owner whose webhooks could be told
-            events.emit_in(session, "quota.exceeded", owner_id=principal, data={
-                "principal": principal, "category": category, "limit": limit.limit,
-                "window": window_name(limit.window_s), "window_start": unix_iso(start), "reset": unix_iso(reset),
-            })
+            data = {"principal": principal, "category": category, "limit": window.limit.limit,
+                    "window": window_name(window.limit.window_s), "window_start": unix_iso(window.start),
+                    "reset": unix_iso(window.reset)}
+            if window.cifer_id is not None:
+                data["cifer_id"] = window.cifer_id
+            events.emit_in(session, "quota.exceeded", owner_id=principal, data=data)
 
+        take = Take(principal, Window.at(now, counter, self.limit_of(category, workload=workload), cost), notify, now,
+                    tuple(sorted((keys or {}).items())), counter)
         try:
-            allowed, count = await self.counters.take(principal, counter, start, cost, limit.limit,
-                                                      retry_after + 1, notify)
+            counted = await self.counters.take(take)
             if random.randrange(CLEANUP_EVERY) == 0:
                 await self.counters.delete_ended(int(now) - self._longest_window_s)
         except self.counters.errors:
             log.exception("rate-limit counters unavailable; refusing the request")
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
-        return Verdict(allowed=allowed, limit=limit.limit, remaining=max(0, limit.limit - count),
-                       reset=reset, retry_after=retry_after)
+        window = counted.window
+        return Verdict(allowed=counted.allowed, limit=window.limit.limit,
+                       remaining=max(0, window.limit.limit - counted.count), reset=window.reset,
+                       retry_after=max(1, math.ceil(window.reset - now)), window_s=window.limit.window_s,
+                       cifer_id=window.cifer_id, never=counted.never)
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A Redis holding the counters is a dependency: without it limited routes answer 503."""
@@ -339,13 +515,28 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 VERDICT = web.RequestKey("rate_limit_verdict", Verdict)
 
 
-async def _cost(request: web.Request, max_batch_headers: int) -> int:
-    """Headers in a decapsulation batch the handler will accept; 1 for any other body."""
+def _cifer_id(header: object) -> str | None:
+    """The cifer a base64 envelope header names; None if it is no header (the handler refuses it)."""
+    if not isinstance(header, str):
+        return None
     try:
-        headers = (await parse.json_object(request)).get("headers")
+        return parse_header_exact(binascii.a2b_base64(header, strict_mode=True)).cifer_id
+    except (binascii.Error, ValueError, InvalidCiphertext):
+        return None
+
+
+async def _costs(request: web.Request, endpoint, max_batch_headers: int) -> tuple[int, dict[str, int]]:
+    """(decrypts the request costs: each header of a batch the handler will accept, else 1;
+    headers of each cifer, for the cifers' own limits)."""
+    try:
+        body = await parse.json_object(request)
     except ApiError:  # the handler will refuse it
-        return 1
-    return len(headers) if isinstance(headers, list) and 1 <= len(headers) <= max_batch_headers else 1
+        return 1, {}
+    headers = body.get("headers") if endpoint is DECAPSULATE else [body.get("header")]
+    if not isinstance(headers, list) or not 1 <= len(headers) <= max_batch_headers:
+        return 1, {}
+    keys = Counter(cifer_id for cifer_id in map(_cifer_id, headers) if cifer_id is not None)
+    return len(headers), dict(keys)
 
 
 @web.middleware
@@ -365,23 +556,28 @@ async def limit_rate(request: web.Request, handler):
         workload = request[PRINCIPAL].kind == "serviceaccount"
     limiter = request.app[RATE_LIMITER]
     limit = limiter.limit_of(category, workload=workload)
-    cost = 1
-    if endpoint is DECAPSULATE:  # each header of the batch is one decrypt
-        cost = await _cost(request, request.app[SETTINGS].max_batch_headers)
+    cost, keys = 1, {}
+    if endpoint is DECAPSULATE or endpoint is REWRAP:  # each header of a batch is one decrypt
+        cost, keys = await _costs(request, endpoint, request.app[SETTINGS].max_batch_headers)
         if cost > limit.limit:
-            raise ApiError(ErrorCode.INVALID_REQUEST,
-                           f"headers: a batch may carry at most {limit.limit} headers "
-                           f"(the decrypt rate limit per {window_name(limit.window_s)})",
-                           details={"field": "headers"})
-    verdict = await limiter.take(principal, category, cost, workload=workload)
+            raise _too_many_headers(limit.limit, limit.window_s, "the decrypt rate limit")
+    verdict = await limiter.take(principal, category, cost, workload=workload, keys=keys)
+    if verdict.never:  # more headers of one cifer than its own limit allows in a whole window
+        raise _too_many_headers(verdict.limit, verdict.window_s, f"the rate limit of {verdict.cifer_id}")
     request[VERDICT] = verdict
     if not verdict.allowed:
-        raise ApiError(
-            ErrorCode.RATE_LIMIT_EXCEEDED,
-            f"Rate limit exceeded. Please retry after {verdict.retry_after} seconds.",
-            details={"limit": limit.limit, "window": window_name(limit.window_s), "retry_after": verdict.retry_after},
-        )
+        details = {"limit": verdict.limit, "window": window_name(verdict.window_s), "retry_after": verdict.retry_after}
+        if verdict.cifer_id is not None:
+            details["cifer_id"] = verdict.cifer_id
+        raise ApiError(ErrorCode.RATE_LIMIT_EXCEEDED,
+                       f"Rate limit exceeded. Please retry after {verdict.retry_after} seconds.", details=details)
     return await handler(request)
+
+
+def _too_many_headers(limit: int, window_s: int, whose: str) -> ApiError:
+    """A batch larger than a whole window's limit could never pass: a 400, not a lying Retry-After."""
+    return ApiError(ErrorCode.INVALID_REQUEST, f"headers: a batch may carry at most {limit} headers "
+                                               f"({whose} per {window_name(window_s)})", details={"field": "headers"})
 
 
 async def add_headers(request: web.Request, response: web.StreamResponse) -> None:

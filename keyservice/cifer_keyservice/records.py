@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from cifer.api import schemas
+from cifer_keyservice.settings import FixedWindow
 
 OPERATIONS = tuple(schemas.OPERATIONS)  # the seed's, in its order
-POLICY_FIELDS = ("auto_rotate_days", "allowed_operations", "allowed_principals", "re_encryption_window_days")
+POLICY_FIELDS = ("auto_rotate_days", "allowed_operations", "allowed_principals", "re_encryption_window_days",
+                 "rate_limits")
 T = TypeVar("T")
 
 
@@ -29,6 +31,9 @@ class Policy:
     re_encryption_window_days: int | None = None
     """Days a rotated-out version stays decrypt-only when a rotation names no window (scheduled
     rotations never do); None: the service's `default_re_encryption_window_days`. 0: retired at once."""
+    rate_limits: Mapping[str, FixedWindow] = dataclasses.field(default_factory=dict)
+    """This key's own limits per principal, by category (`schemas.KEY_RATE_CATEGORIES`), counted on
+    top of the service's (`ratelimit.py`): they can only tighten what a principal may do with it."""
 
     def to_json(self) -> dict[str, Any]:
         """As stored and as the seed's `policy` field reads."""
@@ -39,6 +44,9 @@ class Policy:
             out["allowed_principals"] = list(self.allowed_principals)
         if self.re_encryption_window_days is not None:
             out["re_encryption_window_days"] = self.re_encryption_window_days
+        if self.rate_limits:
+            out["rate_limits"] = {category: f"{window.limit}/{window.window_s}"
+                                  for category, window in sorted(self.rate_limits.items())}
         return out
 
     @classmethod
@@ -51,10 +59,20 @@ class Policy:
             allowed_operations=tuple(value.get("allowed_operations", OPERATIONS)),
             allowed_principals=tuple(value.get("allowed_principals", ())),
             re_encryption_window_days=value.get("re_encryption_window_days"),
+            rate_limits=rate_limits_from_stored(value.get("rate_limits")),
         )
 
     def allows(self, operation: str) -> bool:
         return operation in self.allowed_operations
+
+
+def rate_limits_from_stored(value: Mapping[str, str] | None) -> dict[str, FixedWindow]:
+    """`policy.rate_limits` as `Policy.to_json` stored it: {category: "LIMIT/WINDOW_S"}."""
+    out = {}
+    for category, spelled in (value or {}).items():
+        limit, _, window_s = spelled.partition("/")
+        out[category] = FixedWindow(int(limit), int(window_s))
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,7 +66,8 @@ class FixedWindow:
 class RateLimits:
     """Seed §8.1's limits, per principal and category, counted by all replicas together
     (`cifer_keyservice.ratelimit`); `--rate-limit CATEGORY=LIMIT/WINDOW_S` overrides one.
-    A `workload_` category replaces its seed category for workload identities (ServiceAccounts)."""
+    A `workload_` category replaces its seed category for workload identities (ServiceAccounts).
+    A cifer's `policy.rate_limits` adds limits of its own on top, per principal (`ratelimit.py`)."""
 
     create: FixedWindow = FixedWindow(10, 3600)
     """POST /v1/cifers."""
@@ -88,6 +89,10 @@ class RateLimits:
     replicas: raise it with the replica count."""
     redis_key_prefix: str = "cifer:ratelimit:"
     """Prefix of the counters' keys in Redis: one per deployment sharing a Redis."""
+    redis_policy_cache_s: float = 5.0
+    """With counters in Redis, how long a replica remembers a cifer's own limits
+    (`policy.rate_limits`) before reading them again: a changed limit holds everywhere within this
+    long. The database store reads them in the transaction that counts, so at once."""
 
 
 def _principal(name: str) -> str:

@@ -258,7 +258,7 @@ async def test_counters_in_redis_limit_the_same_way(limited, redis_prefix):
         await engine.dispose()
     client = aioredis.from_url(REDIS_URL)
     try:
-        counter = f"{redis_prefix}{{get:{int(T0)}:usr_alice}}"
+        counter = f"{redis_prefix}{{usr_alice}}:get:{int(T0)}"
         assert int(await client.get(counter)) == 3 and 0 < await client.ttl(counter) <= 60
     finally:
         await client.aclose()

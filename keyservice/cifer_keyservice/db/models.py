@@ -195,12 +195,13 @@ class IdempotencyRecord(Base):
 
 
 class RateLimitWindow(Base):
-    """Requests of one principal in one category in one fixed window; shared by all replicas."""
+    """Requests of one principal in one category in one fixed window, or of one principal with
+    one cifer (category `CATEGORY:CIFER_ID`, the cifer's own limit); shared by all replicas."""
 
     __tablename__ = "rate_limit_windows"
 
     principal: Mapped[str] = mapped_column(String(255), primary_key=True)
-    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    category: Mapped[str] = mapped_column(String(100), primary_key=True)  # `decrypt`, `workload_decrypt:cif_...`
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
     count: Mapped[int] = mapped_column(Integer)
     exceeded_notified: Mapped[bool] = mapped_column(default=False)
