@@ -71,6 +71,26 @@ async def test_a_token_for_another_audience_is_refused(sa_keyservice, kube):
     assert body["error"]["code"] == "UNAUTHORIZED"
 
 
+@pytest.mark.parametrize("audience", [None, "https://kubernetes.default.svc"], ids=["default", "api-server"])
+async def test_a_token_meant_for_the_api_server_is_refused(sa_keyservice, kube, audience):
+    # A pod's mounted token (the API server's audience) must not open keys: only a token
+    # projected for `cifer` does, even for a ServiceAccount the policy names.
+    workload = f"payments-{secrets.token_hex(3)}"
+    kube.create_service_account("default", workload)
+    alice = await sa_keyservice.api_key("usr_alice")
+    _, created = await sa_keyservice.call("POST", "/v1/cifers", headers=alice, expect=201, json={
+        "name": "k", "policy": {"allowed_principals": [f"system:serviceaccount:default:{workload}"]}})
+    envelope = encrypt(await recipient(sa_keyservice, created["data"]["cifer_id"]), b"card number")
+    token = kube.create_token("default", workload, audience=audience)
+    _, body = await sa_keyservice.call("POST", "/v1/decapsulate", headers=bearer(token), expect=401,
+                                       json=decap_body([b64(header_of(envelope))]))
+    assert body["error"]["code"] == "UNAUTHORIZED"
+    projected = kube.create_token("default", workload, audience="cifer")  # the same identity, projected for cifer
+    _, body = await sa_keyservice.call("POST", "/v1/decapsulate", headers=bearer(projected), expect=200,
+                                       json=decap_body([b64(header_of(envelope))]))
+    assert body["data"]["results"][0]["success"] is True
+
+
 async def test_a_service_account_the_policy_does_not_name_cannot_decrypt(sa_keyservice, kube):
     workload = f"intruder-{secrets.token_hex(3)}"
     kube.create_service_account("default", workload)

@@ -114,8 +114,8 @@ async def test_a_garbage_token_is_refused(
 async def test_a_static_token_the_api_server_accepts_for_cifer_is_refused(
     kube: ControlPlane, make_reviewer: Callable[..., TokenReviewer]
 ) -> None:
-    # The local server lists `cifer` in --api-audiences, so it authenticates its audience-agnostic
-    # static admin token for `cifer` too; only ServiceAccounts may pass.
+    # A static token carries no audience: a server that listed `cifer` in --api-audiences would
+    # authenticate it for `cifer` too. Only ServiceAccounts may pass, whatever the server's audiences.
     if kube.admin_token is None:  # only with KUBECONFIG: the local control plane always has one
         if os.environ.get("CI") == "true":
             pytest.fail("CI runs the local control plane, whose admin has a static token")

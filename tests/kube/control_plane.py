@@ -43,8 +43,10 @@ BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kube-apiserver"
 READY_TIMEOUT_S = 60.0
 BUILD_TIMEOUT_S = 45 * 60.0
 STOP_GRACE_S = 10.0
-# The API server's audiences: its own issuer (for in-cluster clients) and the key service's.
-API_AUDIENCES = ("https://kubernetes.default.svc", "cifer")
+# The API server's audiences: its own issuer only. Never the key service's `cifer`: listed here, a
+# token meant for the API server would also pass a TokenReview for `cifer`; a token projected for
+# `cifer` authenticates for it without that (both seen on 1.20).
+API_AUDIENCES = ("https://kubernetes.default.svc",)
 
 
 class ControlPlaneError(RuntimeError):
@@ -118,7 +120,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _log_tail(path: Path, lines: int = 40) -> str:
+def log_tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -171,8 +173,21 @@ class ControlPlane:
         return cls.launch(timeout_s=timeout_s)
 
     @classmethod
-    def launch(cls, *, timeout_s: float = READY_TIMEOUT_S) -> ControlPlane:
-        """Start etcd and kube-apiserver on free loopback ports in a new temporary directory."""
+    def launch(
+        cls,
+        *,
+        timeout_s: float = READY_TIMEOUT_S,
+        address: str = "127.0.0.1",
+        users: tuple[tuple[str, str, str], ...] = (),
+        authorization_mode: str = "RBAC",
+        extra_args: tuple[str, ...] = (),
+    ) -> ControlPlane:
+        """Start etcd and kube-apiserver on free ports in a new temporary directory.
+
+        The API server listens on and advertises `address` (loopback by default; a node's own
+        address when pods must reach it through the `kubernetes` Service). `users` adds static
+        token identities beside the admin, as (token, user name, comma-separated groups).
+        """
         apiserver = find_kube_apiserver()
         etcd = find_etcd()
         workdir = Path(tempfile.mkdtemp(prefix="cifer-kube-"))
@@ -192,14 +207,16 @@ class ControlPlane:
                 )
             )
             admin_token = secrets.token_hex(24)
-            (workdir / "tokens.csv").write_text(f"{admin_token},admin,admin,system:masters\n")
+            (workdir / "tokens.csv").write_text("".join(
+                f"{token},{user},{user}" + (f',"{groups}"' if groups else "") + "\n"
+                for token, user, groups in ((admin_token, "admin", "system:masters"), *users)))
 
             etcd_client, etcd_peer, api_port = _free_port(), _free_port(), _free_port()
             etcd_env = dict(os.environ)
             if platform.machine() in ("aarch64", "arm64"):
                 etcd_env["ETCD_UNSUPPORTED_ARCH"] = "arm64"
             processes.append(
-                cls._spawn(
+                cls.spawn(
                     [
                         str(etcd),
                         "--name=default",
@@ -215,28 +232,29 @@ class ControlPlane:
                 )
             )
             processes.append(
-                cls._spawn(
+                cls.spawn(
                     [
                         str(apiserver),
                         f"--etcd-servers=http://127.0.0.1:{etcd_client}",
                         f"--secure-port={api_port}",
                         "--insecure-port=0",
-                        "--bind-address=127.0.0.1",
-                        "--advertise-address=127.0.0.1",
+                        f"--bind-address={address}",
+                        f"--advertise-address={address}",
                         f"--cert-dir={workdir / 'certs'}",
                         "--service-account-issuer=https://kubernetes.default.svc",
                         f"--service-account-key-file={workdir / 'sa.pub'}",
                         f"--service-account-signing-key-file={workdir / 'sa.key'}",
                         f"--api-audiences={','.join(API_AUDIENCES)}",
                         f"--token-auth-file={workdir / 'tokens.csv'}",
-                        "--authorization-mode=RBAC",
+                        f"--authorization-mode={authorization_mode}",
                         "--service-cluster-ip-range=10.0.0.0/24",
+                        *extra_args,
                     ],
                     workdir / "kube-apiserver.log",
                     dict(os.environ),
                 )
             )
-            url = f"https://127.0.0.1:{api_port}"
+            url = f"https://{address}:{api_port}"
             kubeconfig_path = workdir / "kubeconfig"
             kubeconfig_path.write_text(_local_kubeconfig(url, admin_token))
             plane = cls(
@@ -249,7 +267,7 @@ class ControlPlane:
                 processes=processes,
             )
         except BaseException:
-            _stop_processes(processes)
+            stop_processes(processes)
             shutil.rmtree(workdir, ignore_errors=True)
             raise
         try:
@@ -300,7 +318,7 @@ class ControlPlane:
         return plane
 
     @staticmethod
-    def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
         with open(log_path, "wb") as log:
             return subprocess.Popen(
                 argv,
@@ -321,7 +339,7 @@ class ControlPlane:
                 if proc.poll() is not None:
                     raise ControlPlaneError(
                         f"{Path(proc.args[0]).name} exited with {proc.returncode} while starting"
-                        f"\n{self._logs()}"
+                        f"\n{self.logs()}"
                     )
             try:
                 self.request("GET", "/readyz", timeout_s=2.0)
@@ -331,19 +349,19 @@ class ControlPlane:
             time.sleep(0.25)
         raise ControlPlaneError(
             f"kube-apiserver at {self.url} not ready after {timeout_s:.0f} s "
-            f"({last_error})\n{self._logs()}"
+            f"({last_error})\n{self.logs()}"
         )
 
-    def _logs(self) -> str:
+    def logs(self) -> str:
         return "\n".join(
-            f"--- {name} (last lines) ---\n{_log_tail(self.workdir / name)}"
+            f"--- {name} (last lines) ---\n{log_tail(self.workdir / name)}"
             for name in ("kube-apiserver.log", "etcd.log")
         )
 
     def stop(self) -> None:
         """Terminate kube-apiserver then etcd by pid (kill after a grace period), remove the
         temporary directory. An external cluster is left running. Safe to call twice."""
-        _stop_processes(list(reversed(self._processes)))
+        stop_processes(list(reversed(self._processes)))
         self._processes = []
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -461,6 +479,13 @@ class ControlPlane:
         self, name: str, *, cluster_role: str, ns: str, service_account: str
     ) -> None:
         """Bind a ClusterRole (such as `system:auth-delegator`) to a ServiceAccount."""
+        self._bind(name, cluster_role, {"kind": "ServiceAccount", "name": service_account, "namespace": ns})
+
+    def create_cluster_role_binding_for_user(self, user: str, *, cluster_role: str) -> None:
+        """Bind a ClusterRole to a user (a client certificate's or a static token's name)."""
+        self._bind(user, cluster_role, {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"})
+
+    def _bind(self, name: str, cluster_role: str, subject: dict[str, str]) -> None:
         body = {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
@@ -470,7 +495,7 @@ class ControlPlane:
                 "kind": "ClusterRole",
                 "name": cluster_role,
             },
-            "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": ns}],
+            "subjects": [subject],
         }
         try:
             self.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", body)
@@ -483,7 +508,7 @@ def _q(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
 
-def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
     for proc in processes:
         if proc.poll() is None:
             proc.terminate()
