@@ -30,7 +30,7 @@ MAX_BATCH_HEADERS = 256  # the key service's default; `max_batch_headers` may lo
 KEY_RATE_CATEGORIES = ["decrypt", "workload_decrypt"]
 MAX_KEY_RATE_LIMIT = 1_000_000_000
 MAX_KEY_RATE_WINDOW_S = 86400  # a day: the counters of ended windows are deleted after the longest one
-RATE_LIMIT_RE = re.compile(r"([1-9][0-9]{0,9})/([1-9][0-9]{0,4})")  # LIMIT/WINDOW_S, as `--rate-limit` spells it
+RATE_LIMIT_RE = re.compile(r"[1-9][0-9]{0,9}/[1-9][0-9]{0,4}")  # LIMIT/WINDOW_S, as `--rate-limit` spells it
 
 SUITES = ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]
 EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded"]

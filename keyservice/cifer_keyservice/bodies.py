@@ -47,11 +47,14 @@ def rate_limits(value: Any, field: str) -> dict[str, FixedWindow]:
     refuse_unknown(value, KEY_RATE_CATEGORIES, field + ".")
     out = {}
     for category, spelled in value.items():
-        match = RATE_LIMIT_RE.fullmatch(spelled) if isinstance(spelled, str) else None
-        if match is None or int(match[1]) > MAX_KEY_RATE_LIMIT or int(match[2]) > MAX_KEY_RATE_WINDOW_S:
-            raise invalid(f"{field}.{category}", f"must be LIMIT/WINDOW_S, e.g. 100/60: a limit of 1 to "
-                                                 f"{MAX_KEY_RATE_LIMIT} in a window of 1 to {MAX_KEY_RATE_WINDOW_S} seconds")
-        out[category] = FixedWindow(int(match[1]), int(match[2]))
+        bad = invalid(f"{field}.{category}", f"must be LIMIT/WINDOW_S, e.g. 100/60: a limit of 1 to "
+                                             f"{MAX_KEY_RATE_LIMIT} in a window of 1 to {MAX_KEY_RATE_WINDOW_S} seconds")
+        if not (isinstance(spelled, str) and RATE_LIMIT_RE.fullmatch(spelled)):
+            raise bad
+        limit, window_s = (int(n) for n in spelled.split("/"))
+        if limit > MAX_KEY_RATE_LIMIT or window_s > MAX_KEY_RATE_WINDOW_S:
+            raise bad
+        out[category] = FixedWindow(limit, window_s)
     return out
 
 

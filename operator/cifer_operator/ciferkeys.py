@@ -40,7 +40,13 @@ def principals(access: dict[str, Any]) -> list[str]:
     return [*accounts, *(access.get("apiKeyOwners") or ())]
 
 
+# spec.policy.rateLimits (the CRD's camelCase) -> the key service's policy.rate_limits categories.
+RATE_LIMIT_CATEGORIES = {"decrypt": "decrypt", "workloadDecrypt": "workload_decrypt"}
+
+
 def policy(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec.policy` and `spec.access` as the key service's `policy`, whole: an update replaces
+    the policy, so a field removed from the spec (a rate limit, say) is removed from the key."""
     wanted = spec.get("policy") or {}
     out: dict[str, Any] = {
         "auto_rotate_days": int(wanted.get("autoRotateDays") or 0),
@@ -49,6 +55,10 @@ def policy(spec: dict[str, Any]) -> dict[str, Any]:
     }
     if "allowedOperations" in wanted:
         out["allowed_operations"] = list(wanted["allowedOperations"])
+    limits = {RATE_LIMIT_CATEGORIES[name]: value for name, value in (wanted.get("rateLimits") or {}).items()
+              if name in RATE_LIMIT_CATEGORIES}
+    if limits:
+        out["rate_limits"] = limits
     return out
 
 

@@ -130,6 +130,21 @@ async def test_a_spec_change_updates_the_policy_so_a_newly_listed_account_may_de
     assert base64.b64decode(opened["data"]["plaintext"]) == b"for two readers"
 
 
+async def test_the_spec_rate_limits_become_the_keys_own_limits_and_leave_with_them(
+        kube, namespace, operator, keyservice, admin_key, http):
+    apply(kube, namespace, "capped", {"policy": {"rateLimits": {"decrypt": "100/60", "workloadDecrypt": "5/60"}}})
+    cifer_id = wait_for(kube, namespace, "capped", active(1), operator)["status"]["ciferId"]
+    admin = Api(http, keyservice.url, admin_key)
+    _, answer = await admin.call("GET", f"/v1/cifers/{cifer_id}", expect=200)
+    assert answer["data"]["policy"]["rate_limits"] == {"decrypt": "100/60", "workload_decrypt": "5/60"}
+
+    apply(kube, namespace, "capped", {"policy": {}})
+    wait_for(kube, namespace, "capped", lambda s: s.get("observedGeneration") == 2 and s.get("phase") == "Active",
+             operator)
+    _, answer = await admin.call("GET", f"/v1/cifers/{cifer_id}", expect=200)
+    assert "rate_limits" not in answer["data"]["policy"]
+
+
 async def test_a_rotation_made_in_the_key_service_reaches_the_status_and_the_configmap(
         kube, namespace, operator, keyservice, admin_key, http):
     apply(kube, namespace, "scheduled", {"policy": {"autoRotateDays": 30}})

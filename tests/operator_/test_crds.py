@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cifer.api.schemas import KEY_RATE_CATEGORIES, RATE_LIMIT_RE
+from cifer_operator.ciferkeys import RATE_LIMIT_CATEGORIES
 from kube.control_plane import ControlPlane
 from kube.tools import kubectl
 
@@ -98,6 +100,15 @@ def test_every_field_of_the_crd_schema_has_a_description(crd_file: Path) -> None
         assert _undescribed(schema, "") == [], f"{crd_file.name} {version['name']}"
 
 
+def test_the_ciferkey_rate_limits_are_the_key_services_categories_spelled_as_it_parses_them() -> None:
+    (crd,) = _docs(MANIFESTS / "crds" / "cifer.io_ciferkeys.yaml")
+    for version in crd["spec"]["versions"]:
+        spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        limits = spec["properties"]["policy"]["properties"]["rateLimits"]["properties"]
+        assert sorted(RATE_LIMIT_CATEGORIES[name] for name in limits) == sorted(KEY_RATE_CATEGORIES)
+        assert {each["pattern"] for each in limits.values()} == {f"^{RATE_LIMIT_RE.pattern}$"}
+
+
 @pytest.mark.usefixtures("crds")
 def test_both_crds_are_served_under_their_short_names_and_the_cifer_category(
     kube: ControlPlane, namespace: str
@@ -170,7 +181,8 @@ def test_the_policy_bounds_and_every_algorithm_are_accepted(
     kube: ControlPlane, namespace: str
 ) -> None:
     for index, (algorithm, days) in enumerate((("ML-KEM-1024", 0), ("X-Wing", 365))):
-        policy = {"autoRotateDays": days, "reEncryptionWindowDays": days, "allowedOperations": []}
+        policy = {"autoRotateDays": days, "reEncryptionWindowDays": days, "allowedOperations": [],
+                  "rateLimits": {"decrypt": "1/1", "workloadDecrypt": "1000000000/86400"}}
         spec = {
             "algorithm": algorithm,
             "policy": policy,
@@ -230,6 +242,16 @@ INVALID_CIFERKEYS = [
         {"rotation": {"requestedAt": "yesterday"}},
         "spec.rotation.requestedAt",
         id="rotation-not-a-time",
+    ),
+    pytest.param(
+        {"policy": {"rateLimits": {"workloadDecrypt": "0/60"}}},
+        "spec.policy.rateLimits.workloadDecrypt",
+        id="rate-limit-zero",
+    ),
+    pytest.param(
+        {"policy": {"rateLimits": {"decrypt": "100 per minute"}}},
+        "spec.policy.rateLimits.decrypt",
+        id="rate-limit-in-words",
     ),
     pytest.param({"displayName": "x" * 256}, "spec.displayName", id="display-name-too-long"),
     pytest.param({"metadata": {"team": 7}}, "spec.metadata.team", id="metadata-not-a-string"),
