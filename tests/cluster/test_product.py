@@ -1,0 +1,265 @@
+"""CIFER as a user installs it, on a node where its pods really run: `helm install` with the
+product's image built offline (tests/kube/node.py), a CiferKey, and an application pod that gets
+the sidecar from the real injector and encrypts and decrypts through it.
+
+The tests of this module share one release and run in order: each one leaves the cluster as the
+next one expects it (an Active key, then an application using it).
+
+What this node cannot show (so nothing here claims it): NetworkPolicy enforcement (the bridge CNI
+plugin stores policies and ignores them), and native sidecars (the kubelet is 1.20).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from chart.helm import CHART, helm
+from kube.node import Node
+
+from cifer.settings.sidecar import SidecarSettings
+
+from .host import container_process, probe_answers, quantity
+from .pods import (
+    apply,
+    exec_in,
+    first_pod,
+    is_ready,
+    namespace,
+    until,
+    wait_endpoints_at,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.cluster
+
+RELEASE = "cifer"
+RELEASE_NS = "cifer-system"
+APP_NS = "shop"
+APP_SA = "orders"
+KEY = "orders"
+STORAGE_CLASS = "cifer-node-local"
+SIDECAR_PUBLIC_KEY_TTL_S = SidecarSettings.public_key_ttl_s
+# The application's code: stdlib Python in the product's image, calling its sidecar on loopback.
+CLIENT = """
+import json, sys, urllib.error, urllib.request
+def call(path, body):
+    request = urllib.request.Request("http://127.0.0.1:8080" + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.load(refused)
+print(json.dumps(call(sys.argv[1], json.loads(sys.argv[2]))))
+"""
+
+
+@dataclass(frozen=True)
+class Release:
+    node: Node
+    image: str
+
+    def deployment_available(self, name: str) -> bool:
+        found = self.node.plane.request("GET", f"/apis/apps/v1/namespaces/{RELEASE_NS}/deployments/{name}")
+        status = found.get("status", {})
+        return status.get("availableReplicas", 0) == found["spec"]["replicas"] and \
+            status.get("updatedReplicas", 0) == found["spec"]["replicas"]
+
+
+def _local_volume(node: Node) -> None:
+    """What a bare cluster's admin does for the key service's claim: a StorageClass with no
+    provisioner and a hostPath PersistentVolume on the node, owned by the image's user."""
+    folder = node.base / "volumes" / "keyservice"
+    folder.mkdir(parents=True)
+    os.chown(folder, 65532, 65532)
+    apply(node, {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": STORAGE_CLASS},
+        "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer",
+    }, {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "cifer-keyservice-data"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "storageClassName": STORAGE_CLASS, "persistentVolumeReclaimPolicy": "Retain",
+                 "hostPath": {"path": str(folder), "type": "Directory"}},
+    })
+
+
+@pytest.fixture(scope="module")
+def release(cluster: Node) -> Iterator[Release]:
+    image = cluster.images["cifer"]
+    repository, tag = image.rsplit(":", 1)
+    _local_volume(cluster)
+    helm("install", RELEASE, CHART, "--namespace", RELEASE_NS, "--create-namespace",
+         "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+         "--set", "image.pullPolicy=Never", "--set", "operator.replicas=1",
+         "--set", f"keyservice.persistence.storageClassName={STORAGE_CLASS}",
+         env=cluster.plane.env)
+    found = Release(cluster, image)
+    for name in (f"{RELEASE}-keyservice", f"{RELEASE}-operator"):
+        until(lambda name=name: found.deployment_available(name), f"deployment {name} available", 180)
+    yield found
+    helm("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", env=cluster.plane.env, check=False)
+
+
+def test_the_release_runs_and_its_webhooks_are_served_from_the_operators_pod(release: Release) -> None:
+    node = release.node
+    pods = node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/pods")["items"]
+    assert {p["metadata"]["labels"].get("app.kubernetes.io/component") for p in pods if is_ready(p)} >= \
+        {"keyservice", "operator"}
+    # The API server calls the injector through the operator's Service: a pod it admits proves it.
+    config = node.plane.request(
+        "GET", f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{RELEASE}-inject")
+    service = config["webhooks"][0]["clientConfig"]["service"]
+    assert (service["namespace"], service["name"]) == (RELEASE_NS, f"{RELEASE}-operator")
+
+
+def test_a_ciferkey_becomes_active_and_publishes_its_public_key(release: Release) -> None:
+    node = release.node
+    apply(node, namespace(APP_NS, {"cifer.io/injection": "enabled"}),
+          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": APP_SA, "namespace": APP_NS}},
+          {"apiVersion": "cifer.io/v1alpha1", "kind": "CiferKey", "metadata": {"name": KEY, "namespace": APP_NS},
+           "spec": {"access": {"serviceAccounts": [{"namespace": APP_NS, "name": APP_SA}]}}})
+
+    def active():
+        key = node.plane.request("GET", f"/apis/cifer.io/v1alpha1/namespaces/{APP_NS}/ciferkeys/{KEY}")
+        return key if key.get("status", {}).get("phase") == "Active" else None
+    key = until(active, f"CiferKey {KEY} Active", 120)
+    published = node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/configmaps/{KEY}-cifer-public-key")
+    assert published["data"]["ciferId"] == key["status"]["ciferId"]
+
+
+def _app(node: Node, image: str) -> str:
+    apply(node, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "orders", "namespace": APP_NS},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "orders"}}, "template": {
+            "metadata": {"labels": {"app": "orders"}},
+            "spec": {"serviceAccountName": APP_SA, "containers": [{
+                "name": "app", "image": image, "imagePullPolicy": "Never",
+                "command": ["python3", "-c", "import time; time.sleep(10**7)"],
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "readOnlyRootFilesystem": True,
+                                    "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}},
+    })
+    name = first_pod(node, APP_NS, "app=orders")
+    wait_ready(node, APP_NS, name, 120)
+    return name
+
+
+def sidecar(node: Node, pod: str, path: str, body: dict) -> tuple[int, dict]:
+    done = exec_in(node, APP_NS, pod, "python3", "-c", CLIENT, path, json.dumps(body), container="app")
+    status, answer = json.loads(done.stdout)
+    return status, answer
+
+
+def test_an_application_pod_gets_the_sidecar_and_encrypts_and_decrypts_through_it(release: Release) -> None:
+    node = release.node
+    pod_name = _app(node, release.image)
+    running = node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/pods/{pod_name}")
+    containers = {c["name"]: c for c in running["spec"]["containers"]}
+    assert "cifer-proxy" in containers, list(containers)  # injected by the real webhook
+    assert all(s["ready"] for s in running["status"]["containerStatuses"])
+    cifer_id = node.plane.request(
+        "GET", f"/api/v1/namespaces/{APP_NS}/configmaps/{KEY}-cifer-public-key")["data"]["ciferId"]
+    secret = f"order {secrets.token_hex(8)}"
+
+    status, sealed = sidecar(node, pod_name, "/v1/encrypt",
+                             {"cifer_id": cifer_id, "plaintext": secret, "encoding": "utf8"})
+    assert status == 200, sealed
+    status, opened = sidecar(node, pod_name, "/v1/decrypt", {"ciphertext": sealed["data"]["ciphertext"]})
+    assert status == 200, opened
+    assert base64.b64decode(opened["data"]["plaintext"]).decode() == secret
+    # Over TLS to the key service, verified against the release's CA, which the injector handed over.
+    env = {e["name"]: e.get("value", "") for e in containers["cifer-proxy"].get("env", [])}
+    assert env["CIFER_KEYSERVICE_URL"].startswith("https://"), env
+    assert "BEGIN CERTIFICATE" in env["CIFER_KEYSERVICE_CA"]
+    # The sidecar acted as the pod's ServiceAccount, with the token projected for `cifer`.
+    volumes = [v for v in running["spec"]["volumes"] if "projected" in v]
+    audiences = {s["serviceAccountToken"].get("audience") for v in volumes for s in v["projected"]["sources"]
+                 if "serviceAccountToken" in s}
+    assert "cifer" in audiences
+
+
+def _cifer_id(node: Node) -> str:
+    return node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/configmaps/{KEY}-cifer-public-key")["data"]["ciferId"]
+
+
+def _app_pod(node: Node) -> str:
+    return first_pod(node, APP_NS, "app=orders")
+
+
+def _keyservice_pods(node: Node) -> list[dict]:
+    selector = "app.kubernetes.io/component=keyservice"
+    return node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/pods?labelSelector={selector}")["items"]
+
+
+def test_a_replaced_key_service_pod_loses_nothing_acknowledged(release: Release) -> None:
+    node, app = release.node, _app_pod(release.node)
+    envelopes = {}
+    for n in range(3):  # acknowledged: the application holds these envelopes
+        status, sealed = sidecar(node, app, "/v1/encrypt",
+                                 {"cifer_id": _cifer_id(node), "plaintext": f"record {n}", "encoding": "utf8"})
+        assert status == 200, sealed
+        envelopes[f"record {n}"] = sealed["data"]["ciphertext"]
+    (old,) = _keyservice_pods(node)
+    node.plane.request("DELETE", f"/api/v1/namespaces/{RELEASE_NS}/pods/{old['metadata']['name']}")
+
+    def replaced():
+        fresh = [p for p in _keyservice_pods(node) if p["metadata"]["uid"] != old["metadata"]["uid"] and is_ready(p)]
+        return fresh[0] if fresh else None
+    new = until(replaced, "a new key-service pod Ready", 180)
+    wait_endpoints_at(node, RELEASE_NS, f"{RELEASE}-keyservice", new["status"]["podIP"])
+    for plaintext, ciphertext in envelopes.items():  # the application's next decrypts
+        status, opened = sidecar(node, app, "/v1/decrypt", {"ciphertext": ciphertext})
+        assert status == 200, opened
+        assert base64.b64decode(opened["data"]["plaintext"]).decode() == plaintext
+
+
+def test_revoking_the_ciferkey_makes_the_applications_decrypt_fail_with_410(release: Release) -> None:
+    node, app = release.node, _app_pod(release.node)
+    status, sealed = sidecar(node, app, "/v1/encrypt",
+                             {"cifer_id": _cifer_id(node), "plaintext": "before revocation", "encoding": "utf8"})
+    assert status == 200, sealed
+    apply(node, {"apiVersion": "cifer.io/v1alpha1", "kind": "CiferKey",
+                 "metadata": {"name": KEY, "namespace": APP_NS},
+                 "spec": {"access": {"serviceAccounts": [{"namespace": APP_NS, "name": APP_SA}]}, "revoked": True}})
+
+    def refused():
+        status, answer = sidecar(node, app, "/v1/decrypt", {"ciphertext": sealed["data"]["ciphertext"]})
+        return (status, answer) if status != 200 else None
+    # The documented bound: the sidecar's public-key TTL (--public-key-ttl, 60 s) for encryption;
+    # decryption asks the key service every time, so it fails as soon as the operator revoked.
+    status, answer = until(refused, "decrypt refused after revocation", SIDECAR_PUBLIC_KEY_TTL_S)
+    assert status == 410, answer
+    assert answer["error"]["code"] == "CIFER_REVOKED", answer
+
+
+def test_the_charts_security_contexts_limits_and_probes_are_in_force(release: Release) -> None:
+    """Read from the host: each container's process (/proc) and cgroups against its pod spec."""
+    node = release.node
+    pods = [p for p in node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/pods")["items"] if is_ready(p)]
+    app = node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/pods/{_app_pod(node)}")
+    checked = []
+    for pod in [*pods, app]:
+        statuses = {s["name"]: s for s in pod["status"]["containerStatuses"]}
+        for container in pod["spec"]["containers"]:
+            if pod is app and container["name"] != "cifer-proxy":
+                continue  # the application's own container is not the chart's
+            context = {**pod["spec"].get("securityContext", {}), **container.get("securityContext", {})}
+            process = container_process(node, statuses[container["name"]]["containerID"])
+            assert context.get("runAsNonRoot") is True, container["name"]
+            assert process.uids[0] != 0 and process.uids[0] == context.get("runAsUser", process.uids[0])
+            assert context.get("readOnlyRootFilesystem") is True and process.root_read_only, container["name"]
+            assert context.get("allowPrivilegeEscalation") is False and process.no_new_privileges
+            assert "ALL" in context.get("capabilities", {}).get("drop", []) and process.effective_capabilities == 0
+            limits = container["resources"]["limits"]
+            assert process.memory_limit == quantity(limits["memory"]), container["name"]
+            assert process.cpu_quota_us == round(quantity(limits["cpu"]) * process.cpu_period_us)
+            for probe in (container.get("readinessProbe"), container.get("livenessProbe")):
+                if probe and "httpGet" in probe:
+                    assert probe_answers(pod["status"]["podIP"], probe["httpGet"], container), probe
+            checked.append(container["name"])
+    assert {"keyservice", "operator", "cifer-proxy"} <= set(checked), checked
