@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from chart.helm import CHART, helm
 from kube.node import Node
@@ -45,6 +46,7 @@ APP_SA = "orders"
 KEY = "orders"
 STORAGE_CLASS = "cifer-node-local"
 SIDECAR_PUBLIC_KEY_TTL_S = SidecarSettings.public_key_ttl_s
+INFERENCE_MODEL = "digits-mlp-square"
 # The application's code: stdlib Python in the product's image, calling its sidecar on loopback.
 CLIENT = """
 import json, sys, urllib.error, urllib.request
@@ -97,10 +99,10 @@ def release(cluster: Node) -> Iterator[Release]:
     helm("install", RELEASE, CHART, "--namespace", RELEASE_NS, "--create-namespace",
          "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
          "--set", "image.pullPolicy=Never", "--set", "operator.replicas=1",
-         "--set", f"keyservice.persistence.storageClassName={STORAGE_CLASS}",
+         "--set", f"keyservice.persistence.storageClassName={STORAGE_CLASS}", "--set", "inference.enabled=true",
          env=cluster.plane.env)
     found = Release(cluster, image)
-    for name in (f"{RELEASE}-keyservice", f"{RELEASE}-operator"):
+    for name in (f"{RELEASE}-keyservice", f"{RELEASE}-operator", f"{RELEASE}-inference"):
         until(lambda name=name: found.deployment_available(name), f"deployment {name} available", 180)
     yield found
     helm("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", env=cluster.plane.env, check=False)
@@ -137,7 +139,7 @@ def _app(node: Node, image: str) -> str:
     apply(node, {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "orders", "namespace": APP_NS},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "orders"}}, "template": {
-            "metadata": {"labels": {"app": "orders"}},
+            "metadata": {"labels": {"app": "orders"}, "annotations": {"cifer.io/inference": "true"}},
             "spec": {"serviceAccountName": APP_SA, "containers": [{
                 "name": "app", "image": image, "imagePullPolicy": "Never",
                 "command": ["python3", "-c", "import time; time.sleep(10**7)"],
@@ -194,6 +196,22 @@ def _app_pod(node: Node) -> str:
 def _keyservice_pods(node: Node) -> list[dict]:
     selector = "app.kubernetes.io/component=keyservice"
     return node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/pods?labelSelector={selector}")["items"]
+
+
+def test_encrypted_inference_through_the_sidecar_agrees_with_the_plaintext_model(release: Release) -> None:
+    from sklearn.datasets import load_digits
+
+    from cifer.fhe.models import heldout_indices, load_models
+
+    model = load_models()[INFERENCE_MODEL]
+    digits = load_digits()
+    rows = [digits.data[i] for i in heldout_indices()[:8]]
+    status, answer = sidecar(release.node, _app_pod(release.node), "/v1/infer",
+                             {"model_id": INFERENCE_MODEL, "inputs": [[float(v) for v in row] for row in rows]})
+    assert status == 200, answer
+    assert answer["data"]["predictions"] and all(p["predicted_class"] is not None for p in answer["data"]["predictions"])
+    assert [p["predicted_class"] for p in answer["data"]["predictions"]] == \
+        [int(c) for c in model.predict(np.array(rows))]
 
 
 def test_a_replaced_key_service_pod_loses_nothing_acknowledged(release: Release) -> None:

@@ -88,3 +88,15 @@ async def test_the_sidecar_reads_from_its_arguments_and_environment_the_settings
     assert from_arguments(SidecarSettings, parser.parse_args(sidecar["args"][1:])) == SidecarSettings(
         keyservice_url="http://ks:8081", host="127.0.0.1", port=9090, health_port=settings.probe_port,
         token_file=DEFAULT_TOKEN_FILE, warm_cifer_ids=tuple(keys.split(",")), inference_url="http://inference:8000")
+
+
+@pytest.mark.parametrize(("annotations", "memory"), [
+    ({}, {"requests": "64Mi", "limits": "128Mi"}),
+    ({"cifer.io/inference": "true"}, {"requests": "320Mi", "limits": "512Mi"}),  # TenSEAL and its keys
+    ({"cifer.io/inference": "true", "cifer.io/proxy-memory": "1Gi"}, {"requests": "1Gi", "limits": "1Gi"}),
+])
+async def test_a_sidecar_that_serves_inference_gets_the_memory_it_needs(annotations, memory):
+    settings = dataclasses.replace(SETTINGS, inference_url="https://inference:8000")
+    ops = await patch(pod({"cifer.io/inject": "true", **annotations}), "shop", BY_POD, settings, no_names)
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    assert {kind: sidecar["resources"][kind]["memory"] for kind in ("requests", "limits")} == memory
