@@ -12,23 +12,19 @@ plugin stores policies and ignores them), and native sidecars (the kubelet is 1.
 from __future__ import annotations
 
 import base64
-import json
-import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from chart.helm import CHART, helm
 from kube.node import Node
 
+from cifer.envelope.format import CIFER_ID_RE
 from cifer.settings.sidecar import SidecarSettings
 
 from .host import container_process, probe_answers, quantity
 from .pods import (
     apply,
-    exec_in,
     first_pod,
     is_ready,
     namespace,
@@ -36,76 +32,29 @@ from .pods import (
     wait_endpoints_at,
     wait_ready,
 )
+from .release import (
+    RELEASE,
+    RELEASE_NS,
+    Release,
+    active_key,
+    call_sidecar,
+    install,
+    uninstall,
+)
 
 pytestmark = pytest.mark.cluster
 
-RELEASE = "cifer"
-RELEASE_NS = "cifer-system"
 APP_NS = "shop"
 APP_SA = "orders"
 KEY = "orders"
-STORAGE_CLASS = "cifer-node-local"
 SIDECAR_PUBLIC_KEY_TTL_S = SidecarSettings.public_key_ttl_s
 INFERENCE_MODEL = "digits-mlp-square"
-# The application's code: stdlib Python in the product's image, calling its sidecar on loopback.
-CLIENT = """
-import json, sys, urllib.error, urllib.request
-def call(path, body):
-    request = urllib.request.Request("http://127.0.0.1:8080" + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.load(refused)
-print(json.dumps(call(sys.argv[1], json.loads(sys.argv[2]))))
-"""
-
-
-@dataclass(frozen=True)
-class Release:
-    node: Node
-    image: str
-
-    def deployment_available(self, name: str) -> bool:
-        found = self.node.plane.request("GET", f"/apis/apps/v1/namespaces/{RELEASE_NS}/deployments/{name}")
-        status = found.get("status", {})
-        return status.get("availableReplicas", 0) == found["spec"]["replicas"] and \
-            status.get("updatedReplicas", 0) == found["spec"]["replicas"]
-
-
-def _local_volume(node: Node) -> None:
-    """What a bare cluster's admin does for the key service's claim: a StorageClass with no
-    provisioner and a hostPath PersistentVolume on the node, owned by the image's user."""
-    folder = node.base / "volumes" / "keyservice"
-    folder.mkdir(parents=True)
-    os.chown(folder, 65532, 65532)
-    apply(node, {
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": STORAGE_CLASS},
-        "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer",
-    }, {
-        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "cifer-keyservice-data"},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "storageClassName": STORAGE_CLASS, "persistentVolumeReclaimPolicy": "Retain",
-                 "hostPath": {"path": str(folder), "type": "Directory"}},
-    })
 
 
 @pytest.fixture(scope="module")
 def release(cluster: Node) -> Iterator[Release]:
-    image = cluster.images["cifer"]
-    repository, tag = image.rsplit(":", 1)
-    _local_volume(cluster)
-    helm("install", RELEASE, CHART, "--namespace", RELEASE_NS, "--create-namespace",
-         "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
-         "--set", "image.pullPolicy=Never", "--set", "operator.replicas=1",
-         "--set", f"keyservice.persistence.storageClassName={STORAGE_CLASS}", "--set", "inference.enabled=true",
-         env=cluster.plane.env)
-    found = Release(cluster, image)
-    for name in (f"{RELEASE}-keyservice", f"{RELEASE}-operator", f"{RELEASE}-inference"):
-        until(lambda name=name: found.deployment_available(name), f"deployment {name} available", 180)
-    yield found
-    helm("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", env=cluster.plane.env, check=False)
+    yield install(cluster, inference=True)
+    uninstall(cluster)
 
 
 def test_the_release_runs_and_its_webhooks_are_served_from_the_operators_pod(release: Release) -> None:
@@ -123,16 +72,8 @@ def test_the_release_runs_and_its_webhooks_are_served_from_the_operators_pod(rel
 def test_a_ciferkey_becomes_active_and_publishes_its_public_key(release: Release) -> None:
     node = release.node
     apply(node, namespace(APP_NS, {"cifer.io/injection": "enabled"}),
-          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": APP_SA, "namespace": APP_NS}},
-          {"apiVersion": "cifer.io/v1alpha1", "kind": "CiferKey", "metadata": {"name": KEY, "namespace": APP_NS},
-           "spec": {"access": {"serviceAccounts": [{"namespace": APP_NS, "name": APP_SA}]}}})
-
-    def active():
-        key = node.plane.request("GET", f"/apis/cifer.io/v1alpha1/namespaces/{APP_NS}/ciferkeys/{KEY}")
-        return key if key.get("status", {}).get("phase") == "Active" else None
-    key = until(active, f"CiferKey {KEY} Active", 120)
-    published = node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/configmaps/{KEY}-cifer-public-key")
-    assert published["data"]["ciferId"] == key["status"]["ciferId"]
+          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": APP_SA, "namespace": APP_NS}})
+    assert CIFER_ID_RE.fullmatch(active_key(node, APP_NS, KEY, [APP_SA]))
 
 
 def _app(node: Node, image: str) -> str:
@@ -152,9 +93,7 @@ def _app(node: Node, image: str) -> str:
 
 
 def sidecar(node: Node, pod: str, path: str, body: dict) -> tuple[int, dict]:
-    done = exec_in(node, APP_NS, pod, "python3", "-c", CLIENT, path, json.dumps(body), container="app")
-    status, answer = json.loads(done.stdout)
-    return status, answer
+    return call_sidecar(node, APP_NS, pod, path, body)
 
 
 def test_an_application_pod_gets_the_sidecar_and_encrypts_and_decrypts_through_it(release: Release) -> None:
