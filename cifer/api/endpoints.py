@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cifer import keyrelease
 from cifer.api import schemas as s
+from cifer.api import usage
 
 
 class Sidecar(enum.Enum):
@@ -175,6 +176,20 @@ REWRAP = Endpoint(
         requestBody=s.json_body({"type": "object", "required": ["header"], "additionalProperties": False,
                                  "properties": {"header": {"type": "string", "format": "byte"}}})),
     keyservice=True, sidecar=Sidecar.NONE, scope="decrypt", rate_category="decrypt", keeps_replays=False)
+# Named as its neighbours are, for what a sidecar sends: headers to decapsulate, a header to rewrap,
+# usage to report. The scope every workload identity holds (a pod's ServiceAccount has it): the
+# report counts the credential's own encryptions.
+REPORT_USAGE = Endpoint(
+    "POST", "/v1/usage", _op(
+        "reportUsage", {"200": s.ok({"type": "object", "properties": {
+            "report_id": {"type": "string"}, "duplicate": {"type": "boolean"},
+            "accepted": {"type": "integer"}, "unknown_cifer_ids": {"type": "array", "items": s.CIFER_ID},
+            "refused_cifer_ids": {"type": "array", "items": s.CIFER_ID}}}),
+            **s.errors(400, 401, 403, 413, 503)},
+        description="A sidecar's local encryptions and payload-authentication failures, counted per cifer "
+                    "(sidecars only; cifer/api/usage.py). Counted once per (principal, report_id).",
+        requestBody=s.json_body(usage.SCHEMA)),
+    keyservice=True, sidecar=Sidecar.NONE, scope="encrypt")
 QUERY_AUDIT = Endpoint(
     "GET", "/v1/audit", _op("queryAudit", {"200": s.ok({"type": "object"}), **s.errors(400, 401, 403)},
                             parameters=_AUDIT_QUERY),

@@ -37,11 +37,12 @@ from cifer_keyservice.idempotency import IDEMPOTENCY, IdempotencyStore, idempote
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
 from cifer_keyservice.routes import audit as audit_routes
-from cifer_keyservice.routes import cifers, decap, keys, whoami
+from cifer_keyservice.routes import cifers, decap, keys, usage, whoami
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
 from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.seedcache import SeedCache
-from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS, WEBHOOK_DISPATCHER, WEBHOOKS
+from cifer_keyservice.usage import UsageService
+from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS, USAGE, WEBHOOK_DISPATCHER, WEBHOOKS
 from cifer_keyservice.webhooks import routes as webhooks
 from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer_keyservice.webhooks.service import WebhookService
@@ -144,6 +145,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                                        default_window_days=settings.default_re_encryption_window_days)
             app[DECAP] = DecapService(maker, keystore, audit, group=group, lookups=lookups, seeds=seeds,
                                       outcomes=service_metrics.decrypts)
+            app[USAGE] = UsageService(maker, audit)
             app[SCHEDULER] = RotationScheduler(maker, app[CIFERS], audit,
                                                expiring_notice_days=settings.expiring_notice_days)
             app[WEBHOOKS] = WebhookService(maker, service_keys[servicekeys.WEBHOOKS], audit)
@@ -189,6 +191,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(keys.routes)
     app.add_routes(whoami.routes)
     app.add_routes(decap.routes)
+    app.add_routes(usage.routes)
     app.add_routes(audit_routes.routes)
     app.add_routes(openapi.routes(KEYSERVICE))
     app.add_routes(webhooks.routes)

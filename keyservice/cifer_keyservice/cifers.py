@@ -84,7 +84,7 @@ def record_of(cifer: Cifer, current: CiferVersion | None = None) -> CiferRecord:
         created_at=cifer.created_at, updated_at=cifer.updated_at, owner_id=cifer.owner_id,
         key_version=cifer.current_version, key_algorithm=cifer.suite, metadata=cifer.metadata_,
         policy=policy_of(cifer), next_rotation_at=cifer.next_rotation_at,
-        statistics=Statistics(total_encryptions=cifer.key_fetches, total_decryptions=cifer.decryptions,
+        statistics=Statistics(total_encryptions=cifer.encryptions, total_decryptions=cifer.decryptions,
                               failed_decryptions=cifer.decrypt_failures, last_used_at=cifer.last_used_at),
         encapsulation_key=encapsulation_key(cifer, current) if active else None,
         key_created_at=current.created_at if active else None,
@@ -132,7 +132,7 @@ class CiferService:
             policy=policy.to_json(), owner_id=caller.principal.id, suite=request.algorithm, status="active",
             current_version=1, created_at=now, updated_at=now, revoked_at=None,
             next_rotation_at=now + datetime.timedelta(days=policy.auto_rotate_days) if policy.auto_rotate_days else None,
-            key_fetches=0, decryptions=0, decrypt_failures=0,
+            encryptions=0, encrypted_bytes=0, decryptions=0, decrypt_failures=0,
         )
         version = CiferVersion(
             cifer_id=cifer.id, version=1, public_key=stored.public_key, wrapped_seed=stored.wrapped_seed,
@@ -295,14 +295,13 @@ class CiferService:
         return now
 
     async def public_key(self, cifer_id: str) -> PublicKey:
-        """Seed §4.7, unauthenticated: a sidecar needs only this to encrypt."""
+        """Seed §4.7, unauthenticated: a sidecar needs only this to encrypt. A read, never a write: a
+        fetch is not a use (sidecars report their encryptions, usage.py)."""
         async with self._sessions.begin() as session:
             cifer = await self._load(session, cifer_id)
             if cifer is None:
                 raise errors.NotFound(cifer_id=cifer_id)
             self._check_usable(cifer, "encrypt")
             version = await self._current_version(session, cifer)
-            cifer.key_fetches += 1
-            cifer.last_used_at = utcnow()
             return PublicKey(cifer_id=cifer.id, encapsulation_key=encapsulation_key(cifer, version),
                              key_version=version.version, algorithm=cifer.suite, valid_until=cifer.next_rotation_at)

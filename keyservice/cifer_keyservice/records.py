@@ -104,7 +104,7 @@ class RotateCifer:
 
 @dataclasses.dataclass(frozen=True)
 class Statistics:
-    total_encryptions: int  # public-key fetches: encryption happens in the sidecars
+    total_encryptions: int  # as the sidecars reported them (usage.py); a public-key fetch is not one
     total_decryptions: int
     failed_decryptions: int
     last_used_at: datetime.datetime | None

@@ -7,6 +7,7 @@ from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.decap import DecapService
 from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.settings import KeyServiceSettings
+from cifer_keyservice.usage import UsageService
 from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer_keyservice.webhooks.service import WebhookService
 
@@ -17,3 +18,4 @@ DECAP = web.AppKey("decap", DecapService)
 SCHEDULER = web.AppKey("scheduler", RotationScheduler)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 WEBHOOK_DISPATCHER = web.AppKey("webhook_dispatcher", Dispatcher)
+USAGE = web.AppKey("usage", UsageService)

@@ -44,7 +44,15 @@ async def test_get_reports_the_cifer_and_its_usage(keyservice):
     _, body = await keyservice.call("GET", f"/v1/cifers/{cid}", headers=alice, expect=200)
     data = body["data"]
     assert data["key_algorithm"] == "ML-KEM-768" and data["key_version"] == 1
-    assert data["statistics"]["total_encryptions"] == 1
+    # A public-key fetch is not a use (issue 15): only what the sidecars report is.
+    assert data["statistics"]["total_encryptions"] == 0
+    assert data["statistics"]["last_used_at"] is None
+    await keyservice.call("POST", "/v1/usage", headers=alice, expect=200, json={
+        "report_id": "urp_" + "0" * 32, "entries": [{"cifer_id": cid, "encryptions": 2, "encrypted_bytes": 20,
+                                                     "window": {"start": 1, "end": 2}}]})
+    _, body = await keyservice.call("GET", f"/v1/cifers/{cid}", headers=alice, expect=200)
+    data = body["data"]
+    assert data["statistics"]["total_encryptions"] == 2
     assert data["statistics"]["total_decryptions"] == 0
     assert data["statistics"]["last_used_at"] is not None
 

@@ -57,8 +57,9 @@ class Cifer(Base):
     revoked_at: Mapped[datetime.datetime | None]
     next_rotation_at: Mapped[datetime.datetime | None] = mapped_column(index=True)
     expiring_notified_for: Mapped[int | None]  # the version whose `cifer.expiring` was sent
-    # Usage statistics (data-protection seed, monitoring).
-    key_fetches: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Usage statistics (data-protection seed, monitoring). Encryptions are the sidecars' reports (usage.py).
+    encryptions: Mapped[int] = mapped_column(BigInteger, default=0)
+    encrypted_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     decryptions: Mapped[int] = mapped_column(BigInteger, default=0)
     decrypt_failures: Mapped[int] = mapped_column(BigInteger, default=0)
     last_used_at: Mapped[datetime.datetime | None]
@@ -192,6 +193,16 @@ class IdempotencyRecord(Base):
     status: Mapped[int]
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime.datetime] = mapped_column(index=True)
+
+
+class UsageReport(Base):
+    """A sidecar's usage report, counted: the same (principal, report_id) again is a retry, not new usage."""
+
+    __tablename__ = "usage_reports"
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime.datetime] = mapped_column(index=True)
 
 
 class RateLimitWindow(Base):
