@@ -47,10 +47,13 @@ def cluster() -> Iterator[Node]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that runs pods is a `cluster` test, so `pytest -m cluster` runs them alone."""
+    """A test that runs pods is a `cluster` test, so `pytest -m cluster` runs them alone; they run
+    last, so the node (its kubelet, containerd, kube-proxy) starts only when the rest is done and
+    takes no CPU from it."""
     for item in items:
         if "cluster" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("cluster"):
             raise pytest.UsageError(f"{item.nodeid} uses the node: mark it @pytest.mark.cluster")
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is not None)  # stable: order kept within
 
 
 @pytest.hookimpl(hookwrapper=True)
