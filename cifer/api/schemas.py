@@ -70,6 +70,7 @@ WEBHOOK_FIELDS = {"url": WEBHOOK_URL, "events": {"type": "array", "minItems": 1,
 FEATURES = {"type": "array", "minItems": 1, "maxItems": 4096, "items": {"type": "number"}}
 
 # Parameters.
+REPLAYED_HEADER = "Idempotent-Replayed"  # `true` on an answer replayed for its X-Idempotency-Key
 IDEMPOTENCY_KEY = {
     "name": "X-Idempotency-Key", "in": "header",
     "description": "Replays the first answer to the same request; with another request it is a 400.",

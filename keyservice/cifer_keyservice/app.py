@@ -102,7 +102,7 @@ def oidc_verifier(oidc: OidcSettings) -> OidcVerifier:
 
 def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdout) -> web.Application:
     app = new_app(max_body_bytes=settings.max_body_bytes,
-                  inner=[unavailable_backends, authenticate, limit_rate, idempotent, domain_errors, authorize])
+                  inner=[unavailable_backends, authenticate, idempotent, limit_rate, domain_errors, authorize])
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_headers)  # X-RateLimit-* on every response of a limited route
     checks: dict = {}

@@ -13,14 +13,15 @@ requests (CIFER's updates), so that an operator's retried update is a replay too
   this idempotency key is in progress" (Stripe answers 409; the seed has no code for it). The
   client retries later. A claim whose request never finished (a crashed replica) is abandoned
   after `IN_PROGRESS_TIMEOUT_S`.
-- Kept: 2xx and 4xx responses, whose outcome is final. Not kept: 5xx (retrying is the point),
-  and anything that is not a JSON body; the claim is released so the next try runs afresh.
+- Kept: 2xx and 4xx responses, whose outcome is final. Not kept: 5xx and 429 (retrying is the
+  point), and anything that is not a JSON body; the claim is released so the next try runs afresh.
 - Never kept: the responses of endpoints declared `keeps_replays=False`, which carry data keys — the
   database must not hold them outside the KEK. Decapsulation and rewrap change nothing a repeat
   could double, so their key is checked for form and otherwise ignored.
 - Expired rows are deleted on 1 claim in `CLEANUP_EVERY`; until then an expired row is not
   replayed but replaced.
-- Rate limits count a replay like any call (this middleware sits after the rate limiter).
+- A replay is free: this middleware sits before the rate limiter, so a replay is answered
+  without being counted (ratelimit.py, "What counts").
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from cifer.api import response
 from cifer.api.endpoints import KEYSERVICE, endpoint_of
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.api.schemas import REPLAYED_HEADER
 from cifer_keyservice.auth.principal import PRINCIPAL
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import IdempotencyRecord
@@ -49,7 +51,6 @@ log = logging.getLogger("cifer.keyservice.idempotency")
 
 HEADER = "X-Idempotency-Key"
 METHODS = frozenset({"POST", "PATCH"})  # the methods whose effect a repeat could double or reorder
-REPLAYED_HEADER = "Idempotent-Replayed"
 IN_PROGRESS = 0  # `status` of a claimed key whose response is not known yet
 IN_PROGRESS_TIMEOUT_S = 300  # a claim older than this belongs to a request that died
 CLEANUP_EVERY = 100
@@ -135,13 +136,13 @@ def fingerprint_of(method: str, path: str, body: bytes) -> str:
 def _kept(resp: web.StreamResponse) -> bool:
     return (
         isinstance(resp, web.Response) and isinstance(resp.body, bytes) and resp.content_type == "application/json"
-        and (200 <= resp.status < 300 or 400 <= resp.status < 500)
+        and (200 <= resp.status < 300 or 400 <= resp.status < 500 and resp.status != 429)
     )
 
 
 @web.middleware
 async def idempotent(request: web.Request, handler):
-    """After authentication and rate limiting: replays a key's first response."""
+    """After authentication, before rate limiting: replays a key's first response."""
     if request.method not in METHODS or HEADER not in request.headers:
         return await handler(request)
     key = request.headers[HEADER]

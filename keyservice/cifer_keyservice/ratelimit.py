@@ -16,8 +16,33 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
   what is left of the window) with 429 RATE_LIMIT_EXCEEDED, `Retry-After` and §8.3's body. The
   first refusal of a (principal, category, window) emits `quota.exceeded` once, however many
   replicas refuse (the `exceeded_notified` flag, set atomically with the event's outbox row).
-- Headers: every response of a limited route, errors raised by the handler included, carries
-  `X-RateLimit-Limit`, `-Remaining` and `-Reset` (the window's end, unix seconds): the middleware
+- What counts. §8.1 names each limit by an operation ("Create CIFER", "Decrypt", "Key
+  Rotation") and §8.3 is the one refusal it ties to a limit: a limit rations how often a caller
+  uses an operation. So a request is counted when the route takes it up for work, whatever the
+  outcome — a success, and any 4xx but 403 (a 400, 404 or 410 cost the service its lookup, and
+  would otherwise probe for free) — and not counted when it is no use of the operation:
+  - an idempotent replay (`Idempotent-Replayed: true`) repeats an answer that was counted when
+    first given. The idempotency middleware sits before this one (app.py), so a replay is never
+    counted, never refused with a 429, and carries no X-RateLimit-* headers (it counted nothing).
+    A 429 is never kept for a key: the key's next try is a new request.
+  - a refusal for policy — any 403: FORBIDDEN (a scope the caller lacks, a cifer it does not
+    own, an operation the cifer's policy does not allow) or UNAUTHORIZED_DECRYPT (a principal the
+    policy does not name). The caller was not let use the operation at all. Whether it is one
+    is known only once the handler (or `authorize`, innermost) decided, so it is counted on
+    arrival like any request and given back after (`RateLimiter.refund`): the same windows it
+    was counted in (the principal's, and each cifer's own), their costs subtracted atomically
+    (one UPDATE per row in its own short transaction, not the group commit's, so a refund that
+    fails fails nothing else; one script in Redis, which never recreates a counter that
+    expired). A decapsulation batch answered 200 gives back each header refused for policy
+    (`REFUSED_FOR_POLICY`, set by the handler). Concurrency: between take and refund the cost
+    is held, so a concurrent request may find the window fuller than it will end (and get a 429
+    it would not have met a moment later), never emptier: the limit is never exceeded. A
+    refund the store cannot make is logged and the cost stays counted (it costs only the
+    caller). The headers of a refused request show the window after the refund. What still
+    bounds refusals: each needs a valid credential, and each is audited under its principal.
+- Headers: every response of a limited route but a replay, errors raised by the handler
+  included, carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (the window's end, unix
+  seconds): the middleware
   puts its verdict on the request and `add_headers`, an `on_response_prepare` signal, writes
   them into whatever response goes out, even one an outer middleware rendered.
 - Workload identities: a ServiceAccount principal (a pod, through its sidecar) is counted in the
@@ -38,8 +63,7 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
   left (on a 429, the one that refused; its body names the cifer in `details.cifer_id`), and the
   first refusal of a key's window emits `quota.exceeded` with that `cifer_id`. A workload
   identity is held to the key's `workload_decrypt`, any other caller to its `decrypt`, as for
-  the service's own limits. A header counts against its key whether or not the caller may open
-  it: the window is the caller's own, so a stranger spends only its own allowance. A key's
+  the service's own limits. A header refused for policy is given back, as below. A key's
   counter is the category `CATEGORY:CIFER_ID`; its window is at most a day
   (`MAX_KEY_RATE_WINDOW_S`), so the cleanup below never deletes a live one. Takes of a group lock
   rows in one order (principal, category, window); a cross-replica deadlock PostgreSQL still
@@ -75,11 +99,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 
+from cifer.api import parsing as parse
 from cifer.api.endpoints import DECAPSULATE, KEYSERVICE, REWRAP, endpoint_of, served_by
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.schemas import MAX_KEY_RATE_WINDOW_S
 from cifer.api.timestamps import unix_iso
-from cifer.api import parsing as parse
 from cifer.envelope import parse_header_exact
 from cifer.exceptions import InvalidCiphertext
 from cifer.extras import require
@@ -125,6 +149,14 @@ for i = 1, #KEYS / 2 do
   redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[3 * i])
 end
 return out
+"""
+# A refund: subtract each cost from its counter if the counter is still there (an expired one
+# stays expired: DECRBY would recreate it without a TTL). KEYS: counters; ARGV: their costs.
+_REDIS_GIVE_BACK = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[i]) end
+end
+return 0
 """
 
 
@@ -172,11 +204,12 @@ class Counted:
     window: Window
     count: int
     never: bool = False
+    taken: tuple[Window, ...] = ()  # the windows the request was counted in (none when refused)
 
     @classmethod
     def tightest(cls, counted: list[tuple[Window, int]]) -> Counted:
         window, count = min(counted, key=lambda each: each[0].limit.limit - each[1])
-        return cls(True, window, count)
+        return cls(True, window, count, taken=tuple(each for each, _ in counted))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +224,7 @@ class Verdict:
     window_s: int = 60
     cifer_id: str | None = None  # the window is this cifer's own limit (policy.rate_limits)
     never: bool = False  # more than the window's whole limit was asked for
+    taken: tuple[Window, ...] = ()  # where the request was counted: what a refund gives back
 
     def headers(self) -> dict[str, str]:
         out = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
@@ -234,6 +268,10 @@ class Counters(Protocol):
         """Adds each window's cost if every window stays within its limit (the principal's, and
         those of the cifers whose policy sets one), else adds nothing. On a window's first
         refusal, runs `notify` in a transaction."""
+
+    async def give_back(self, principal: str, windows: list[Window]) -> None:
+        """Subtracts each window's cost from its counter, if the counter still exists (a
+        refund of what a take of this principal added to it)."""
 
     async def delete_ended(self, before: int) -> None:
         """Forgets windows that started before `before` (unix seconds)."""
@@ -335,7 +373,7 @@ class DatabaseCounters:
                                                     "b_limit": window.limit.limit}).scalar_one_or_none()
         if count is not None:  # all of them fit: each sees the count as it was after its own
             for index in reversed(indexes):
-                results[index] = Counted(True, takes[index].window, count)
+                results[index] = Counted(True, takes[index].window, count, taken=(takes[index].window,))
                 count -= takes[index].window.cost
             return
         for index in indexes:
@@ -365,6 +403,14 @@ class DatabaseCounters:
             return Counted(False, window, session.execute(read, params).scalar_one())
         return Counted.tightest(taken)
 
+    async def give_back(self, principal: str, windows: list[Window]) -> None:
+        # Its own short transaction, not the group's: a refund that fails (a lock timeout, a
+        # deadlock) leaves the cost counted, and fails nothing else. Rows in the takes' order.
+        async with self._sessions.begin() as session:
+            give_back = _WINDOW_STATEMENTS[session.bind.dialect.name][3]
+            await session.execute(give_back, [{**_params(principal, w), "b_cost": w.cost}
+                                              for w in sorted(windows, key=lambda w: (w.category, w.start))])
+
     async def delete_ended(self, before: int) -> None:
         async with self._sessions.begin() as session:
             await session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_start < before))
@@ -385,6 +431,7 @@ class RedisCounters:
         self._sessions = sessions
         self._prefix = prefix
         self._script = client.register_script(_REDIS_TAKE)
+        self._give_back = client.register_script(_REDIS_GIVE_BACK)
         self._policy_cache_s = policy_cache_s
         self._limits: dict[str, tuple[float, dict[str, FixedWindow]]] = {}  # cifer id -> (read at, limits)
         from redis.exceptions import RedisError  # installed: `client` is redis's
@@ -426,6 +473,10 @@ class RedisCounters:
             async with self._sessions.begin() as session:
                 await session.run_sync(take.notify, window)
         return Counted(False, window, count)
+
+    async def give_back(self, principal: str, windows: list[Window]) -> None:
+        await self._give_back(keys=[self.key(principal, w.category, w.start) for w in windows],
+                              args=[w.cost for w in windows])
 
     async def delete_ended(self, before: int) -> None:
         pass  # EXPIRE did it
@@ -501,7 +552,26 @@ class RateLimiter:
         return Verdict(allowed=counted.allowed, limit=window.limit.limit,
                        remaining=max(0, window.limit.limit - counted.count), reset=window.reset,
                        retry_after=max(1, math.ceil(window.reset - now)), window_s=window.limit.window_s,
-                       cifer_id=window.cifer_id, never=counted.never)
+                       cifer_id=window.cifer_id, never=counted.never, taken=counted.taken)
+
+    async def refund(self, principal: str, verdict: Verdict, refused: Mapping[str, int] | None = None) -> Verdict:
+        """Gives back what `verdict` counted: all of it, or (`refused`: cifer id -> headers of
+        it refused for policy) those headers, from the principal's window and their cifers'.
+        Returns the verdict the §8.2 headers then show. A store that fails keeps the count (it
+        only costs the caller) and is logged."""
+        back = [dataclasses.replace(w, cost=min(w.cost, sum(refused.values()) if w.cifer_id is None
+                                                else refused.get(w.cifer_id, 0)))
+                for w in verdict.taken] if refused is not None else list(verdict.taken)
+        back = [w for w in back if w.cost > 0]
+        if not back:
+            return verdict
+        try:
+            await self.counters.give_back(principal, back)
+        except self.counters.errors:
+            log.exception("rate-limit counters unavailable; a refund is lost (the caller keeps the cost)")
+            return verdict
+        shown = next((w.cost for w in back if w.cifer_id == verdict.cifer_id), 0)
+        return dataclasses.replace(verdict, remaining=min(verdict.limit, verdict.remaining + shown))
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A Redis holding the counters is a dependency: without it limited routes answer 503."""
@@ -513,6 +583,9 @@ class RateLimiter:
 
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 VERDICT = web.RequestKey("rate_limit_verdict", Verdict)
+REFUSED_FOR_POLICY = web.RequestKey("rate_limit_refused_for_policy", Counter)
+"""Set by a batch handler that answers 200: headers of each cifer it refused for policy (403),
+which the limiter then gives back."""
 
 
 def _cifer_id(header: object) -> str | None:
@@ -571,7 +644,15 @@ async def limit_rate(request: web.Request, handler):
             details["cifer_id"] = verdict.cifer_id
         raise ApiError(ErrorCode.RATE_LIMIT_EXCEEDED,
                        f"Rate limit exceeded. Please retry after {verdict.retry_after} seconds.", details=details)
-    return await handler(request)
+    try:
+        resp = await handler(request)
+    except ApiError as err:
+        if err.code.status == 403:  # refused for scope, ownership or policy: no use of the category
+            request[VERDICT] = await limiter.refund(principal, verdict)
+        raise
+    if REFUSED_FOR_POLICY in request:
+        request[VERDICT] = await limiter.refund(principal, verdict, request[REFUSED_FOR_POLICY])
+    return resp
 
 
 def _too_many_headers(limit: int, window_s: int, whose: str) -> ApiError:

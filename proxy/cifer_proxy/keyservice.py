@@ -19,12 +19,14 @@ from typing import Any
 import aiohttp
 
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.api.schemas import REPLAYED_HEADER
 from cifer.keyrelease import InvalidKeyRelease, RecipientKey
 from cifer.tls import client_context
 
 log = logging.getLogger("cifer.proxy")
 # Headers of the key service's answers that a caller of the sidecar must see too.
-PASSED_BACK = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Allow")
+PASSED_BACK = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Allow",
+               REPLAYED_HEADER)
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # lists of cifers, audit pages: far below this
 
 

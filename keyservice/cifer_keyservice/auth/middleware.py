@@ -66,7 +66,7 @@ async def authenticate(request: web.Request, handler):
 @web.middleware
 async def authorize(request: web.Request, handler):
     """403 FORBIDDEN unless the principal holds the scope the endpoint table names; innermost, so
-    that a refusal is counted by the rate limiter and kept for an idempotent replay like any answer."""
+    that a refusal is kept for an idempotent replay like any answer, and given back by the rate limiter."""
     principal = request.get(PRINCIPAL)
     if principal is not None:
         endpoint = endpoint_of(request, KEYSERVICE)

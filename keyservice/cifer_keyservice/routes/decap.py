@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
 
 from cifer.api.endpoints import DECAPSULATE, REWRAP, route
+from cifer.api.errors import ErrorCode
 from cifer.api import response
 from cifer.api.parsing import invalid, json_object
 from cifer.keyrelease import InvalidKeyRelease, ReleaseRecipient, parse_recipient
 from cifer_keyservice.decap import Item
+from cifer_keyservice.ratelimit import REFUSED_FOR_POLICY
 from cifer_keyservice.routes.common import caller
 from cifer_keyservice.state import DECAP, SETTINGS
 from cifer_keyservice.wire_errors import error_body
@@ -60,6 +63,10 @@ async def decapsulate(request: web.Request) -> web.Response:
     items = await request.app[DECAP].open_headers(caller(request), raw)
     if len(items) == 1 and items[0].error is not None:
         raise items[0].error
+    refused = Counter(item.header.cifer_id for item in items if item.error is not None and item.header is not None
+                      and ErrorCode[item.error.code].status == 403)
+    if refused:  # no use of the decrypt quota (ratelimit.py)
+        request[REFUSED_FOR_POLICY] = refused
     return response.ok(request, {"results": [_result(item, recipient, raw[item.index]) for item in items]})
 
 
