@@ -77,3 +77,15 @@ class SidecarSettings:
     recipient_rotate_s: float = setting("--recipient-rotate", default=3600.0, metavar="SECONDS")
     """Age at which the in-memory key pair that data keys are sealed to is replaced (at most 3600:
     docs/key-release.md). It is never written anywhere."""
+    usage_report_interval_s: float = setting("--usage-report-interval", default=5.0, metavar="SECONDS")
+    """How often this sidecar reports its local encryptions and payload-authentication failures to the
+    key service (`POST /v1/usage`), 0.05 .. 5; and once more when it stops. A report that could not be
+    sent is retried with the same report id, so it is counted once."""
+    usage_max_entries: int = 10_000
+    """Most usage tallies (one per credential and cifer) held at once, unreported and unsent together:
+    the bound on what reporting may hold while the key service is away. Past it, new tallies are
+    dropped and logged, never the pod's memory."""
+    encrypt_limit_per_minute: int | None = setting("--encrypt-limit-per-minute", default=None, metavar="ENCRYPTS")
+    """Seed §8.1's encrypt limit (1000 a minute there), counted here per credential in fixed minutes,
+    with §8.2's X-RateLimit-* headers and a 429 RATE_LIMIT_EXCEEDED past it. None (the default): no
+    limit, since a local encryption costs the key service nothing; give it to hold a noisy caller back."""

@@ -21,8 +21,11 @@ from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
 from cifer_proxy.routes import decrypt, encrypt, forward, infer
+from cifer_proxy.usage import UsageReporter, reporting_to
+from cifer_proxy.encryptlimit import EncryptLimit
 from cifer.settings.sidecar import SidecarSettings
-from cifer_proxy.state import CREDENTIALS, DECAPS, IDENTITY, INFERENCE, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS
+from cifer_proxy.state import (CREDENTIALS, DECAPS, ENCRYPT_LIMIT, IDENTITY, INFERENCE, KEYSERVICE, METRICS,
+                               PUBLIC_KEYS, SETTINGS, USAGE)
 
 log = logging.getLogger("cifer.proxy")
 
@@ -40,6 +43,8 @@ def create_app(settings: SidecarSettings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = SidecarMetrics.create(app[REGISTRY])
     app[IDENTITY] = Identity(host=settings.host, api_key=settings.api_key, token_file=settings.token_file)
+    if settings.encrypt_limit_per_minute is not None:
+        app[ENCRYPT_LIMIT] = EncryptLimit(settings.encrypt_limit_per_minute)
 
     async def keyservice_client(app: web.Application):
         client = KeyServiceClient(settings.keyservice_url, timeout_s=settings.keyservice_timeout_s,
@@ -51,7 +56,11 @@ def create_app(settings: SidecarSettings) -> web.Application:
         app[DECAPS] = Decapsulations(client, RotatingRecipientKey(SUITES[settings.recipient_suite],
                                                                   rotate_after_s=settings.recipient_rotate_s),
                                      window_s=settings.decap_batch_window_ms / 1000, max_batch=settings.decap_max_batch)
+        app[USAGE] = UsageReporter(reporting_to(client), interval_s=settings.usage_report_interval_s,
+                                   max_entries=settings.usage_max_entries)
+        app[USAGE].start()
         yield
+        await app[USAGE].close()  # the last report, while the key service is still reachable
         await app[DECAPS].close()
         await client.close()
 

@@ -8,6 +8,8 @@ from cifer_proxy.inference import PodInference
 from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
+from cifer_proxy.usage import UsageReporter
+from cifer_proxy.encryptlimit import EncryptLimit
 from cifer.settings.sidecar import SidecarSettings
 
 SETTINGS = web.AppKey("settings", SidecarSettings)
@@ -18,3 +20,5 @@ CREDENTIALS = web.AppKey("credentials", VouchedCredentials)
 IDENTITY = web.AppKey("identity", Identity)
 METRICS = web.AppKey("metrics", SidecarMetrics)
 INFERENCE = web.AppKey("inference", PodInference)
+USAGE = web.AppKey("usage", UsageReporter)
+ENCRYPT_LIMIT = web.AppKey("encrypt_limit", EncryptLimit)  # absent: no limit (the default)

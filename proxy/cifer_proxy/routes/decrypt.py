@@ -22,7 +22,7 @@ from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
 from cifer_proxy import bodies
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, broken_upload, pieces
-from cifer_proxy.state import DECAPS, IDENTITY, METRICS, PUBLIC_KEYS
+from cifer_proxy.state import DECAPS, IDENTITY, METRICS, PUBLIC_KEYS, USAGE
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
@@ -55,7 +55,11 @@ async def decrypt_data(request: web.Request) -> web.StreamResponse:
     except Incomplete:
         raise InvalidCiphertext() from None
     key, passed = await data_key(request, credential, header)
-    plaintext = decrypt(envelope, lambda _: key)
+    try:
+        plaintext = decrypt(envelope, lambda _: key)
+    except InvalidCiphertext:  # its data key was released: the payload is what failed
+        request.app[USAGE].payload_failed(credential, header.cifer_id)
+        raise
     request.app[METRICS].bytes_decrypted.inc(len(plaintext))
     resp = response.ok(request, {
         "plaintext": bodies.encode(plaintext, how), "encoding": how, "cifer_id": header.cifer_id,
@@ -86,6 +90,8 @@ async def _decrypt_stream(request: web.Request, credential: str) -> web.StreamRe
         await resp.write_eof()
         return resp
     except (InvalidCiphertext, *BROKEN_UPLOAD) as exc:
+        if isinstance(exc, InvalidCiphertext) and "header" in opened:  # the payload failed, not the header
+            request.app[USAGE].payload_failed(credential, opened["header"].cifer_id)
         if resp is None:  # nothing sent yet: an ordinary error answer
             raise (exc if isinstance(exc, InvalidCiphertext) else broken_upload()) from None
         log.info("a ciphertext failed verification mid-stream; the answer is cut")

@@ -16,16 +16,19 @@ from cifer.api import parsing, response
 from cifer.envelope import Recipient, aencrypt_stream, encrypt
 from cifer_proxy import bodies
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, pieces
-from cifer_proxy.state import CREDENTIALS, IDENTITY, METRICS, PUBLIC_KEYS
+from cifer_proxy.state import CREDENTIALS, ENCRYPT_LIMIT, IDENTITY, METRICS, PUBLIC_KEYS, USAGE
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
 
 
-async def authorize(request: web.Request) -> None:
-    """401 or 403 before anything of the request is judged (seed §9.1)."""
+async def authorize(request: web.Request) -> tuple[str, dict[str, str]]:
+    """401 or 403 before anything of the request is judged (seed §9.1), then the sidecar's encrypt
+    limit when it has one (429); the credential, and the X-RateLimit-* headers for the answer."""
     credential = request.app[IDENTITY].required(request)
     await request.app[CREDENTIALS].require(credential, ENCRYPT.scope)
+    limit = request.app.get(ENCRYPT_LIMIT)
+    return credential, limit.take(credential) if limit is not None else {}
 
 
 def algorithm(recipient: Recipient) -> dict[str, str]:
@@ -34,9 +37,9 @@ def algorithm(recipient: Recipient) -> dict[str, str]:
 
 @route(routes, ENCRYPT)
 async def encrypt_data(request: web.Request) -> web.StreamResponse:
-    await authorize(request)
+    credential, limited = await authorize(request)
     if request.content_type == OCTET_STREAM:
-        return await _encrypt_stream(request)
+        return await _encrypt_stream(request, credential, limited)
     if "X-Cifer-Id" in request.headers:  # a binary body's headers, sent with JSON: ignored, but well-formed
         parsing.cifer_id(request.headers["X-Cifer-Id"], "X-Cifer-Id")
     bodies.metadata_header(request.headers.get("X-Cifer-Metadata"))
@@ -47,27 +50,37 @@ async def encrypt_data(request: web.Request) -> web.StreamResponse:
     recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)
     envelope = encrypt(recipient, plaintext, metadata=metadata)
     request.app[METRICS].bytes_encrypted.inc(len(plaintext))
-    return response.ok(request, {
+    request.app[USAGE].encrypted(credential, recipient.cifer_id, len(plaintext))
+    resp = response.ok(request, {
         "ciphertext": bodies.encode(envelope, "base64"), "encoding": "base64",
         "envelope_size": len(envelope), "algorithm": algorithm(recipient), "metadata": metadata,
         "cifer_id": recipient.cifer_id, "key_version": recipient.key_version,
     })
+    resp.headers.update(limited)
+    return resp
 
 
-async def _encrypt_stream(request: web.Request) -> web.StreamResponse:
+async def _encrypt_stream(request: web.Request, credential: str, limited: dict[str, str]) -> web.StreamResponse:
     cifer_id = parsing.cifer_id(request.headers.get("X-Cifer-Id"), "X-Cifer-Id")
     metadata = bodies.metadata_header(request.headers.get("X-Cifer-Metadata"))
     recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)  # every refusal comes before the first byte
     resp = web.StreamResponse(headers={
         "Content-Type": OCTET_STREAM, "X-Cifer-Id": recipient.cifer_id,
-        "X-Cifer-Key-Version": str(recipient.key_version), "X-Cifer-Algorithm": recipient.suite.name,
+        "X-Cifer-Key-Version": str(recipient.key_version), "X-Cifer-Algorithm": recipient.suite.name, **limited,
     })
     await resp.prepare(request)
+    read = [0]
+
+    async def counted():
+        async for piece in pieces(request, request.app[METRICS].bytes_encrypted):
+            read[0] += len(piece)
+            yield piece
+
     try:
-        async for sealed in aencrypt_stream(recipient, pieces(request, request.app[METRICS].bytes_encrypted),
-                                            metadata=metadata):
+        async for sealed in aencrypt_stream(recipient, counted(), metadata=metadata):
             await resp.write(sealed)
         await resp.write_eof()
+        request.app[USAGE].encrypted(credential, recipient.cifer_id, read[0])  # a whole envelope: one use
     except BROKEN_UPLOAD:
         log.info("an upload to encrypt broke off; its response is cut too")
         abort(request)
