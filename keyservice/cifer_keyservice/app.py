@@ -23,6 +23,7 @@ from cifer.keystore.config import open_kek
 from cifer.keystore.store import Keystore
 from cifer_keyservice import servicekeys
 from cifer_keyservice.audit import AuditedSession, AuditLog
+from cifer_keyservice.audit_checkpoints import CheckpointWriter
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenticator, authenticate, authorize
 from cifer_keyservice.auth.principal import Principal
@@ -34,6 +35,7 @@ from cifer_keyservice.db.engine import create_engine, sessions
 from cifer_keyservice.decap import DecapService
 from cifer_keyservice.groupcommit import GroupCommit
 from cifer_keyservice.idempotency import IDEMPOTENCY, IdempotencyStore, idempotent
+from cifer_keyservice.kube_events import CheckpointEvents
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
 from cifer_keyservice.routes import audit as audit_routes
@@ -113,6 +115,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
         # Built before anything is opened: a bad URL or a missing token file leaks nothing.
         verifier = oidc_verifier(settings.oidc) if settings.oidc else None
         reviewer = token_reviewer(settings.token_review) if settings.token_review else None
+        events = CheckpointEvents.in_cluster() if settings.audit_checkpoint_events else None
         kek = MeasuredKek(open_kek(settings.kek, create=True), service_metrics.hsm_seconds)
         engine = create_engine(settings.database_url)
         maker = sessions(engine, sync_session_class=AuditedSession)
@@ -156,6 +159,10 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             background = [asyncio.create_task(app[SCHEDULER].run(stop, interval_s=settings.rotation_check_interval_s))]
             background.append(asyncio.create_task(
                 app[WEBHOOK_DISPATCHER].run(stop, poll_interval_s=settings.webhook_poll_interval_s)))
+            checkpoints = CheckpointWriter(audit, readers, stream=audit_stream, file=settings.audit_checkpoint_file,
+                                           publish=events.publish if events is not None else None)
+            background.append(asyncio.create_task(
+                checkpoints.run(stop, interval_s=settings.audit_checkpoint_interval_s)))
             probe = os.urandom(32)
 
             async def database() -> None:
@@ -177,6 +184,8 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
         finally:
             if reviewer is not None:
                 await reviewer.close()
+            if events is not None:
+                await events.close()
             if verifier is not None:
                 await verifier.close()
             await lookups.close()

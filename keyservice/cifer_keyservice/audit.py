@@ -2,11 +2,15 @@
 
 Record n carries `hash_n = HMAC(audit key, hash_{n-1} || canonical fields of n)`, with
 `seq` = 1, 2, 3... assigned under the append lock, and a one-row head holds the newest seq and
-hash under the same key. So an edited, inserted, reordered or deleted row, and a cut tail,
-all fail `cifer keyservice audit verify`, and only a holder of the audit key — which exists
-at rest only wrapped by the HSM's KEK — could make them consistent again. What a chain cannot
-show alone is a whole database restored from an older copy: the JSON lines this module writes
-to stdout (to be shipped off the host) are the outside record for that.
+hash under the same key. The head exists from the moment the audit key does: the key and a
+MAC'd genesis head (seq 0) are written in one transaction (`servicekeys.load`), so a missing
+head means the log was wiped, and appends refuse to start a new chain over it. So an edited,
+inserted, reordered or deleted row, a cut tail and a wiped log all fail `cifer keyservice audit
+verify`, and only a holder of the audit key — which exists at rest only wrapped by the HSM's
+KEK — could make them consistent again. What the database cannot show alone is itself rolled
+back as a whole (a tail cut back to an earlier head and that head put back, or an older copy
+restored): checkpoints kept outside it (`audit_checkpoints`) are the outside record for that,
+and docs/audit.md says what is detected and what is not.
 
 Fail closed: a record is written in the same transaction as the operation it records, so an
 operation whose record cannot be written does not happen.
@@ -21,6 +25,7 @@ import hmac
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from prometheus_client import Counter
@@ -30,18 +35,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from cifer_keyservice.clock import utcnow
-from cifer_keyservice.errors import AuditUnavailable
 from cifer_keyservice.db.models import AuditHead, AuditRecord
+from cifer_keyservice.errors import AuditUnavailable
 
 log = logging.getLogger("cifer.audit")
 GENESIS = "0" * 64
+# The head migration 0005 gives a database whose audit key predates genesis heads and whose log is
+# empty; the service's first start seals it with a real MAC (`seal_upgraded_head`).
+UNSEALED_GENESIS_MAC = "unsealed-genesis"
 _APPEND_LOCK_ID = 0x41554454  # "AUDT": serializes appends on PostgreSQL
 _PENDING_LINES = "cifer.audit.lines"
 
 # Built once: the append path runs on every decrypt, and SQLAlchemy memoizes a built statement's cache key.
 _HEAD_TABLE, _RECORDS_TABLE = AuditHead.__table__, AuditRecord.__table__
-_READ_HEAD = select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash).where(_HEAD_TABLE.c.id == 1)
-_FIRST_HEAD = insert(_HEAD_TABLE).values(id=1)  # seq, hash and mac given as parameters
+_READ_HEAD = select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash, _HEAD_TABLE.c.mac).where(_HEAD_TABLE.c.id == 1)
 _MOVE_HEAD = update(_HEAD_TABLE).where(_HEAD_TABLE.c.id == 1)
 _ADD_RECORDS = insert(_RECORDS_TABLE)  # Core: no ORM work per row
 _LOCK_APPENDS = text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=_APPEND_LOCK_ID)
@@ -75,6 +82,45 @@ def _fields(record: dict[str, Any] | AuditRecord) -> bytes:
 
 def _mac(key: bytes, *parts: bytes) -> str:
     return hmac.new(key, b"\x00".join(parts), hashlib.sha256).hexdigest()
+
+
+def _head_mac(key: bytes, seq: int, hash_: str) -> str:
+    return _mac(key, b"head", str(seq).encode(), hash_.encode())
+
+
+def genesis_head(key: bytes) -> AuditHead:
+    """The head of an empty log (seq 0), written with the audit key that will chain it."""
+    return AuditHead(id=1, seq=0, hash=GENESIS, mac=_head_mac(key, 0, GENESIS))
+
+
+async def seal_upgraded_head(sessions: async_sessionmaker, key: bytes) -> bool:
+    """Gives migration 0005's unsealed genesis head its MAC; True if there was one to seal. Only a
+    head of an empty log is sealed: any other head carrying the mark stays altered."""
+    async with sessions.begin() as session:
+        head = await session.get(AuditHead, 1)
+        if head is None or head.mac != UNSEALED_GENESIS_MAC:
+            return False
+        if (head.seq, head.hash) != (0, GENESIS) or (await session.execute(select(AuditRecord.seq).limit(1))).first():
+            return False
+        head.mac = _head_mac(key, 0, GENESIS)
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """The log reached record `seq` with chain hash `hash`, kept outside the database.
+
+    MAC'd (under the audit key, domain "checkpoint") rather than signed: whoever checks a
+    checkpoint against the log must hold the audit key anyway to check the chain, so a signing
+    key would add a second key to wrap, rotate and guard and let no one check more; and the MAC
+    still tells an edited or foreign checkpoint from a rolled-back log. `hash` is itself a chain
+    MAC, so `--expect SEQ:HASH`, copied by hand from the log stream, needs no MAC of its own
+    (`mac` and `at` None)."""
+
+    seq: int
+    hash: str
+    at: str | None = None  # ISO 8601, UTC, seconds
+    mac: str | None = None
 
 
 class AuditedSession(Session):
@@ -115,7 +161,17 @@ class AuditLog:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_LOCK_APPENDS)
         head = session.execute(_READ_HEAD).first()
-        seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+        # Wiped, or a head moved by hand: chaining on would launder it into a consistent log.
+        problem = "missing" if head is None else None
+        if head is not None and not hmac.compare_digest(head.mac, _head_mac(self._key, head.seq, head.hash)):
+            problem = "altered"
+        if problem is not None:
+            if self._failures is not None:
+                self._failures.inc()
+            log.error("the audit log's head is %s; refusing the %s (run `cifer keyservice audit verify`)",
+                      problem, entries[0].operation)
+            raise AuditUnavailable("the audit log cannot be written")
+        seq, prev_hash = head.seq, head.hash
         now = utcnow()
         rows = []
         for entry in entries:
@@ -126,10 +182,10 @@ class AuditLog:
                    "prev_hash": prev_hash}
             row["hash"] = prev_hash = _mac(self._key, prev_hash.encode(), _fields(row))
             rows.append(row)
-        new_head = {"seq": seq, "hash": prev_hash, "mac": _mac(self._key, b"head", str(seq).encode(), prev_hash.encode())}
+        new_head = {"seq": seq, "hash": prev_hash, "mac": _head_mac(self._key, seq, prev_hash)}
         try:
             session.execute(_ADD_RECORDS, rows)
-            session.execute(_FIRST_HEAD if head is None else _MOVE_HEAD, new_head)
+            session.execute(_MOVE_HEAD, new_head)
         except SQLAlchemyError:
             if self._failures is not None:
                 self._failures.inc()
@@ -141,8 +197,45 @@ class AuditLog:
             del line["prev_hash"]
             pending.append((self._stream, json.dumps(line, sort_keys=True, ensure_ascii=False)))
 
-    async def verify(self, sessions: async_sessionmaker, *, batch: int = 1000) -> tuple[bool, int, str]:
-        """(intact, records checked, what is wrong). Reads the log in `seq` order in batches."""
+    def checkpoint(self, seq: int, hash_: str, at: datetime.datetime) -> Checkpoint:
+        """A checkpoint of the log at `seq`, MAC'd under the audit key (see `Checkpoint`)."""
+        at_iso = at.astimezone(datetime.UTC).isoformat(timespec="seconds")
+        return Checkpoint(seq=seq, hash=hash_, at=at_iso, mac=self._checkpoint_mac(seq, hash_, at_iso))
+
+    def _checkpoint_mac(self, seq: int, hash_: str, at: str) -> str:
+        return _mac(self._key, b"checkpoint", str(seq).encode(), hash_.encode(), at.encode())
+
+    def authentic(self, point: Checkpoint) -> bool:
+        """Whether a checkpoint's MAC is this log's (constant time)."""
+        return point.mac is not None and hmac.compare_digest(
+            point.mac, self._checkpoint_mac(point.seq, point.hash, point.at or ""))
+
+    async def holds(self, sessions: async_sessionmaker, seq: int, hash_: str) -> bool:
+        """Whether record `seq` is in the log with chain hash `hash_` (seq 0: the genesis)."""
+        if seq == 0:
+            return hmac.compare_digest(hash_, GENESIS)
+        async with sessions() as session:
+            found = (await session.execute(select(AuditRecord.hash).where(AuditRecord.seq == seq))).scalar()
+        return found is not None and hmac.compare_digest(found, hash_)
+
+    async def head(self, sessions: async_sessionmaker) -> tuple[int, str] | None:
+        """The newest (seq, hash) as the head names it; None when the head is missing."""
+        async with sessions() as session:
+            head = (await session.execute(_READ_HEAD)).first()
+        return None if head is None else (head.seq, head.hash)
+
+    async def verify(self, sessions: async_sessionmaker, *, checkpoints: Sequence[Checkpoint] = (),
+                     batch: int = 1000) -> tuple[bool, int, str]:
+        """(intact, records checked, what is wrong). Reads the log in `seq` order in batches; the
+        log must hold every checkpoint given, each with the same hash, and a MAC'd head."""
+        for point in checkpoints:
+            if point.mac is not None and not self.authentic(point):
+                return False, 0, f"the checkpoint at record {point.seq} was not made with this log's audit key"
+            if point.seq == 0 and not hmac.compare_digest(point.hash, GENESIS):
+                return False, 0, "a checkpoint at record 0 must name the genesis hash"
+        expected: dict[int, list[str]] = {}
+        for point in checkpoints:
+            expected.setdefault(point.seq, []).append(point.hash)
         prev_seq, prev_hash, checked = 0, GENESIS, 0
         async with sessions() as session:
             head = await session.get(AuditHead, 1)
@@ -153,17 +246,22 @@ class AuditLog:
                 for record in rows:
                     if record.seq != prev_seq + 1:
                         return False, checked, f"records {prev_seq + 1}..{record.seq - 1} are missing"
-                    expected = _mac(self._key, prev_hash.encode(), _fields(record))
-                    if record.prev_hash != prev_hash or not hmac.compare_digest(record.hash, expected):
+                    expected_hash = _mac(self._key, prev_hash.encode(), _fields(record))
+                    if record.prev_hash != prev_hash or not hmac.compare_digest(record.hash, expected_hash):
                         return False, checked, f"record {record.seq} was altered"
+                    if not all(hmac.compare_digest(record.hash, h) for h in expected.get(record.seq, ())):
+                        return False, checked, (f"record {record.seq} differs from the checkpoint of record "
+                                                f"{record.seq}: the log was rewritten after that checkpoint")
                     prev_seq, prev_hash, checked = record.seq, record.hash, checked + 1
                 if len(rows) < batch:
                     break
         if head is None:
-            return (checked == 0), checked, ("" if checked == 0 else "the log head is missing")
-        head_ok = hmac.compare_digest(head.mac, _mac(self._key, b"head", str(head.seq).encode(), head.hash.encode()))
-        if not head_ok:
+            return False, checked, "the log head is missing: the log was wiped, or its genesis head removed"
+        if not hmac.compare_digest(head.mac, _head_mac(self._key, head.seq, head.hash)):
             return False, checked, "the log head was altered"
         if (head.seq, head.hash) != (prev_seq, prev_hash):
             return False, checked, f"the log ends at record {prev_seq} but its head names record {head.seq}"
+        if expected and max(expected) > prev_seq:
+            return False, checked, (f"the log ends at record {prev_seq} but a checkpoint names record {max(expected)}:"
+                                    f" records after {prev_seq} were removed (the log was rolled back)")
         return True, checked, ""

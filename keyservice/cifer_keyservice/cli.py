@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -16,13 +17,15 @@ from cifer.settings import add_flags, from_arguments
 from cifer.tls import ServerCertificate, ServerTlsSettings
 from cifer_keyservice import servicekeys
 from cifer_keyservice.app import create_app
-from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.audit import AuditLog, Checkpoint
+from cifer_keyservice.audit_checkpoints import CheckpointError, parse_expect, read_file
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
 from cifer_keyservice.settings import SCOPES, KeyServiceSettings, OidcSettings, TokenReviewSettings
 
 KEK_FILE = "kek.key"
+CHECKPOINT_FILE = "audit-checkpoint.json"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,7 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     serve = sub.add_parser("serve", help="serve the key service API")
     add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks",
-                                             "seed_cache_ttl_s", "seed_cache_size"))
+                                             "seed_cache_ttl_s", "seed_cache_size", "audit_checkpoint_file",
+                                             "audit_checkpoint_interval_s", "audit_checkpoint_events"))
     add_flags(serve.add_argument_group("TLS", "serve HTTPS; the files are reloaded when replaced"), ServerTlsSettings)
     _add_shared_flags(serve, again=True)  # the chart passes --kube-in-cluster after `serve`
     serve.set_defaults(func=_serve)
@@ -53,8 +57,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", metavar="ACTION",
                                                                           required=True)
-    audit.add_parser("verify", help="check the whole chain; exit 1 if anything was altered").set_defaults(
-        func=_audit_verify)
+    verify = audit.add_parser("verify", help="check the whole chain; exit 1 if anything was altered or removed")
+    verify.add_argument("--expect", action="append", default=[], metavar="SEQ:HASH", type=_expect,
+                        help="the log must reach record SEQ with chain hash HASH (from the audit stream); repeatable")
+    verify.add_argument("--checkpoint", action="append", default=[], metavar="FILE", type=Path,
+                        help="the log must reach every checkpoint in FILE (the checkpoint file, or a saved audit "
+                             "stream); repeatable")
+    verify.set_defaults(func=_audit_verify)
+
+
+def _expect(text: str) -> Checkpoint:
+    try:
+        return parse_expect(text)
+    except CheckpointError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_shared_flags(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
@@ -78,7 +94,8 @@ def settings_from(args: argparse.Namespace) -> KeyServiceSettings:
     data_dir = from_arguments(StateSettings, args).data_dir
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return from_arguments(KeyServiceSettings, args, kek=kek_settings(args, default_file=data_dir / KEK_FILE),
-                          defaults={"database_url": default_url(data_dir)})
+                          defaults={"database_url": default_url(data_dir),
+                                    "audit_checkpoint_file": data_dir / CHECKPOINT_FILE})
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -136,6 +153,13 @@ def _apikey_revoke(args: argparse.Namespace) -> int:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    checkpoints = list(args.expect)
+    try:
+        for path in args.checkpoint:
+            checkpoints += read_file(path)
+    except CheckpointError as exc:
+        print(f"cifer keyservice audit verify: {exc}", file=sys.stderr)
+        return 2
 
     async def work(maker):
         kek = open_kek(settings.kek, create=False)
@@ -143,11 +167,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
             keys = await servicekeys.load(maker, kek)
         finally:
             kek.close()
-        return await AuditLog(keys[servicekeys.AUDIT]).verify(maker)
+        return await AuditLog(keys[servicekeys.AUDIT]).verify(maker, checkpoints=checkpoints)
 
     intact, checked, problem = asyncio.run(_with_database(settings, work))
     if intact:
-        print(f"audit log intact: {checked} records")
+        reached = f", reaching {len(checkpoints)} checkpoint(s)" if checkpoints else ""
+        print(f"audit log intact: {checked} records{reached}")
         return 0
     print(f"audit log ALTERED after {checked} good records: {problem}", file=sys.stderr)
     return 1

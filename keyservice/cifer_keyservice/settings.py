@@ -164,6 +164,17 @@ class KeyServiceSettings:
     0: unwrap on every request."""
     seed_cache_size: int = setting("--seed-cache-size", default=1024)
     """Most key versions whose seeds are kept unwrapped (least recently used dropped first)."""
+    audit_checkpoint_interval_s: float = setting("--audit-checkpoint-interval-s", default=60.0)
+    """How often a MAC'd checkpoint (seq, hash) of the audit log's head is written outside the
+    database when the log has grown (and once at shutdown): a rollback of the database is detected
+    back to the last checkpoint kept (docs/audit.md)."""
+    audit_checkpoint_file: Path | None = setting("--audit-checkpoint-file", default=None)
+    """Keep the latest audit checkpoint in this file (replaced atomically, mode 0600), for `audit
+    verify --checkpoint`; best on storage the database's users cannot write. `cifer keyservice
+    serve` takes `audit-checkpoint.json` in the data directory when none is named; None: none."""
+    audit_checkpoint_events: bool = setting("--audit-checkpoint-events", default=False)
+    """Post each audit checkpoint as a Kubernetes Event on the key service's pod (in a cluster:
+    its ServiceAccount needs RBAC `create` on `events`; the chart grants it and turns this on)."""
     group_commit_max_wait_s: float = 0.0
     """How long the first write waiting for a group commit waits for others to join its
     transaction. 0: commit what is waiting at once; what arrives meanwhile forms the next group
