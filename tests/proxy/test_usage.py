@@ -195,3 +195,12 @@ async def test_the_timer_reports_within_its_interval_and_early_when_half_full():
         assert len(service.sent) == 2
     finally:
         await slow.close()
+
+
+async def test_the_application_cannot_report_usage_through_the_sidecar(http, key_service):
+    alice_key = key_service.api_key("usr_alice")
+    with sidecar_process(key_service.url, env={"CIFER_API_KEY": alice_key}) as url:
+        body = {"report_id": usage.new_report_id(), "entries": [
+            {"cifer_id": "cif_" + "a" * 24, "encryptions": 1, "window": {"start": 1, "end": 1}}]}
+        resp, _ = await Api(http, url, None).call("POST", "/v1/usage", json=body)
+        assert resp.status in (404, 405)  # not in the sidecar's table: nothing lends the pod's identity to it
