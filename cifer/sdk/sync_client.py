@@ -20,11 +20,27 @@ from cifer.sdk.streams import ResponseStream
 from cifer.sdk.upload import BodySource
 
 
+class Running:
+    """An `AsyncCiferClient` on its private loop. Every blocking face of it (the client, its
+    `cifers`, `keys`, `webhooks`, a stream call) holds this, so a client held by no variable
+    (`CiferClient().cifers.list()`) lives as long as what is used of it, and when the last holder
+    goes, the session is closed and the loop stopped (at once in CPython; else at collection or
+    exit). `close()` does it earlier, once."""
+
+    def __init__(self, client: AsyncCiferClient) -> None:
+        self.client = client
+        self.loop = LoopThread()
+        self.close = weakref.finalize(self, _shut_down, self.loop, client)
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run(coro)
+
+
 class Blocking:
     """An async resource (`cifers`, `keys`, `webhooks`) whose coroutine methods block instead.
     Signatures and docstrings are the async ones."""
 
-    def __init__(self, target: object, loop: LoopThread) -> None:
+    def __init__(self, target: object, loop: Running) -> None:
         self._target = target
         self._loop = loop
 
@@ -48,21 +64,21 @@ class StreamCall:
     closes it. Other attributes (`headers`, and `cifer_id`, `key_version`, `metadata` of a
     decrypt) are the async stream's."""
 
-    def __init__(self, stream: ResponseStream, loop: LoopThread) -> None:
+    def __init__(self, stream: ResponseStream, running: Running) -> None:
         self._stream = stream
-        self._loop = loop
+        self._running = running
 
     def __enter__(self) -> StreamCall:
-        self._loop.run(self._stream.__aenter__())
+        self._running.run(self._stream.__aenter__())
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if not self._loop.stopped:
-            self._loop.run(self._stream.__aexit__(exc_type, exc, tb))
+        if not self._running.loop.stopped:
+            self._running.run(self._stream.__aexit__(exc_type, exc, tb))
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._loop.iterate(self._stream)
+        yield from self._running.loop.iterate(self._stream)  # a generator frame holding `self`: the client lives
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -86,13 +102,13 @@ class CiferClient:
         decrypted = client.decrypt(encrypted.ciphertext)
 
     Thread-safe: calls from several threads share one loop and one connection pool. Close it
-    (or use `with`); one left open is closed when collected or at exit.
+    (or use `with`); one left open is closed when nothing holds it or any part of it any more
+    (`CiferClient().cifers.list()` works, then closes), or at exit.
     """
 
     def __init__(self, api_key: str | Callable[[], str | None] | None = None, **options: Any) -> None:
         self._async = AsyncCiferClient(api_key, **options)
-        self._loop = LoopThread()
-        self._close = weakref.finalize(self, _shut_down, self._loop, self._async)
+        self._loop = Running(self._async)
         self.cifers = Blocking(self._async.cifers, self._loop)
         self.keys = Blocking(self._async.keys, self._loop)
         self.webhooks = Blocking(self._async.webhooks, self._loop)
@@ -119,7 +135,7 @@ class CiferClient:
         return StreamCall(self._async.decrypt_stream(source), self._loop)
 
     def close(self) -> None:
-        self._close()
+        self._loop.close()
 
     def __enter__(self) -> CiferClient:
         return self

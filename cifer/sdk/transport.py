@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -87,6 +88,36 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def _discard(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:
+    """Closes the session of a transport that was dropped open, in its loop's thread."""
+    if session.closed:
+        return
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if here is loop or not loop.is_running():
+        _close_now(session)
+    else:
+        loop.call_soon_threadsafe(_close_now, session)
+
+
+def _close_now(session: aiohttp.ClientSession) -> None:
+    """Closes a session without awaiting (a finalizer cannot): closing its connector closes every
+    connection at once; what that returns only waits for them to be gone, so it is not waited for."""
+    connector = session.connector
+    session.detach()  # the session counts as closed from here on
+    if connector is None:
+        return
+    closing = connector.close().__await__()
+    try:
+        closing.send(None)
+    except StopIteration:
+        pass
+    finally:
+        closing.close()
+
+
 class Transport:
     """One client's connection pool, credentials and retry policy.
 
@@ -111,11 +142,15 @@ class Transport:
                 else None,
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s),
             )
+            # A client nobody closed (`await AsyncCiferClient().cifers.list()`): its session is
+            # closed when the last holder of this transport goes, not leaked.
+            self._discard = weakref.finalize(self, _discard, self._session, asyncio.get_running_loop())
         return self._session
 
     async def close(self) -> None:
         self._closed = True
         if self._session is not None:
+            self._discard.detach()
             await self._session.close()
             self._session = None
 
