@@ -9,33 +9,40 @@ import dataclasses
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import select
-
 from cifer_keyservice.db.engine import create_engine
 from cifer_keyservice.db.models import RateLimitWindow
-from keyservice.test_ratelimit import (  # noqa: F401 - limited and redis_prefix are fixtures
-    REDIS_URL, SMALL, T0, limited, rate_headers, redis_prefix)
-from keyservice.test_ratelimit_keys import decap, headers_of
-from keyservice.helpers import new_cifer
 from cifer_keyservice.settings import FixedWindow
+from sqlalchemy import select
+
+from keyservice.helpers import new_cifer
+from keyservice.test_ratelimit import (  # noqa: F401 - limited and redis_prefix are fixtures
+    REDIS_URL,
+    SMALL,
+    T0,
+    limited,
+    rate_headers,
+    redis_prefix,
+)
+from keyservice.test_ratelimit_keys import decap, headers_of
 
 
 @pytest.fixture(params=["database", "redis"])
-async def start(request, limited, redis_prefix):
+async def start(request, limited, redis_prefix):  # noqa: F811 - the fixtures imported above
     """Starts the key service with `limits`, its counters in the database or in Redis;
     (service, clock, counts) where `counts(principal)` reads that store's counters now."""
+    launch, prefix = limited, redis_prefix
     async def starter(limits=SMALL):
         if request.param == "database":
-            service, clock = await limited(limits)
+            service, clock = await launch(limits)
         else:
-            service, clock = await limited(dataclasses.replace(limits, redis_key_prefix=redis_prefix),
+            service, clock = await launch(dataclasses.replace(limits, redis_key_prefix=prefix),
                                            redis_url=REDIS_URL)
 
         async def counts(principal: str) -> dict[str, int]:
             if request.param == "redis":
                 client = aioredis.from_url(REDIS_URL)
                 try:
-                    keys = [key.decode() async for key in client.scan_iter(match=f"{redis_prefix}{{{principal}}}:*")]
+                    keys = [key.decode() async for key in client.scan_iter(match=f"{prefix}{{{principal}}}:*")]
                     return {key.split("}:", 1)[1].rsplit(":", 1)[0]: int(await client.get(key))
                             for key in keys if not key.endswith(":notified")}
                 finally:
