@@ -8,20 +8,25 @@ between statements. Within one
 process, SQLite writers also queue on an asyncio lock first: an await is far cheaper than
 SQLite's busy handler, which sleeps 1, 2, 5, 10... ms; writers in other processes still meet
 the busy timeout.
+
+The SQLite file holds wrapped seeds, API-key hashes and the audit log: it is made 0600 before
+SQLite opens it, and SQLite gives its -wal and -shm files the database file's mode; files left
+looser by an older version are tightened at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from cifer.extras import require
@@ -53,10 +58,21 @@ def create_engine(url: str) -> AsyncEngine:
     if make_url(url).get_backend_name() == "postgresql":
         require("asyncpg", extra="postgres", feature="a PostgreSQL database")  # SQLAlchemy would import it
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    _private_files(make_url(url).database)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
     _sqlite_manners(engine.sync_engine)
     return engine
+
+
+def _private_files(database: str | None) -> None:
+    """The database file, made 0600 if missing, and it, its -wal and its -shm tightened to 0600."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path, 0o600)
 
 
 def sqlite_thread_engine(engine: AsyncEngine, *, read_only: bool = False) -> tuple[Engine, asyncio.Lock | None]:
