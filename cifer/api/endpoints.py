@@ -177,8 +177,9 @@ REWRAP = Endpoint(
                                  "properties": {"header": {"type": "string", "format": "byte"}}})),
     keyservice=True, sidecar=Sidecar.NONE, scope="decrypt", rate_category="decrypt", keeps_replays=False)
 # Named as its neighbours are, for what a sidecar sends: headers to decapsulate, a header to rewrap,
-# usage to report. The scope every workload identity holds (a pod's ServiceAccount has it): the
-# report counts the credential's own encryptions.
+# usage to report. Any authenticated identity (a pod's ServiceAccount holds encrypt and decrypt, an
+# API key may hold one): the service takes encryptions from a holder of `encrypt` and payload
+# failures from whom the key could have been released to, claim by claim (keyservice usage.py).
 REPORT_USAGE = Endpoint(
     "POST", "/v1/usage", _op(
         "reportUsage", {"200": s.ok({"type": "object", "properties": {
@@ -189,7 +190,7 @@ REPORT_USAGE = Endpoint(
         description="A sidecar's local encryptions and payload-authentication failures, counted per cifer "
                     "(sidecars only; cifer/api/usage.py). Counted once per (principal, report_id).",
         requestBody=s.json_body(usage.SCHEMA)),
-    keyservice=True, sidecar=Sidecar.NONE, scope="encrypt")
+    keyservice=True, sidecar=Sidecar.NONE)
 QUERY_AUDIT = Endpoint(
     "GET", "/v1/audit", _op("queryAudit", {"200": s.ok({"type": "object"}), **s.errors(400, 401, 403)},
                             parameters=_AUDIT_QUERY),

@@ -16,9 +16,10 @@ transaction holds everything a report changes, so it counts whole or not at all:
 - a `decrypt.failed` event per cifer with payload failures (data: the count).
 
 What a report can claim: encryptions with any existing cifer (anyone may encrypt with a public
-key), payload failures only with a cifer whose key the principal may have been given (its owner
-or a principal its policy allows); other failure claims are answered in `refused_cifer_ids`
-and change nothing. A reporter can inflate its own encryption counts, never hide another's:
+key) when the principal holds the `encrypt` scope, payload failures only with a cifer whose key
+the principal may have been given (its owner or a principal its policy allows); other claims
+are answered in `refused_cifer_ids` and change nothing. (The endpoint asks no one scope: a
+decrypt-only credential reports its failures, an encrypt-only one its encryptions.) A reporter can inflate its own encryption counts, never hide another's:
 each record names it, in the chained log.
 """
 
@@ -115,23 +116,25 @@ class UsageService:
         records: list[Entry] = []
         failed: list[tuple[Cifer, int]] = []
         unknown, refused, accepted = [], [], 0
+        may_encrypt = caller.principal.is_admin or "encrypt" in caller.principal.scopes
         for usage in report.entries:
             cifer = cifers.get(usage.cifer_id)
             if cifer is None:
                 unknown.append(usage.cifer_id)
                 continue
-            failures = usage.failed_decryptions
-            if failures and not _may_have_key(caller, cifer):
+            encryptions, failures = usage.encryptions, usage.failed_decryptions
+            if (encryptions and not may_encrypt) or (failures and not _may_have_key(caller, cifer)):
                 refused.append(usage.cifer_id)
-                failures = 0
-            if not usage.encryptions and not failures:
+                encryptions = encryptions if may_encrypt else 0
+                failures = failures if _may_have_key(caller, cifer) else 0
+            if not encryptions and not failures:
                 continue
             accepted += 1
             total = totals.setdefault(cifer.id, [0, 0, 0])
-            total[0] += usage.encryptions
-            total[1] += usage.encrypted_bytes
+            total[0] += encryptions
+            total[1] += usage.encrypted_bytes if encryptions else 0
             total[2] += failures
-            if usage.encryptions:
+            if encryptions:
                 records.append(encrypt_entry(caller, usage, report.report_id))
             if failures:
                 records.append(payload_failure_entry(caller, dataclasses.replace(usage, failed_decryptions=failures),

@@ -110,10 +110,20 @@ async def test_a_bad_report_is_a_400_naming_the_field(keyservice):
         assert answer["error"]["details"]["field"] == field, (body, answer)
 
 
-async def test_a_report_needs_a_credential_with_the_encrypt_scope(keyservice):
-    reader = await keyservice.api_key("usr_reader", scopes=("cifer:read",))
+async def test_each_claim_needs_its_scope_and_a_report_a_credential(keyservice):
     await keyservice.call("POST", "/v1/usage", json=report(entry("cif_" + "x" * 24, 1)), expect=401)
-    await keyservice.call("POST", "/v1/usage", json=report(entry("cif_" + "x" * 24, 1)), headers=reader, expect=403)
+    alice = await keyservice.api_key("usr_alice")
+    decrypter = await keyservice.api_key("usr_alice", scopes=("decrypt",))
+    encrypter = await keyservice.api_key("usr_alice", scopes=("encrypt",))
+    cid = await new_cifer(keyservice, alice)
+    _, body = await keyservice.call("POST", "/v1/usage", json=report(entry(cid, 2, 20, 1)), headers=decrypter,
+                                    expect=200)
+    assert body["data"]["refused_cifer_ids"] == [cid]  # its encryptions: it could not have made them here
+    _, body = await keyservice.call("POST", "/v1/usage", json=report(entry(cid, 3, 30)), headers=encrypter,
+                                    expect=200)
+    assert body["data"]["refused_cifer_ids"] == []
+    stats = await statistics(keyservice, alice, cid)
+    assert (stats["total_encryptions"], stats["failed_decryptions"]) == (3, 1)
 
 
 async def test_a_public_key_fetch_is_no_use_and_writes_nothing(keyservice):
