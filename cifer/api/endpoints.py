@@ -193,8 +193,9 @@ REPORT_USAGE = Endpoint(
     keyservice=True, sidecar=Sidecar.NONE)
 QUERY_AUDIT = Endpoint(
     "GET", "/v1/audit", _op("queryAudit", {"200": s.ok({"type": "object"}), **s.errors(400, 401, 403)},
-                            parameters=_AUDIT_QUERY),
-    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin")
+                            parameters=_AUDIT_QUERY,
+                            description="An admin reads every record; others the records of the cifers they own."),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read")
 CREATE_WEBHOOK = Endpoint(
     "POST", "/v1/webhooks", _op(
         "createWebhook", {"201": s.ok(s.WEBHOOK, "Webhook registered"), **s.errors(400, 401, 403, 429)},

@@ -31,7 +31,8 @@ from cifer_proxy.app import create_app as sidecar_app
 KEK_FILE = "kek.key"
 AUDIT_FILE = "audit.log"
 DEV_OWNER = "usr_dev"
-DEV_SCOPES = ("cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt")
+# admin as well: the only key on a developer's machine reads the whole audit log and manages everything
+DEV_SCOPES = ("cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt", "admin")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Reading the audit log (`GET /v1/audit`, seed 001): records by time range, cifer, operation,
 principal and outcome, newest first, a page at a time, with counts by operation and outcome.
-The writer is `audit.AuditLog`; this only reads, on the read-only sessions."""
+An admin reads every record; anyone else only the records of the cifers they own (whoever the
+record's principal is: a refused decrypt of your cifer by another is yours to see), and no
+record without a cifer. The writer is `audit.AuditLog`; this only reads, on the read-only sessions."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from cifer_keyservice.db.models import AuditRecord
+from cifer_keyservice.db.models import AuditRecord, Cifer
 
 OUTCOMES = ("success", "denied", "failure")
 
@@ -26,6 +28,7 @@ class AuditFilter:
     operation: str | None = None
     principal: str | None = None
     outcome: str | None = None  # one of OUTCOMES
+    owner: str | None = None  # only the records of this principal's cifers; None: all (an admin's view)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +69,8 @@ class AuditQuery:
                               (where.principal, AuditRecord.principal), (where.outcome, AuditRecord.outcome)):
             if value is not None:
                 conditions.append(column == value)
+        if where.owner is not None:
+            conditions.append(AuditRecord.cifer_id.in_(select(Cifer.id).where(Cifer.owner_id == where.owner)))
         async with self._readers() as session:
             total = (await session.execute(select(func.count()).select_from(AuditRecord).where(*conditions))).scalar_one()
             by_operation = dict((await session.execute(

@@ -1,5 +1,6 @@
 """The audit log: every decrypt recorded; any edit, deletion or cut tail found by
-`cifer keyservice audit verify`; and no decrypt when the record cannot be written."""
+`cifer keyservice audit verify`; no decrypt when the record cannot be written; and the audit
+query, whole for an admin, of their own cifers for an owner."""
 
 from __future__ import annotations
 
@@ -99,7 +100,6 @@ async def test_with_the_audit_store_unwritable_decrypts_are_refused(keyservice):
 async def test_the_audit_query_filters_pages_and_summarizes_for_admins(keyservice):
     cid, _, alice = await decrypt_some(keyservice, n=3)
     admin = await keyservice.api_key("usr_admin", scopes=("admin",))
-    await keyservice.call("GET", "/v1/audit", headers=alice, expect=403)  # not an admin
     _, body = await keyservice.call("GET", "/v1/audit", params={"operation": "decrypt", "limit": "2"},
                                     headers=admin, expect=200)
     data = body["data"]
@@ -116,6 +116,32 @@ async def test_the_audit_query_filters_pages_and_summarizes_for_admins(keyservic
     _, body = await keyservice.call("GET", "/v1/audit", params={"start_date": "2999-01-01T00:00:00Z"},
                                     headers=admin, expect=200)
     assert body["data"]["pagination"]["total"] == 0
+
+
+async def test_an_owner_reads_the_records_of_their_own_cifers_and_an_admin_all(keyservice):
+    mine, _, alice = await decrypt_some(keyservice, n=2)  # mallory's refused decrypt of alice's cifer among them
+    bob = await keyservice.api_key("usr_bob")
+    theirs = await new_cifer(keyservice, bob)
+    admin = await keyservice.api_key("usr_admin", scopes=("admin",))
+
+    async def read(headers, **params):
+        _, body = await keyservice.call("GET", "/v1/audit", params=params, headers=headers, expect=200)
+        return {(e["cifer_id"], e["principal"], e["operation"], e["outcome"]) for e in body["data"]["audit_logs"]}
+
+    assert await read(alice) == {(mine, "usr_alice", "create", "success"), (mine, "usr_alice", "decrypt", "success"),
+                                 (mine, "usr_mallory", "decrypt", "denied")}
+    assert await read(alice, cifer_id=theirs) == set()  # another owner's cifer: nothing, not a hint
+    assert await read(bob) == {(theirs, "usr_bob", "create", "success")}
+    assert await read(admin) == await read(alice) | await read(bob)
+    _, body = await keyservice.call("GET", "/v1/audit", headers=alice, expect=200)
+    assert body["data"]["pagination"]["total"] == 4 and body["data"]["summary"]["outcome_breakdown"]["denied"] == 1
+
+
+async def test_a_key_neither_admin_nor_reader_is_refused_the_audit_query(keyservice):
+    await decrypt_some(keyservice, n=1)
+    writer = await keyservice.api_key("usr_writer", scopes=("encrypt", "decrypt"))
+    _, body = await keyservice.call("GET", "/v1/audit", headers=writer, expect=403)
+    assert body["success"] is False and body["error"]["code"] == "FORBIDDEN"  # seed §9.2: insufficient permissions
 
 
 async def test_the_audit_query_names_a_bad_parameter(keyservice):

@@ -53,13 +53,17 @@ class ApiKeyStore:
         return key, record
 
     async def ensure(self, key: str, *, owner_id: str, scopes: Iterable[str]) -> None:
-        """Makes a key given from outside valid (`cifer dev --api-key`), unless it is already known."""
+        """Makes a key given from outside valid (`cifer dev --api-key`): added if unknown; if known as
+        `owner_id`'s and not revoked, given `scopes` (a data directory of an older `cifer dev`)."""
         if not apikeys.is_well_formed(key):
             raise ValueError("not an API key")
         record = _record(key, owner_id, scopes)
         async with self._sessions.begin() as session:
-            if (await session.execute(select(ApiKey.id).where(ApiKey.key_hash == record.key_hash))).first() is None:
+            known = (await session.execute(select(ApiKey).where(ApiKey.key_hash == record.key_hash))).scalar()
+            if known is None:
                 session.add(record)
+            elif known.owner_id == owner_id and known.revoked_at is None:
+                known.scopes = record.scopes
 
     async def list(self) -> list[dict]:
         async with self._sessions.begin() as session:
