@@ -6,6 +6,10 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+DOCUMENTATION_URL = "https://docs.cifer.io/errors/"
+"""Each code's page is this followed by the code (seed 000 §9.2's `documentation_url`); their
+source is docs/errors.md, one section per code, headed by the code."""
+
 
 class ErrorCode(enum.Enum):
     # value: (HTTP status, the message a client sees when the raiser gives none)
@@ -30,6 +34,10 @@ class ErrorCode(enum.Enum):
     @property
     def default_message(self) -> str:
         return self.value[1]
+
+    @property
+    def documentation_url(self) -> str:
+        return DOCUMENTATION_URL + self.name
 
 
 class ApiError(Exception):

@@ -26,10 +26,16 @@ def ok(request: web.Request, data: Mapping[str, Any] | list[Any], *, status: int
     return web.json_response({"success": True, "data": data, "meta": _meta(request, with_version=True)}, status=status)
 
 
+def error_object(err: ApiError) -> dict[str, Any]:
+    """The seed's `error` object (§9.2), also for each failed item of a batch."""
+    return {"code": err.code.name, "message": err.message, "details": err.details,
+            "documentation_url": err.code.documentation_url}
+
+
 def error(request: web.Request, err: ApiError, *, headers: Mapping[str, str] | None = None) -> web.Response:
     body = {
         "success": False,
-        "error": {"code": err.code.name, "message": err.message, "details": err.details},
+        "error": error_object(err),
         "meta": _meta(request, with_version=False),
     }
     return web.json_response(body, status=err.code.status, headers=headers)

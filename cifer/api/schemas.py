@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cifer.api.errors import ErrorCode
+from cifer.api.errors import DOCUMENTATION_URL, ErrorCode
 from cifer.envelope.format import CIFER_ID_RE, MAX_METADATA_BYTES
 
 # Bounds of the key service's requests (checked there, documented here).
@@ -148,9 +148,11 @@ COMPONENTS: dict[str, Any] = {
     "schemas": {
         "Meta": {"type": "object", "required": ["request_id", "timestamp"], "properties": {
             "request_id": {"type": "string"}, "timestamp": TIME, "version": {"type": "string"}}},
-        "ErrorBody": {"type": "object", "required": ["code", "message"], "properties": {
+        "ErrorBody": {"type": "object", "required": ["code", "message", "documentation_url"], "properties": {
             "code": {"enum": [code.name for code in ErrorCode]},
-            "message": {"type": "string"}, "details": {"type": "object"}}},
+            "message": {"type": "string"}, "details": {"type": "object"},
+            "documentation_url": {"type": "string", "format": "uri", "pattern": f"^{re.escape(DOCUMENTATION_URL)}[A-Z_]+$",
+                                  "description": "The code's page (docs/errors.md)"}}},
         "CiferPolicy": {"type": "object", "additionalProperties": False, "properties": {
             "auto_rotate_days": {"type": "integer", "minimum": 0, "maximum": 365},
             "allowed_operations": {"type": "array", "items": {"enum": OPERATIONS}},

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cifer.api import response
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice import errors
 
@@ -23,8 +24,7 @@ def api_error(err: errors.KeyServiceError) -> ApiError:
 
 def error_body(err: errors.KeyServiceError) -> dict[str, Any]:
     """The seed's `error` object, for an answer that holds several (a decapsulation batch)."""
-    wire = api_error(err)
-    return {"code": wire.code.name, "message": wire.message, "details": wire.details}
+    return response.error_object(api_error(err))
 
 
 @web.middleware

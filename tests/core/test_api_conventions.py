@@ -87,7 +87,8 @@ async def test_unknown_path_is_not_found_in_the_error_envelope(aiohttp_client):
     body = await resp.json()
     assert resp.status == 404
     assert body == {
-        "success": False, "error": {"code": "NOT_FOUND", "message": "Resource not found", "details": {}},
+        "success": False, "error": {"code": "NOT_FOUND", "message": "Resource not found", "details": {},
+                                    "documentation_url": "https://docs.cifer.io/errors/NOT_FOUND"},
         "meta": {"request_id": resp.headers["X-Request-ID"], "timestamp": body["meta"]["timestamp"]},
     }
 
@@ -121,7 +122,8 @@ async def test_api_error_carries_code_status_and_details(aiohttp_client):
     resp = await client.get("/apierr")
     body = await resp.json()
     assert resp.status == 400
-    assert body["error"] == {"code": "INVALID_CIFER_ID", "message": "Invalid CIFER ID format", "details": {"cifer_id": "cif_x"}}
+    assert body["error"] == {"code": "INVALID_CIFER_ID", "message": "Invalid CIFER ID format", "details": {"cifer_id": "cif_x"},
+                             "documentation_url": "https://docs.cifer.io/errors/INVALID_CIFER_ID"}
 
 
 async def test_an_hsm_outage_is_503_and_names_no_pin(aiohttp_client):

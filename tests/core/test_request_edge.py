@@ -85,7 +85,8 @@ async def test_a_bad_body_is_a_400_naming_the_body(aiohttp_client, path, body, m
     resp = await client.post(path, data=body)
     error = (await resp.json())["error"]
     assert resp.status == 400
-    assert error == {"code": "INVALID_REQUEST", "message": message, "details": {"field": "body"}}
+    assert error == {"code": "INVALID_REQUEST", "message": message, "details": {"field": "body"},
+                     "documentation_url": "https://docs.cifer.io/errors/INVALID_REQUEST"}
 
 
 async def test_an_empty_optional_body_is_an_empty_object(aiohttp_client):

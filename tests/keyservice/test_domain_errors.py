@@ -36,7 +36,8 @@ def test_an_error_keeps_its_message_and_details():
 
 def test_without_a_message_the_code_speaks():
     assert error_body(errors.NotFound(cifer_id="cif_x")) == {
-        "code": "NOT_FOUND", "message": "Resource not found", "details": {"cifer_id": "cif_x"}}
+        "code": "NOT_FOUND", "message": "Resource not found", "details": {"cifer_id": "cif_x"},
+        "documentation_url": "https://docs.cifer.io/errors/NOT_FOUND"}
 
 
 def test_an_invalid_request_names_its_field():

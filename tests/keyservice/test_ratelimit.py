@@ -98,6 +98,7 @@ async def assert_limited(service: KeyService, headers, *, limit: int, reset: int
     assert body["error"] == {
         "code": "RATE_LIMIT_EXCEEDED", "message": f"Rate limit exceeded. Please retry after {retry_after} seconds.",
         "details": {"limit": limit, "window": window, "retry_after": retry_after},
+        "documentation_url": "https://docs.cifer.io/errors/RATE_LIMIT_EXCEEDED",
     }
 
 

@@ -37,6 +37,7 @@ def assert_refused_by_key(resp, body, cifer_id: str, *, limit: int, reset: int, 
     assert body["error"] == {
         "code": "RATE_LIMIT_EXCEEDED", "message": f"Rate limit exceeded. Please retry after {retry_after} seconds.",
         "details": {"limit": limit, "window": window, "retry_after": retry_after, "cifer_id": cifer_id},
+        "documentation_url": "https://docs.cifer.io/errors/RATE_LIMIT_EXCEEDED",
     }
 
 

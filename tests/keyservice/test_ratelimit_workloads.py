@@ -55,6 +55,7 @@ async def test_an_api_key_keeps_the_seeds_100_decrypts_a_minute_and_its_101st_is
     assert body["error"] == {
         "code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded. Please retry after 45 seconds.",
         "details": {"limit": 100, "window": "1 minute", "retry_after": 45},
+        "documentation_url": "https://docs.cifer.io/errors/RATE_LIMIT_EXCEEDED",
     }
 
 
