@@ -236,15 +236,18 @@ def test_without_injection_the_operator_serves_no_injector() -> None:
     assert [p["name"] for p in ports] == ["validate"]
 
 
+POD_NAME = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+
+
 def test_the_key_service_by_default_keeps_sqlite_and_a_file_kek_on_a_volume() -> None:
     objects = rendered("defaults")
     keyservice = container(objects, "cifer-keyservice", "keyservice")
     assert keyservice["args"] == [
         "keyservice", "--data-dir", "/var/lib/cifer",
         "serve", "--host", "0.0.0.0", "--port", "8081", *SERVING_TLS, "--kube-in-cluster",
-        "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator", *RATE_LIMITS,
+        "--audit-checkpoint-events", "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator", *RATE_LIMITS,
     ]
-    assert "env" not in keyservice
+    assert keyservice["env"] == [POD_NAME]  # the pod its audit checkpoint Events are about
     assert keyservice["readinessProbe"]["httpGet"] == {"path": "/v1/health", "port": "https", "scheme": "HTTPS"}
     deployment = named(objects, "Deployment", "cifer-keyservice")
     assert deployment["spec"]["replicas"] == 1
@@ -262,12 +265,14 @@ def test_the_replicated_key_service_takes_postgresql_redis_and_the_hsm_from_secr
         "keyservice", "--data-dir", "/var/lib/cifer",
         "--pkcs11-library", "/usr/lib/softhsm/libsofthsm2.so", "--pkcs11-token", "cifer",
         "serve", "--host", "0.0.0.0", "--port", "8081", *SERVING_TLS, "--kube-in-cluster",
-        "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator",
+        "--audit-checkpoint-events", "--admin-principal", f"system:serviceaccount:{NAMESPACE}:cifer-operator",
         "--webhook-allow-private-networks", *RATE_LIMITS,
     ]
     secrets = {
-        env["name"]: env["valueFrom"]["secretKeyRef"] for env in keyservice["env"] if "valueFrom" in env
+        env["name"]: env["valueFrom"]["secretKeyRef"] for env in keyservice["env"]
+        if "secretKeyRef" in env.get("valueFrom", {})
     }
+    assert POD_NAME in keyservice["env"]
     assert secrets == {
         "CIFER_DATABASE_URL": {"name": "cifer-postgresql", "key": "dsn"},
         "CIFER_REDIS_URL": {"name": "cifer-redis", "key": "redis-url"},
