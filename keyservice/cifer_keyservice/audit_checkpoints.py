@@ -54,9 +54,7 @@ def to_line(point: Checkpoint) -> str:
                        "mac": point.mac}, sort_keys=True)
 
 
-def _from_object(value: object, where: str) -> Checkpoint:
-    if not isinstance(value, dict) or value.get("audit_checkpoint") is not True:
-        raise CheckpointError(f"{where}: not an audit checkpoint")
+def _from_object(value: dict, where: str) -> Checkpoint:
     seq, hash_, at, mac = value.get("seq"), value.get("hash"), value.get("at"), value.get("mac")
     if (type(seq) is not int or seq < 0 or not isinstance(hash_, str) or not _HASH.fullmatch(hash_)
             or not isinstance(at, str) or not isinstance(mac, str) or not _HASH.fullmatch(mac)):
@@ -66,7 +64,9 @@ def _from_object(value: object, where: str) -> Checkpoint:
 
 def read_file(path: Path) -> list[Checkpoint]:
     """Every checkpoint in `path`: the checkpoint file, or a saved audit stream, whose other lines
-    (the records) are passed over. A file with no checkpoint at all is an error."""
+    (the records, or anything but a JSON object marked `"audit_checkpoint": true`) are passed over,
+    so no text a caller put in a record can make the file unreadable. A file with no checkpoint at
+    all is an error, and so is a marked line that is not a whole checkpoint."""
     found = []
     try:
         if path.stat().st_size > MAX_CHECKPOINT_FILE_BYTES:
@@ -78,8 +78,9 @@ def read_file(path: Path) -> list[Checkpoint]:
                 try:
                     value = json.loads(line)
                 except ValueError:
-                    raise CheckpointError(f"{path}, line {number}: not JSON") from None
-                found.append(_from_object(value, f"{path}, line {number}"))
+                    continue
+                if isinstance(value, dict) and value.get("audit_checkpoint") is True:
+                    found.append(_from_object(value, f"{path}, line {number}"))
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: cannot be read ({type(exc).__name__})") from None
     if not found:

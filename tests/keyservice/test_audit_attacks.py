@@ -130,6 +130,14 @@ def test_a_forged_or_malformed_checkpoint_is_refused_clearly(data, services):
     (data / "junk.json").write_text('{"audit_checkpoint": true, "seq": "x"}\n')
     result = verify(data, "--checkpoint", str(data / "junk.json"))
     assert result.returncode == 2 and "line 1: a checkpoint needs seq, hash, at and mac" in result.stderr
+    (first,) = raw_sql(data, "select hash from audit_log where seq = 1")
+    result = verify(data, "--expect", f"1:{'0' * 64}")
+    assert result.returncode == 1 and "record 1 differs from the checkpoint of record 1" in result.stderr
+    assert verify(data, "--expect", f"1:{first[0]}").returncode == 0
+    noise = data / "noise.jsonl"  # a saved stream whose records carry the marker inside them
+    noise.write_text(json.dumps({"audit": True, "details": {"audit_checkpoint": True}}) + "\nnot json\n"
+                     + (data / "audit-checkpoint.json").read_text())
+    assert verify(data, "--checkpoint", str(noise)).returncode == 0
     result = verify(data, "--expect", "12:nothex")
     assert result.returncode == 2 and "SEQ:HASH" in result.stderr and "Traceback" not in result.stderr
 
