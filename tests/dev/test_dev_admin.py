@@ -12,10 +12,10 @@ import sys
 import urllib.request
 
 import pytest
-
-from cifer import apikeys
 from ports import free_port
 from proxy.processes import wait_until_healthy
+
+from cifer import apikeys
 
 OLD_DEV_SCOPES = ["cifer:create", "cifer:delete", "cifer:read", "decrypt", "encrypt"]
 

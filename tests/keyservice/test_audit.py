@@ -98,7 +98,7 @@ async def test_with_the_audit_store_unwritable_decrypts_are_refused(keyservice):
 
 
 async def test_the_audit_query_filters_pages_and_summarizes_for_admins(keyservice):
-    cid, _, alice = await decrypt_some(keyservice, n=3)
+    cid, _, _ = await decrypt_some(keyservice, n=3)
     admin = await keyservice.api_key("usr_admin", scopes=("admin",))
     _, body = await keyservice.call("GET", "/v1/audit", params={"operation": "decrypt", "limit": "2"},
                                     headers=admin, expect=200)

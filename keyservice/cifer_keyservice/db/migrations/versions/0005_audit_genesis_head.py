@@ -14,7 +14,6 @@ Create Date: 2026-12-05
 """
 from alembic import op
 
-
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
