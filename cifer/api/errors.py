@@ -22,6 +22,7 @@ class ErrorCode(enum.Enum):
     NOT_FOUND = (404, "Resource not found")
     METHOD_NOT_ALLOWED = (405, "Method not allowed")  # HTTP's own; the seed lists no code for it
     PAYLOAD_TOO_LARGE = (413, "Request body too large")  # HTTP's own, for bounded bodies
+    UNSUPPORTED_MEDIA_TYPE = (415, "Unsupported media type")  # HTTP's own: bodies are JSON (or binary where served)
     CIFER_REVOKED = (410, "CIFER has been revoked")
     RATE_LIMIT_EXCEEDED = (429, "Rate limit exceeded")
     INTERNAL_ERROR = (500, "Internal server error")

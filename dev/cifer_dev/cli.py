@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cifer import apikeys
+from cifer.api import server
 from cifer.keystore.config import StateSettings, add_kek_arguments, kek_settings
 from cifer.settings import add_flags, from_arguments, setting
 from cifer.settings.sidecar import SidecarSettings
@@ -73,13 +74,13 @@ async def _accept(database_url: str, key: str) -> None:
 async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: int, audit_path: Path) -> None:
     with audit_path.open("a", encoding="utf-8") as audit:
         audit_path.chmod(0o600)
-        inner = web.AppRunner(keyservice_app(keyservice, audit_stream=audit), handle_signals=False)
+        inner = server.AppRunner(keyservice_app(keyservice, audit_stream=audit), handle_signals=False)
         await inner.setup()  # opens the KEK and migrates: a token that cannot be reached stops here
         try:
             await web.TCPSite(inner, "127.0.0.1", 0).start()
             inner_port = inner.addresses[0][1]
             await _accept(keyservice.database_url, key)
-            outer = web.AppRunner(sidecar_app(SidecarSettings(keyservice_url=f"http://127.0.0.1:{inner_port}",
+            outer = server.AppRunner(sidecar_app(SidecarSettings(keyservice_url=f"http://127.0.0.1:{inner_port}",
                                                               host=host, port=port)), handle_signals=False)
             await outer.setup()
             try:

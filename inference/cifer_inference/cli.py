@@ -22,10 +22,12 @@ def settings_from(args: argparse.Namespace) -> InferenceSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    import asyncio
 
+    from cifer.api.server import Listener, serve
     from cifer.exceptions import CoreError
     from cifer_inference.app import create_app
+    from cifer_inference.errors import render_unparsed
     settings = settings_from(args)
     try:
         app = create_app(settings)
@@ -34,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
     tls = ServerCertificate.of(settings.tls)
     print(f"CIFER inference service listening on {'https' if tls else 'http'}://{settings.host}:{settings.port}",
           flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5,
-                ssl_context=tls and tls.context)
+    asyncio.run(serve([Listener(app, settings.host, settings.port, ssl_context=tls and tls.context,
+                                render=render_unparsed)]))
     return 0

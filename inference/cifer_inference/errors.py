@@ -1,5 +1,6 @@
 """Seed 004's error body, `{"detail": "..."}`, for every failure: the service's own, aiohttp's
-(unknown path, wrong method, body too large) and the unexpected (500, no exception text)."""
+(unknown path, wrong method, body too large), a request aiohttp could not parse (a header line
+too long: `render_unparsed`, echoing none of it) and the unexpected (500, no exception text)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 from collections.abc import Mapping
 
 from aiohttp import web
+
+from cifer.api.middleware import answer_and_close
 
 log = logging.getLogger("cifer.inference")
 
@@ -40,6 +43,11 @@ def render(status: int, detail: str, headers: Mapping[str, str] | None = None) -
     return web.json_response({"detail": detail}, status=status, headers=headers)
 
 
+def render_unparsed(request: web.BaseRequest, status: int, message: str) -> web.Response:
+    """`cifer.api.server`'s answer to a request it could not parse or handle, in seed 004's body."""
+    return render(status, message or "Internal server error")
+
+
 @web.middleware
 async def errors(request: web.Request, handler):
     try:
@@ -50,6 +58,8 @@ async def errors(request: web.Request, handler):
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        if exc.status == 413:  # announced or read past the bound: the rest of the body is never read
+            return await answer_and_close(request, render(exc.status, exc.reason, headers))
         return render(exc.status, exc.reason, headers)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)

@@ -10,8 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
+from cifer.api.server import Listener, serve
 from cifer.keystore.config import StateSettings, add_kek_arguments, kek_settings, open_kek
 from cifer.settings import add_flags, from_arguments
 from cifer.tls import ServerCertificate, ServerTlsSettings
@@ -103,8 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
     tls = ServerCertificate.of(settings.tls)
     scheme = "https" if tls else "http"
     print(f"CIFER key service listening on {scheme}://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=5,
-                ssl_context=tls and tls.context)
+    asyncio.run(serve([Listener(create_app(settings), settings.host, settings.port, ssl_context=tls and tls.context)]))
     return 0
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
-from aiohttp import web
-
+from cifer.api import server
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
 from cifer.tls import client_context, require_keyservice_tls
@@ -40,19 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(settings: SidecarSettings) -> None:
     """The API on its loopback address and, if asked, the probes' listener; until SIGTERM or SIGINT."""
-    runners = [web.AppRunner(create_app(settings), shutdown_timeout=5)]
-    sites = [(runners[0], settings.host, settings.port)]
-    if settings.health_port is not None:
-        runners.append(web.AppRunner(create_probe_app(), access_log=None))
-        sites.append((runners[1], "0.0.0.0", settings.health_port))  # noqa: S104 - probes come from the node
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    try:
-        for runner, host, port in sites:
-            await runner.setup()
-            await web.TCPSite(runner, host, port).start()
-        await stop.wait()
-    finally:
-        for runner in reversed(runners):
-            await runner.cleanup()
+    listeners = [server.Listener(create_app(settings), settings.host, settings.port)]
+    if settings.health_port is not None:  # probes come from the node
+        listeners.append(server.Listener(create_probe_app(), "0.0.0.0", settings.health_port, access_log=False))
+    await server.serve(listeners)

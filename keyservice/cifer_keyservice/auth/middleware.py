@@ -19,23 +19,15 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from cifer.api.credentials import bearer_token
 from cifer.api.endpoints import KEYSERVICE, endpoint_of
 from cifer.api.errors import ApiError, ErrorCode
 from cifer_keyservice.auth.principal import PRINCIPAL, Principal
 from cifer_keyservice.state import SETTINGS
 
-MAX_TOKEN_CHARS = 8192
 Authenticator = Callable[[str], Awaitable[Principal | None]]
 API_KEY_AUTH = web.AppKey("api_key_auth", Authenticator)
 TOKEN_AUTHS = web.AppKey("token_auths", Sequence[Authenticator])  # TokenReview, OIDC: tried in order
-
-
-def _bearer(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
-        raise ApiError(ErrorCode.UNAUTHORIZED)
-    return token.strip()
 
 
 @web.middleware
@@ -46,7 +38,7 @@ async def authenticate(request: web.Request, handler):
     endpoint = endpoint_of(request, KEYSERVICE)
     if request.match_info.route.resource is None or (endpoint is not None and endpoint.public):
         return await handler(request)
-    token = _bearer(request)
+    token = bearer_token(request)
     principal = None
     if token.startswith(("sk_test_", "sk_live_")):
         principal = await request.app[API_KEY_AUTH](token)

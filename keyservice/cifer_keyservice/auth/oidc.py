@@ -42,13 +42,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
+from cifer.api.credentials import MAX_TOKEN_CHARS
 from cifer.api.schemas import MAX_PRINCIPAL_CHARS  # owner_id columns are String(255)
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.settings import SCOPES
 
 log = logging.getLogger(__name__)
 
-MAX_TOKEN_CHARS = 16 * 1024  # IdP tokens with many groups reach a few KB; anything huge is refused unread
 MAX_JWKS_BYTES = 64 * 1024  # a JWKS holds a handful of public keys: a few KB
 MIN_RSA_BITS = 2048  # RFC 7518 §3.3
 # The key type (and curves) each allowed algorithm verifies with; nothing symmetric, never `none`.

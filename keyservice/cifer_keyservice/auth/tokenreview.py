@@ -33,13 +33,14 @@ from typing import Any
 
 import aiohttp
 
+from cifer.api.credentials import MAX_TOKEN_CHARS
+
 log = logging.getLogger(__name__)
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TOKENREVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 CACHE_MAX_ENTRIES = 10_000
-MAX_TOKEN_CHARS = 16 * 1024  # projected tokens are about 1 KB; anything huge is refused unasked
 # The kubelet rotates a projected token file: reread it every minute, as client-go does.
 REVIEWER_TOKEN_REREAD_S = 60.0
 
