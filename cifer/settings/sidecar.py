@@ -33,6 +33,10 @@ class SidecarSettings:
     """Address to listen on. The sidecar lends its own identity only while this is loopback."""
     port: int = setting("--port", default=8080)
     """The port applications call (seed §10.4)."""
+    allowed_origins: tuple[str, ...] = setting("--allow-origin", default=(), metavar="ORIGIN")
+    """Web origins (`https://app.example.com`, exactly as browsers send `Origin`) whose pages may
+    call the sidecar; repeat the flag for more. A request that carries any other `Origin` is
+    refused (403): only a browser sends one, and a page must never borrow the pod's identity."""
     health_port: int | None = setting("--health-port", default=None)
     """A second listener on all addresses that answers only `GET /v1/health`, for the kubelet's
     probes (the API itself stays on loopback). It reports the sidecar alone: a key-service outage

@@ -12,7 +12,7 @@ from aiohttp import web
 from cifer.api import health, openapi
 from cifer.api.endpoints import SIDECAR
 from cifer.api.metrics import REGISTRY
-from cifer.api.middleware import errors, new_app, request_id
+from cifer.api.middleware import MAX_BODY_BYTES, bounded_bodies, declared_media_types, errors, new_app, request_id
 from cifer.keyrelease import SUITES, RotatingRecipientKey
 from cifer_proxy.decaps import Decapsulations
 from cifer_proxy.identity import Identity
@@ -20,6 +20,7 @@ from cifer_proxy.keycache import PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
+from cifer_proxy.origins import refuse_other_origins
 from cifer_proxy.routes import decrypt, encrypt, forward, infer
 from cifer_proxy.usage import UsageReporter, reporting_to
 from cifer_proxy.encryptlimit import EncryptLimit
@@ -32,14 +33,16 @@ log = logging.getLogger("cifer.proxy")
 
 def create_probe_app() -> web.Application:
     """The probes' listener (`health_port`): `GET /v1/health` of the sidecar alone, nothing else."""
-    app = web.Application(middlewares=[request_id, errors], client_max_size=1024)
+    app = web.Application(middlewares=[request_id, errors, bounded_bodies], client_max_size=1024)
+    app[MAX_BODY_BYTES] = 1024
     app[health.HEALTH_CHECKS] = {}
     app.add_routes(health.routes)
     return app
 
 
 def create_app(settings: SidecarSettings) -> web.Application:
-    app = new_app(max_body_bytes=settings.max_json_body_bytes)
+    app = new_app(max_body_bytes=settings.max_json_body_bytes,
+                  inner=[declared_media_types, refuse_other_origins(settings.allowed_origins)])  # no page may use it
     app[SETTINGS] = settings
     app[METRICS] = SidecarMetrics.create(app[REGISTRY])
     app[IDENTITY] = Identity(host=settings.host, api_key=settings.api_key, token_file=settings.token_file)
