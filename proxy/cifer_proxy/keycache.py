@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -72,19 +73,32 @@ class PublicKeys:
 
 class VouchedCredentials:
     """Credentials the key service vouched for (`/v1/whoami`), by SHA-256, with their scopes;
-    refusals are not remembered, so a credential made a moment ago works at once."""
+    refusals are not remembered, so a credential made a moment ago works at once.
 
-    def __init__(self, whoami: Callable[[str], Awaitable[dict[str, Any]]], *, ttl_s: float, size: int = 10_000) -> None:
+    One is kept for `ttl_s`, or less when the key service says its answer holds less long (its
+    max-age: what is left of its own memory of an API key), so that the two memories never add
+    up: a revoked key stops encrypting here within the key service's `api_key_cache_s`."""
+
+    def __init__(self, whoami: Callable[[str], Awaitable[tuple[dict[str, Any], float | None]]], *, ttl_s: float,
+                 size: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._whoami = whoami
-        self._cache: TTLCache | None = TTLCache(size, ttl_s) if ttl_s > 0 else None
+        self._ttl_s = ttl_s
+        self.clock = clock  # read at every use: a test may replace it
+        self._cache: TTLCache | None = TTLCache(size, ttl_s, timer=lambda: self.clock()) if ttl_s > 0 else None
 
     async def require(self, authorization: str, scope: str) -> None:
-        """ApiError 401 for a credential the key service refuses, 403 without `scope`."""
-        key = hashlib.sha256(authorization.encode()).digest()
-        scopes = self._cache.get(key) if self._cache is not None else None
-        if scopes is None:
-            scopes = frozenset((await self._whoami(authorization))["scopes"])
-            if self._cache is not None:
-                self._cache[key] = scopes
+        """ApiError 401 for a credential the key service refuses, 403 without `scope`.
+        `authorization` is visible ASCII (`cifer.api.credentials`)."""
+        key = hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).digest()
+        found = self._cache.get(key) if self._cache is not None else None
+        if found is not None and found[1] > self.clock():
+            scopes = found[0]
+        else:
+            asked_at = self.clock()  # before asking: the answer's age is never understated
+            data, max_age_s = await self._whoami(authorization)
+            scopes = frozenset(data["scopes"])
+            keep_s = self._ttl_s if max_age_s is None else min(self._ttl_s, max_age_s)
+            if self._cache is not None and keep_s > 0:
+                self._cache[key] = (scopes, asked_at + keep_s)
         if scope not in scopes and "admin" not in scopes:
             raise ApiError(ErrorCode.FORBIDDEN, details={"required_scope": scope})

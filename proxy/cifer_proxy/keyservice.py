@@ -44,15 +44,17 @@ class KeyServiceClient:
         await self._http.close()
 
     async def call(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-                   body: bytes | None = None, json_body: Any = None) -> tuple[int, bytes, dict[str, str]]:
-        """(status, body, headers to pass back) of one call; ApiError(503) if it cannot be made."""
+                   body: bytes | None = None, json_body: Any = None,
+                   keep: Sequence[str] = ()) -> tuple[int, bytes, dict[str, str]]:
+        """(status, body, headers to pass back and those named in `keep`) of one call; ApiError(503)
+        if it cannot be made."""
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             async with self._http.request(method, self._base_url + path, headers=headers, data=body) as resp:
                 answer = await _read_whole(resp)
-                passed = {name: resp.headers[name] for name in PASSED_BACK if name in resp.headers}
+                passed = {name: resp.headers[name] for name in (*PASSED_BACK, *keep) if name in resp.headers}
                 return resp.status, answer, passed
         except aiohttp.ClientConnectorCertificateError as exc:  # the reason names no secret
             log.error("key service refused: its certificate does not verify (%s)",
@@ -74,9 +76,12 @@ class KeyServiceClient:
         data, _ = await self.data("GET", f"/v1/keys/{cifer_id}")
         return data
 
-    async def whoami(self, authorization: str) -> dict[str, Any]:
-        data, _ = await self.data("GET", "/v1/whoami", headers={"Authorization": authorization})
-        return data
+    async def whoami(self, authorization: str) -> tuple[dict[str, Any], float | None]:
+        """The credential's principal and scopes, and for how long the key service lets that answer
+        be reused (its `Cache-Control: max-age`; None when it sets none)."""
+        data, passed = await self.data("GET", "/v1/whoami", headers={"Authorization": authorization},
+                                       keep=("Cache-Control",))
+        return data, max_age(passed.get("Cache-Control"))
 
     async def decapsulate(self, authorization: str | None, headers: Sequence[bytes], *, request_id: str,
                           recipient_key: RecipientKey) -> tuple[list[bytes | ApiError], dict[str, str]]:
@@ -118,6 +123,15 @@ async def _read_whole(resp: aiohttp.ClientResponse) -> bytes:
         if len(answer) > MAX_ANSWER_BYTES:
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service's answer is too large")
     return bytes(answer)
+
+
+def max_age(cache_control: str | None) -> float | None:
+    """The `max-age` of a Cache-Control value in seconds; None when it has none that parses."""
+    for directive in (cache_control or "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.isdigit():
+            return float(value)
+    return None
 
 
 def response_body(answer: bytes) -> dict[str, Any]:

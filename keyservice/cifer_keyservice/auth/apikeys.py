@@ -3,12 +3,16 @@
 A verified key's principal is remembered for a few seconds (by the key's hash, never the key),
 so a busy caller does not cost a database read per request; revocation, done by another
 process, reaches every replica when that memory expires. Unknown and revoked keys are never
-remembered: they are looked up every time."""
+remembered: they are looked up every time. A principal says how much of that time is left
+(`Principal.reuse_s`), so that a sidecar that remembers it too (`/v1/whoami`) keeps it no longer:
+`api_key_cache_s` bounds a revoked key end to end, not per hop."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from cachetools import TTLCache
 from sqlalchemy import select
@@ -33,10 +37,13 @@ def _record(key: str, owner_id: str, scopes: Iterable[str]) -> ApiKey:
 
 class ApiKeyStore:
     def __init__(self, sessions: async_sessionmaker, *, readers: async_sessionmaker | None = None,
-                 cache_s: float = 0.0) -> None:
+                 cache_s: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._sessions = sessions
         self._readers = readers or sessions  # lookups write nothing: no write lock on SQLite
-        self._verified: TTLCache | None = TTLCache(CACHED_KEYS, cache_s) if cache_s > 0 else None
+        self.cache_s = cache_s
+        self.clock = clock  # read at every use: a test may replace it
+        self._verified: TTLCache | None = (TTLCache(CACHED_KEYS, cache_s, timer=lambda: self.clock())
+                                           if cache_s > 0 else None)
 
     async def create(self, *, owner_id: str, scopes: Iterable[str], live: bool) -> tuple[str, ApiKey]:
         """Returns the key (to show once) and its record (which never holds it)."""
@@ -86,12 +93,14 @@ class ApiKeyStore:
             return None
         key_hash = apikeys.hash_api_key(key)
         if self._verified is not None and (known := self._verified.get(key_hash)) is not None:
-            return known
+            principal, verified_at = known
+            return dataclasses.replace(principal, reuse_s=max(0.0, verified_at + self.cache_s - self.clock()))
+        verified_at = self.clock()  # before the read: the time left is never overstated
         async with self._readers.begin() as session:
             record = (await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))).scalar_one_or_none()
         if record is None or record.revoked_at is not None:
             return None
-        principal = Principal(id=record.owner_id, scopes=frozenset(record.scopes), kind="api_key")
+        principal = Principal(id=record.owner_id, scopes=frozenset(record.scopes), kind="api_key", reuse_s=self.cache_s)
         if self._verified is not None:
-            self._verified[key_hash] = principal
+            self._verified[key_hash] = (principal, verified_at)
         return principal

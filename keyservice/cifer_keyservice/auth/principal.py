@@ -15,6 +15,10 @@ class Principal:
     """`usr_...` for an API key's owner, `system:serviceaccount:NS:NAME`, or `oidc:ISSUER#SUBJECT`."""
     scopes: frozenset[str]
     kind: str  # api_key | serviceaccount | oidc
+    reuse_s: float | None = dataclasses.field(default=None, compare=False)
+    """How much longer this verification holds here without a fresh lookup (a remembered API key's
+    remaining time); a sidecar that caches it must not keep it longer (`/v1/whoami`'s max-age).
+    None: nothing is remembered here for it."""
 
     @property
     def is_admin(self) -> bool:
