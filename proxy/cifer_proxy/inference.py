@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from cifer.api.errors import ApiError, ErrorCode
-from cifer.extras import needs
+from cifer.extras import MissingExtra, needs, require
 
 
 def unavailable(reason: str) -> ApiError:
@@ -21,6 +21,16 @@ class PodInference:
         self.url, self._timeout_s, self._ca = url, timeout_s, ca
         self._client: Any = None
         self._lock = asyncio.Lock()
+
+    def require(self) -> None:
+        """503 naming what is missing: an inference service for this pod, or the `[fhe]` extra."""
+        if self.url is None:
+            raise unavailable("no inference service is configured for this pod (cifer.io/inference)")
+        try:
+            for module in ("numpy", "tenseal"):  # the client's packing, and the keys it makes
+                require(module, extra="fhe", feature="this sidecar")
+        except MissingExtra:
+            raise unavailable(needs("this sidecar", "fhe")) from None
 
     async def client(self) -> Any:
         """The registered client: keys made and the public context sent on the first call."""

@@ -70,7 +70,8 @@ async def infer(request: web.Request) -> web.Response:
     if not isinstance(model_id, str) or not 0 < len(model_id) <= MAX_MODEL_ID_CHARS:
         raise bodies.invalid("model_id", "is required: a model id (GET /v1/models of the inference service)")
     vectors, batched = _inputs(body)
-    from cifer.fhe import FHEServiceError
+    request.app[INFERENCE].require()
+    from cifer.fhe import FHEServiceError  # importable now
     try:
         client = await request.app[INFERENCE].client()
         models = await client.models()
