@@ -6,7 +6,8 @@ together — in the database (`rate_limit_windows`), or in Redis when `redis_url
   `start` a multiple of `window_s` since the Unix epoch, so every replica agrees on it.
 - Principal: the authenticated caller's id. The public-key fetch (`encrypt`) needs no
   credentials, so it is counted per peer address, `ip:<address>` (behind a proxy that is the
-  proxy's address: give such a deployment's proxy its own limit).
+  proxy's address: give such a deployment's proxy its own limit); on the database store in each
+  replica's memory (`MemoryCounters`), so that a fetch writes nothing to the database.
 - Cost: one per request, except `POST /v1/decapsulate`, where each header of the batch is one
   decrypt. The middleware parses the body (already capped by `client_max_size`; aiohttp keeps
   the bytes for the handler) and counts its `headers` list; a body the handler will refuse
@@ -488,6 +489,59 @@ class RedisCounters:
         await self._client.aclose()
 
 
+class MemoryCounters:
+    """Counters this replica holds alone, for the unauthenticated public-key fetch (counted per
+    peer address) when the other counters live in the database: a fetch is no use of a key and
+    writes nothing to the database (issue 15). Each replica counts its own, so N replicas let one
+    address fetch N times the limit; with Redis configured, the fetch is counted there by every
+    replica together. At most MAX_COUNTERS windows are held: ended ones are forgotten first, then
+    the oldest (whose address starts again from zero: a looser limit on a public read, never a
+    refusal of a caller that kept within it)."""
+
+    errors: tuple[type[Exception], ...] = ()
+    MAX_COUNTERS = 100_000
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], tuple[int, int]] = {}  # -> (count, window end)
+
+    async def take(self, take: Take) -> Counted:
+        window = take.window
+        never = _never([window])
+        if never is not None:
+            return never
+        key = (take.principal, window.category, window.start)
+        count = self._counts.get(key, (0, window.reset))[0]
+        if count + window.cost > window.limit.limit:
+            return Counted(False, window, count)
+        if key not in self._counts and len(self._counts) >= self.MAX_COUNTERS:
+            self._forget(take.now)
+        self._counts[key] = (count + window.cost, window.reset)
+        return Counted(True, window, count + window.cost, taken=(window,))
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def _forget(self, now: float) -> None:
+        for key in [key for key, (_, end) in self._counts.items() if end <= now]:
+            del self._counts[key]
+        while len(self._counts) >= self.MAX_COUNTERS:  # oldest first: dicts keep insertion order
+            del self._counts[next(iter(self._counts))]
+
+    async def give_back(self, principal: str, windows: list[Window]) -> None:
+        for window in windows:
+            key = (principal, window.category, window.start)
+            if key in self._counts:
+                count, end = self._counts[key]
+                self._counts[key] = (max(0, count - window.cost), end)
+
+    async def delete_ended(self, before: int) -> None:
+        for key in [key for key in self._counts if key[2] < before]:
+            del self._counts[key]
+
+    async def close(self) -> None:
+        pass
+
+
 class RateLimiter:
     """Seed §8.1's limits over a shared counter store, and each cifer's own (`policy.rate_limits`)."""
 
@@ -496,6 +550,8 @@ class RateLimiter:
         self.counters = counters
         self.clock = clock
         """Unix seconds now; tests pin it, so that no window ends in the middle of one."""
+        # The unauthenticated fetch's counters, when the others are in the database (MemoryCounters).
+        self.unauthenticated: Counters = MemoryCounters() if isinstance(counters, DatabaseCounters) else counters
         self._longest_window_s = max([getattr(limits, f.name).window_s for f in dataclasses.fields(limits)
                                       if isinstance(getattr(limits, f.name), FixedWindow)] + [MAX_KEY_RATE_WINDOW_S])
 
@@ -541,11 +597,12 @@ class RateLimiter:
 
         take = Take(principal, Window.at(now, counter, self.limit_of(category, workload=workload), cost), notify, now,
                     tuple(sorted((keys or {}).items())), counter)
+        counters = self.unauthenticated if category in UNAUTHENTICATED else self.counters
         try:
-            counted = await self.counters.take(take)
+            counted = await counters.take(take)
             if random.randrange(CLEANUP_EVERY) == 0:
-                await self.counters.delete_ended(int(now) - self._longest_window_s)
-        except self.counters.errors:
+                await counters.delete_ended(int(now) - self._longest_window_s)
+        except counters.errors:
             log.exception("rate-limit counters unavailable; refusing the request")
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE) from None
         window = counted.window
@@ -565,9 +622,10 @@ class RateLimiter:
         back = [w for w in back if w.cost > 0]
         if not back:
             return verdict
+        counters = self.unauthenticated if back[0].category in UNAUTHENTICATED else self.counters
         try:
-            await self.counters.give_back(principal, back)
-        except self.counters.errors:
+            await counters.give_back(principal, back)
+        except counters.errors:
             log.exception("rate-limit counters unavailable; a refund is lost (the caller keeps the cost)")
             return verdict
         shown = next((w.cost for w in back if w.cifer_id == verdict.cifer_id), 0)

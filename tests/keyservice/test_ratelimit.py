@@ -304,3 +304,20 @@ async def test_a_control_plane_principal_is_never_limited_and_others_still_are(l
         await engine.dispose()
     assert counted == ["usr_alice"]  # nothing was counted for the operator
     assert [owner for owner, _ in await quota_events(service.settings)] == ["usr_alice"]
+
+
+async def test_the_fetch_counters_held_in_memory_are_bounded_and_keep_the_newest(monkeypatch):
+    # The public-key fetch is counted per address in the replica's memory on the database store
+    # (so a fetch writes nothing): many addresses must not grow it without bound.
+    monkeypatch.setattr(ratelimit.MemoryCounters, "MAX_COUNTERS", 10)
+    counters, limit, now = ratelimit.MemoryCounters(), FixedWindow(2, 60), 1000.0
+
+    def fetch(address: str) -> ratelimit.Take:
+        return ratelimit.Take(f"ip:{address}", ratelimit.Window.at(now, "encrypt", limit, 1), None, now)
+
+    for n in range(50):
+        assert (await counters.take(fetch(f"10.0.0.{n}"))).allowed
+    assert len(counters) <= 10
+    newest = fetch("10.0.0.49")
+    assert (await counters.take(newest)).allowed  # its second of 2: it was kept
+    assert not (await counters.take(newest)).allowed
