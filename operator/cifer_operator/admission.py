@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from cifer.api.middleware import answer_and_close, body_too_large
+from cifer.api.server import AppRunner
 from cifer_operator.injection import BY_NAMESPACE, BY_POD, InjectorSettings, KeyNames, Refusal, patch
 
 log = logging.getLogger("cifer.operator.injection")
@@ -56,8 +58,24 @@ SETTINGS = web.AppKey("settings", InjectorSettings)
 KEY_NAMES = web.AppKey("key_names", KeyNames)
 
 
+@web.middleware
+async def bounded(request: web.Request, handler):
+    """A review announced larger than MAX_REVIEW_BYTES: 413 at once, from its Content-Length,
+    before any of it is read, and the connection closed (as every CIFER server does)."""
+    if body_too_large(request, MAX_REVIEW_BYTES):
+        too_large = web.json_response({"message": f"an AdmissionReview is at most {MAX_REVIEW_BYTES} bytes"},
+                                      status=413)
+        return await answer_and_close(request, too_large)
+    return await handler(request)
+
+
+def malformed(request: web.BaseRequest, status: int, message: str) -> web.StreamResponse:
+    """The answer to a request aiohttp could not parse: JSON, echoing none of its bytes."""
+    return web.json_response({"message": message or "internal error"}, status=status)
+
+
 def create_app(settings: InjectorSettings, key_names: KeyNames) -> web.Application:
-    app = web.Application(client_max_size=MAX_REVIEW_BYTES)
+    app = web.Application(client_max_size=MAX_REVIEW_BYTES, middlewares=[bounded])
     app[SETTINGS], app[KEY_NAMES] = settings, key_names
 
     async def by_namespace(request: web.Request) -> web.Response:
@@ -71,12 +89,18 @@ def create_app(settings: InjectorSettings, key_names: KeyNames) -> web.Applicati
     return app
 
 
+def new_runner(settings: InjectorSettings, key_names: KeyNames) -> AppRunner:
+    """The app with CIFER's header limits and malformed-request answers (cifer.api.server), as
+    every CIFER server has them."""
+    return AppRunner(create_app(settings, key_names), render=malformed, access_log=None)
+
+
 async def start(settings: InjectorSettings, key_names: KeyNames, *, addr: str, port: int, certfile: str,
                 keyfile: str) -> web.AppRunner:
     """Serve over HTTPS (the API server calls webhooks over TLS only); the runner, to clean up."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(certfile, keyfile)
-    runner = web.AppRunner(create_app(settings, key_names), access_log=None)
+    runner = new_runner(settings, key_names)
     await runner.setup()
     await web.TCPSite(runner, addr, port, ssl_context=tls).start()
     return runner
