@@ -18,7 +18,14 @@ from aiohttp import web
 
 from cifer.api.middleware import answer_and_close, body_too_large
 from cifer.api.server import AppRunner
-from cifer_operator.injection import BY_NAMESPACE, BY_POD, InjectorSettings, KeyNames, Refusal, patch
+from cifer_operator.injection import (
+    BY_NAMESPACE,
+    BY_POD,
+    InjectorSettings,
+    KeyNames,
+    Refusal,
+    patch,
+)
 
 log = logging.getLogger("cifer.operator.injection")
 MAX_REVIEW_BYTES = 4 * 1024 * 1024  # a pod with large inline specs; the API server's own limit is 3 MiB

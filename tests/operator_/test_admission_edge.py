@@ -6,10 +6,9 @@ without TLS, which changes neither)."""
 from __future__ import annotations
 
 from aiohttp import web
-from rawhttp import exchange, request_head
-
 from cifer_operator.admission import MAX_REVIEW_BYTES, new_runner
 from cifer_operator.injection import InjectorSettings
+from rawhttp import exchange, request_head
 
 SETTINGS = InjectorSettings(image="cifer:test", keyservice_url="https://ks:8081")
 
