@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 
+from cifer_keyservice.auth.apikeys import ApiKeyStore
+from cifer_keyservice.db.engine import create_engine, sessions
+from keyrelease_helpers import data_key_of
 from sqlalchemy import text
 
 from cifer.crypto.suites import suite_by_name
 from cifer.envelope import Recipient
 from cifer.envelope.format import parse_header
-from cifer_keyservice.db.engine import create_engine
-from keyrelease_helpers import data_key_of
 
 
 def b64(data: bytes) -> str:
@@ -58,3 +59,15 @@ async def sql_at(database_url: str, *statements: str) -> list:
 async def sql(keyservice, *statements: str) -> list:
     """`sql_at` on a key service's database."""
     return await sql_at(keyservice.settings.database_url, *statements)
+
+
+async def revoke_api_keys_of(database_url: str, owner: str) -> None:
+    """Revokes every API key of `owner` in the database, as `cifer keyservice apikey revoke` does."""
+    engine = create_engine(database_url)
+    try:
+        store = ApiKeyStore(sessions(engine))
+        for row in await store.list():
+            if row["owner_id"] == owner:
+                assert await store.revoke(row["id"])
+    finally:
+        await engine.dispose()

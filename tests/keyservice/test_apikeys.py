@@ -7,24 +7,13 @@ import asyncio
 import dataclasses
 
 from cifer_keyservice.app import create_app
-from cifer_keyservice.auth.apikeys import ApiKeyStore
-from cifer_keyservice.db.engine import create_engine, sessions
+
+from keyservice.helpers import revoke_api_keys_of
 
 
 async def _service_with_cache(aiohttp_client, keyservice, cache_s: float):
     settings = dataclasses.replace(keyservice.settings, api_key_cache_s=cache_s)
     return await aiohttp_client(create_app(settings))
-
-
-async def _revoke_all(database_url: str, owner: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        store = ApiKeyStore(sessions(engine))
-        for row in await store.list():
-            if row["owner_id"] == owner:
-                assert await store.revoke(row["id"])
-    finally:
-        await engine.dispose()
 
 
 async def _status(client, headers) -> int:
@@ -37,7 +26,7 @@ async def test_without_a_cache_a_revoked_key_is_refused_at_once(keyservice, aioh
     client = await _service_with_cache(aiohttp_client, keyservice, 0)
     alice = await keyservice.api_key("usr_alice")
     assert await _status(client, alice) == 200
-    await _revoke_all(keyservice.settings.database_url, "usr_alice")  # as `cifer keyservice apikey revoke` does
+    await revoke_api_keys_of(keyservice.settings.database_url, "usr_alice")  # as `cifer keyservice apikey revoke` does
     assert await _status(client, alice) == 401
 
 
@@ -45,7 +34,7 @@ async def test_a_revoked_key_works_no_longer_than_the_cache_window(keyservice, a
     client = await _service_with_cache(aiohttp_client, keyservice, 0.5)
     alice = await keyservice.api_key("usr_alice")
     assert await _status(client, alice) == 200
-    await _revoke_all(keyservice.settings.database_url, "usr_alice")
+    await revoke_api_keys_of(keyservice.settings.database_url, "usr_alice")
     assert await _status(client, alice) == 200  # remembered: the documented window
     await asyncio.sleep(0.6)
     assert await _status(client, alice) == 401

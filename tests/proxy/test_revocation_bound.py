@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.auth.middleware import API_KEY_AUTH
-from cifer_keyservice.db.engine import create_engine, sessions
 from cifer_proxy.app import create_app as sidecar_app
 from cifer_proxy.state import CREDENTIALS
+from keyservice.helpers import revoke_api_keys_of
 
 from cifer.settings.sidecar import SidecarSettings
 
@@ -28,17 +27,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-async def _revoke(database_url: str, owner: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        store = ApiKeyStore(sessions(engine))
-        for row in await store.list():
-            if row["owner_id"] == owner:
-                assert await store.revoke(row["id"])
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -63,7 +51,7 @@ async def test_a_revoked_key_stops_encrypting_through_the_sidecar_within_5_s(bot
     alice = await keyservice.api_key("usr_alice")
     await keyservice.call("GET", "/v1/whoami", headers=alice, expect=200)  # remembered from T0
     clock.now = revoked_at = T0 + STEP_S
-    await _revoke(keyservice.settings.database_url, "usr_alice")
+    await revoke_api_keys_of(keyservice.settings.database_url, "usr_alice")
     last_accepted = None
     clock.now = revoked_at + first_use_after_s
     while clock.now < revoked_at + 12:
