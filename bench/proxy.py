@@ -186,17 +186,17 @@ def main(startup_only: bool) -> None:
             sidecar = f"http://127.0.0.1:{proxy_port}"
             wait_ready(f"{sidecar}/metrics")
             import urllib.request
-            request = urllib.request.Request(f"{sidecar}/v1/cifers", data=b'{"name": "bench"}', headers=auth)
+            json_headers = {**auth, "Content-Type": "application/json"}
+            request = urllib.request.Request(f"{sidecar}/v1/cifers", data=b'{"name": "bench"}', headers=json_headers)
             cifer_id = json.load(urllib.request.urlopen(request))["data"]["cifer_id"]
             encrypt_body = json.dumps({"cifer_id": cifer_id, "plaintext": base64.b64encode(os.urandom(1024)).decode()})
-            json_headers = {**auth, "Content-Type": "application/json"}
             started = startup_and_idle(keyservice_url, encrypt_body.encode(), json_headers)  # on a quiet machine
             if startup_only:
                 print(json.dumps(started, indent=1))
                 return
             procs.append(subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)]))
             wait_ready(f"http://127.0.0.1:{bare_port}/bare")
-            request = urllib.request.Request(f"{sidecar}/v1/encrypt", data=encrypt_body.encode(), headers=auth)
+            request = urllib.request.Request(f"{sidecar}/v1/encrypt", data=encrypt_body.encode(), headers=json_headers)
             ciphertext = json.load(urllib.request.urlopen(request))["data"]["ciphertext"]
             decrypt_body = json.dumps({"ciphertext": ciphertext}).encode()
             encrypts, bares, ratios, decrypts, decrypt_ratios = [], [], [], [], []
