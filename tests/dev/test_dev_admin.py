@@ -9,9 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import urllib.request
 
 import pytest
+from keyservice.served import call
 from ports import free_port
 from proxy.processes import wait_until_healthy
 
@@ -45,17 +45,6 @@ def dev(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def call(port: int, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status, json.load(resp)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
 
 
 def other_key(data) -> str:

@@ -40,15 +40,7 @@ class Service:
         wait_until_healthy(f"http://127.0.0.1:{self.port}", self.proc)
 
     def call(self, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                return resp.status, json.load(resp)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return call(self.port, method, path, key, body)
 
     def create_cifers(self, key: str, n: int) -> list[str]:
         ids = []
@@ -77,3 +69,15 @@ def raw_sql(data, *statements: str) -> list:
         for statement in statements:
             rows = db.execute(statement).fetchall()
         return rows
+
+
+def call(port: int, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
+    """One JSON call to a server on loopback with an API key: (status, decoded body)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

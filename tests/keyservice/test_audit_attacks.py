@@ -7,23 +7,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-from proxy.processes import stop
-
 from keyservice.served import Service, api_key, raw_sql, verify
-
-
-@pytest.fixture
-def data(tmp_path):
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def services():
-    started = []
-    yield started
-    for service in started:
-        stop(service.proc)
 
 
 def checkpoint_seq(data) -> int:

@@ -6,23 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-from proxy.processes import stop
-
 from keyservice.served import Service, api_key
-
-
-@pytest.fixture
-def data(tmp_path):
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def services():
-    started = []
-    yield started
-    for service in started:
-        stop(service.proc)
 
 
 def wait_for_file(path) -> None:

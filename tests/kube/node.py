@@ -184,6 +184,7 @@ class Node:
         self.socket = run / "containerd" / "containerd.sock"
         self.images: dict[str, str] = {}
         self.dns: ClusterDns | None = None
+        self._binaries: Path | None = None  # set once the node's binaries run: kube-proxy cleans up with it
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._ip_forward = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
         self._log_roots_before = {root: root.exists() for root in POD_LOG_ROOTS}
@@ -237,6 +238,7 @@ class Node:
         return node
 
     def _start(self, binaries: Path, images: Path, tokens: dict[str, str]) -> None:
+        self._binaries = binaries
         archives = sorted(images.glob("*.oci.tar"))
         self.images = {archive.name.removesuffix(".oci.tar"): image_name(archive) for archive in archives}
         ca = self.plane.ca_file or ""
@@ -276,7 +278,6 @@ class Node:
             f"--cluster-cidr={POD_CIDR}", "--proxy-mode=iptables", "--conntrack-max-per-core=0",
             "--oom-score-adj=0", "--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256",
         ])
-        self._binaries = binaries
         self._until(self._default_token_made, 60, "the token controller made the default ServiceAccount's token")
         self._until(self._proxy_synced, 60, "kube-proxy synced its rules")
 
@@ -419,9 +420,8 @@ state = "{self.run / 'containerd'}"
             self._delete_all_pods()
         for name in ("kubelet", "kube-proxy"):
             self._stop_process(name)
-        binaries = getattr(self, "_binaries", None)
-        if binaries is not None:
-            _run(str(binaries / "kube-proxy"), "--cleanup", check=False)
+        if self._binaries is not None:
+            _run(str(self._binaries / "kube-proxy"), "--cleanup", check=False)
         if "containerd" in self._processes and self._processes["containerd"].poll() is None:
             for container in self.ctr("containers", "ls", "-q", check=False).stdout.split():
                 self.ctr("tasks", "kill", "-s", "KILL", container, check=False)
