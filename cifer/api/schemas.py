@@ -30,7 +30,11 @@ MAX_BATCH_HEADERS = 256  # the key service's default; `max_batch_headers` may lo
 KEY_RATE_CATEGORIES = ["decrypt", "workload_decrypt"]
 MAX_KEY_RATE_LIMIT = 1_000_000_000
 MAX_KEY_RATE_WINDOW_S = 86400  # a day: the counters of ended windows are deleted after the longest one
-RATE_LIMIT_RE = re.compile(r"[1-9][0-9]{0,9}/[1-9][0-9]{0,4}")  # LIMIT/WINDOW_S, as `--rate-limit` spells it
+# LIMIT/WINDOW_S, as `--rate-limit` spells it, within the bounds above (1 to 1,000,000,000 in 1 to
+# 86,400 s), spelled out in the pattern itself so the OpenAPI document and the CRDs promise exactly
+# what the key service takes.
+RATE_LIMIT_RE = re.compile(r"(?:[1-9][0-9]{0,8}|1000000000)/(?:[1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}"
+                           r"|86[0-3][0-9]{2}|86400)")
 
 SUITES = ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]
 EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded"]

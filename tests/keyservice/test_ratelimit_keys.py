@@ -167,3 +167,19 @@ async def test_a_malformed_key_limit_is_a_400_naming_the_field(limited, rate_lim
     _, body = await service.call("PATCH", f"/v1/cifers/{cid}", headers=alice, expect=400,
                                  json={"policy": {"rate_limits": rate_limits}})
     assert body["error"]["details"] == {"field": field}
+
+
+@pytest.mark.parametrize("spelled", ["1/1", "1000000000/86400", "7/79999", "7/85999", "7/86399",
+                                     "0/60", "10/0", "10/86401", "10/99946", "1000000001/60", "01/60"])
+def test_the_documents_pattern_promises_exactly_what_the_key_service_takes(spelled):
+    # schemathesis found a window over a day that the OpenAPI pattern allowed and the service refused
+    import re
+
+    from cifer.api.openapi import document
+    from cifer.api.schemas import MAX_KEY_RATE_LIMIT, MAX_KEY_RATE_WINDOW_S
+
+    policy = document("keyservice")["components"]["schemas"]["CiferPolicy"]
+    pattern = policy["properties"]["rate_limits"]["properties"]["decrypt"]["pattern"]
+    limit, window_s = spelled.split("/")
+    taken = not limit.startswith("0") and 1 <= int(limit) <= MAX_KEY_RATE_LIMIT and 1 <= int(window_s) <= MAX_KEY_RATE_WINDOW_S
+    assert bool(re.fullmatch(pattern, spelled)) is taken
