@@ -19,27 +19,15 @@ from cifer import (
     StreamError,
 )
 from cifer import apikeys
-from ports import free_port
-from proxy.processes import stop, wait_until_healthy
+from dev.running import cifer_dev
 
 API_KEY = apikeys.generate_api_key(live=False)
 
 
 @pytest.fixture(scope="module")
 def dev_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One `cifer dev` for this module (starting one costs a migration and a KEK), stopped by pid."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port),
-         "--data-dir", str(tmp_path_factory.mktemp("dev") / "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CIFER_API_KEY": API_KEY},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, proc)
-        yield url
-    finally:
-        stop(proc)
+    with cifer_dev(tmp_path_factory.mktemp("dev") / "data", api_key=API_KEY) as server:
+        yield server.url
 
 
 @pytest.fixture

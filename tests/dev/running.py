@@ -1,0 +1,55 @@
+"""A running `cifer dev` (sidecar and key service in one process, as a user starts it) on a
+loopback port, for tests that drive it from outside: the SDKs in every language, the CLI.
+
+`dev_server` is a module-scoped fixture (a pytest plugin, see tests/conftest.py): one process per
+test module, since starting one costs a migration and a KEK."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cifer import apikeys
+from ports import free_port
+from proxy.processes import stop, wait_until_healthy
+
+
+@dataclasses.dataclass(frozen=True)
+class DevServer:
+    url: str  # http://127.0.0.1:PORT, the sidecar's API
+    api_key: str  # the CIFER_API_KEY it was started with: an admin key of the developer
+    data_dir: Path
+
+    def environment(self) -> dict[str, str]:
+        """This process's environment pointed at the server, as an SDK reads it."""
+        return {**os.environ, "CIFER_PROXY_URL": self.url, "CIFER_API_KEY": self.api_key}
+
+
+@contextlib.contextmanager
+def cifer_dev(data_dir: Path, *extra: str, api_key: str | None = None) -> Iterator[DevServer]:
+    """`cifer dev --port P --data-dir D EXTRA...` until the block ends (stopped with SIGINT)."""
+    api_key = api_key or apikeys.generate_api_key(live=False)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CIFER_API_KEY": api_key},
+    )
+    server = DevServer(f"http://127.0.0.1:{port}", api_key, data_dir)
+    try:
+        wait_until_healthy(server.url, proc)
+        yield server
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with cifer_dev(tmp_path_factory.mktemp("dev") / "data") as server:
+        yield server
