@@ -1,8 +1,11 @@
-"""The suites: which KEM seals an envelope's data key. One small interface, three suites.
+"""The suites: which KEM seals an envelope's data key, and which AEAD seals its payload.
 
-Every suite pairs a KEM with HKDF-SHA256 and AES-256-GCM; only the KEM differs, so a
-suite is exactly "how to make and open a shared secret". Private keys are their seeds
-(64 bytes for ML-KEM, d || z of FIPS 203; 32 bytes for X-Wing), never expanded forms.
+A suite is a KEM (ML-KEM-768, ML-KEM-1024 or X-Wing) with HKDF-SHA256 and a payload AEAD
+(AES-256-GCM or ChaCha20-Poly1305): six suites. Its u16 id says both: high byte the
+payload AEAD (0x00 AES-256-GCM, 0x01 ChaCha20-Poly1305), low byte the KEM. The KEM is all
+a key pair knows, so `name` is the KEM's name, and a cifer's key opens envelopes of either
+AEAD. Private keys are their seeds (64 bytes for ML-KEM, d || z of FIPS 203; 32 bytes for
+X-Wing), never expanded forms.
 """
 
 from __future__ import annotations
@@ -16,20 +19,25 @@ from typing import ClassVar
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from cifer.crypto import xwing
 from cifer.exceptions import InvalidCiphertext, InvalidKey
 
 SHARED_SECRET_BYTES = 32
+AES_256_GCM = "AES-256-GCM"
+CHACHA20_POLY1305 = "ChaCha20-Poly1305"
+AEADS = (AES_256_GCM, CHACHA20_POLY1305)  # the payload AEADs; the first is the default
 
 
 class Suite(abc.ABC):
-    """A KEM with its sizes; `suite_id` is the u16 written into every envelope."""
+    """A KEM with its sizes, and the payload AEAD; `suite_id` is the u16 written into every envelope."""
 
-    suite_id: ClassVar[int]
+    suite_id: ClassVar[int]  # high byte: the payload AEAD; low byte: the KEM
     name: ClassVar[str]  # the KEM's name as the API reports it, e.g. "ML-KEM-768"
     kdf: ClassVar[str] = "HKDF-SHA256"
-    aead: ClassVar[str] = "AES-256-GCM"
+    aead: ClassVar[str] = AES_256_GCM  # the payload AEAD's name; the key slot is AES-256-GCM in every suite
+    aead_class: ClassVar[type[AESGCM] | type[ChaCha20Poly1305]] = AESGCM  # aead_class(payload key) seals chunks
     seed_bytes: ClassVar[int]
     public_key_bytes: ClassVar[int]
     ciphertext_bytes: ClassVar[int]
@@ -71,7 +79,7 @@ class Suite(abc.ABC):
             raise InvalidKey(f"{self.name} public key must be {self.public_key_bytes} bytes")
 
     def __repr__(self) -> str:
-        return f"<Suite {self.suite_id:#06x} {self.name}>"
+        return f"<Suite {self.suite_id:#06x} {self.name} {self.aead}>"
 
 
 @functools.lru_cache(maxsize=256)
@@ -190,23 +198,55 @@ class XWing(Suite):
         return decapsulate
 
 
+# The same KEMs with ChaCha20-Poly1305 as the payload AEAD: for machines without AES-NI.
+class MlKem768ChaCha20Poly1305(MlKem768):
+    suite_id = 0x0101
+    aead = CHACHA20_POLY1305
+    aead_class = ChaCha20Poly1305
+
+
+class MlKem1024ChaCha20Poly1305(MlKem1024):
+    suite_id = 0x0102
+    aead = CHACHA20_POLY1305
+    aead_class = ChaCha20Poly1305
+
+
+class XWingChaCha20Poly1305(XWing):
+    suite_id = 0x0103
+    aead = CHACHA20_POLY1305
+    aead_class = ChaCha20Poly1305
+
+
+# One instance per suite id: headers carry these, and code may compare them by identity.
 ML_KEM_768 = MlKem768()
 ML_KEM_1024 = MlKem1024()
 X_WING = XWing()
+ML_KEM_768_CHACHA20_POLY1305 = MlKem768ChaCha20Poly1305()
+ML_KEM_1024_CHACHA20_POLY1305 = MlKem1024ChaCha20Poly1305()
+X_WING_CHACHA20_POLY1305 = XWingChaCha20Poly1305()
 DEFAULT_SUITE = ML_KEM_768
 
-_BY_ID = {suite.suite_id: suite for suite in (ML_KEM_768, ML_KEM_1024, X_WING)}
-_BY_NAME = {suite.name: suite for suite in _BY_ID.values()}
+_KEM_SUITES = (ML_KEM_768, ML_KEM_1024, X_WING)
+_BY_ID = {suite.suite_id: suite for suite in (
+    *_KEM_SUITES, ML_KEM_768_CHACHA20_POLY1305, ML_KEM_1024_CHACHA20_POLY1305, X_WING_CHACHA20_POLY1305,
+)}
+_BY_NAME = {(suite.name, suite.aead): suite for suite in _BY_ID.values()}
 
 
 def all_suites() -> Iterator[Suite]:
+    """All six, the AES-256-GCM ones first (in KEM order), then the ChaCha20-Poly1305 ones."""
     return iter(_BY_ID.values())
+
+
+def kem_suites() -> Iterator[Suite]:
+    """One suite per KEM, with the default AEAD: where KEMs are listed (key pairs, the API's algorithms)."""
+    return iter(_KEM_SUITES)
 
 
 def suite_by_id(suite_id: int) -> Suite | None:
     return _BY_ID.get(suite_id)
 
 
-def suite_by_name(name: str) -> Suite:
-    """The suite an API algorithm name stands for; KeyError if there is none."""
-    return _BY_NAME[name]
+def suite_by_name(name: str, aead: str = AES_256_GCM) -> Suite:
+    """The suite of a KEM (an API algorithm name) and a payload AEAD; KeyError if there is none."""
+    return _BY_NAME[(name, aead)]

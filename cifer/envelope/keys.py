@@ -7,6 +7,7 @@
     payload key  = HKDF-SHA256(ikm=data key, salt=message id, info=lp("CIFER-v1 payload"))
 
 lp(x) is a u16 big-endian length then x: no two contexts can encode to the same bytes.
+The wrapped key is AES-256-GCM in every suite; the suite's AEAD seals only the payload.
 A zero nonce is safe because every wrapping key comes from a fresh encapsulation and
 seals exactly one data key.
 """

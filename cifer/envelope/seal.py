@@ -31,7 +31,8 @@ AsyncKeyOpener = Callable[[Header], bytes | Awaitable[bytes]]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Recipient:
-    """A cifer's public key at one version: all that encryption needs."""
+    """A cifer's public key at one version: all that encryption needs. The suite's KEM must be
+    the key's; its AEAD (AES-256-GCM or ChaCha20-Poly1305) is the payload's, the sender's choice."""
 
     cifer_id: str
     key_version: int
@@ -40,7 +41,8 @@ class Recipient:
 
 
 class Keyring:
-    """Private seeds held in memory, by cifer id and version: a local `KeyOpener`."""
+    """Private seeds held in memory, by cifer id and version: a local `KeyOpener`. A seed is a
+    KEM key, so it opens headers of its KEM under either payload AEAD."""
 
     def __init__(self) -> None:
         self._seeds: dict[tuple[str, int], tuple[Suite, bytes]] = {}
@@ -51,8 +53,8 @@ class Keyring:
 
     def __call__(self, header: Header) -> bytes:
         found = self._seeds.get((header.cifer_id, header.key_version))
-        if found is None or found[0] is not header.suite:
-            raise InvalidCiphertext()  # unknown cifer or key version
+        if found is None or found[0].name != header.suite.name:
+            raise InvalidCiphertext()  # unknown cifer or key version, or another KEM
         return keys.open_slot(header, found[1])
 
 
@@ -95,7 +97,8 @@ class _Encryption:
         self.header = Header(recipient.suite, chunk_size, recipient.cifer_id, message_id,
                              MappingProxyType(dict(metadata or {})), commitment, slot, message_header)
         self.sealer = PayloadSealer(
-            keys.payload_key(self.header, data_key), chunk_size=chunk_size, associated_data=message_header
+            keys.payload_key(self.header, data_key), aead_class=recipient.suite.aead_class, chunk_size=chunk_size,
+            associated_data=message_header,
         )
 
 
@@ -129,7 +132,8 @@ class _HeaderReader:
 
 def _opener(header: Header, data_key: bytes) -> PayloadOpener:
     return PayloadOpener(
-        keys.payload_key(header, data_key), chunk_size=header.chunk_size, associated_data=header.message_bytes
+        keys.payload_key(header, data_key), aead_class=header.suite.aead_class, chunk_size=header.chunk_size,
+        associated_data=header.message_bytes,
     )
 
 
@@ -238,12 +242,17 @@ def decrypt_file(src: BinaryIO, dst: BinaryIO, open_key: KeyOpener, *, read_size
 # --- rotation ---------------------------------------------------------------------------
 
 def rewrap_header(header: Header, data_key: bytes, recipient: Recipient) -> Header:
-    """The same message header with a key slot for `recipient`; the payload stays valid."""
-    if recipient.cifer_id != header.cifer_id or recipient.suite is not header.suite:
+    """The same message header with a key slot for `recipient`; the payload stays valid.
+
+    The suite is the header's: `recipient` must have its KEM, and the payload AEAD cannot
+    change without re-encrypting the payload, so a ChaCha20-Poly1305 envelope stays one
+    whichever AEAD `recipient.suite` names.
+    """
+    if recipient.cifer_id != header.cifer_id or recipient.suite.name != header.suite.name:
         raise ValueError("a rewrap keeps the cifer id and suite; only the key version changes")
     keys.payload_key(header, data_key)  # refuse a data key that does not belong to this header
     return header.with_slot(keys.seal_slot(
-        data_key, suite=recipient.suite, public_key=recipient.public_key, cifer_id=recipient.cifer_id,
+        data_key, suite=header.suite, public_key=recipient.public_key, cifer_id=recipient.cifer_id,
         key_version=recipient.key_version, message_header=header.message_bytes,
     ))
 

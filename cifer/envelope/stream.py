@@ -1,7 +1,8 @@
 """The payload: STREAM (Hoang, Reyhanitabar, Rogaway, Vizár), as age uses it.
 
 The plaintext is cut into chunks of `chunk_size` bytes (the last may be shorter, and is
-empty only when the whole plaintext is). Chunk i is sealed with AES-256-GCM under the
+empty only when the whole plaintext is). Chunk i is sealed with the suite's payload AEAD
+(AES-256-GCM or ChaCha20-Poly1305, both with 12-byte nonces and 16-byte tags) under the
 payload key, nonce = i as 11 bytes big-endian || last-chunk flag (0x00 or 0x01), and the
 message header as associated data. So a reordered, dropped, duplicated or spliced chunk
 fails its tag, and a stream cut at a chunk boundary lacks its final flag.
@@ -12,13 +13,16 @@ out. A chunk's plaintext is returned only after its tag verified.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from cifer.exceptions import InvalidCiphertext
 
 TAG_BYTES = 16
-MAX_CHUNKS = 2**32  # 256 TiB at 64 KiB chunks; far below AES-GCM's per-key limits
+MAX_CHUNKS = 2**32  # 256 TiB at 64 KiB chunks; far below either AEAD's per-key limits
+AeadClass = Callable[[bytes], AESGCM | ChaCha20Poly1305]  # a suite's `aead_class`: key in, AEAD out
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
 
@@ -36,8 +40,8 @@ class _Framer:
     """Cuts a byte stream into units of `unit` bytes, holding the last whole unit back
     until a byte after it arrives: only then is it known not to be the final one."""
 
-    def __init__(self, payload_key: bytes, *, unit: int, associated_data: bytes) -> None:
-        self._aead = AESGCM(payload_key)
+    def __init__(self, payload_key: bytes, *, aead_class: AeadClass, unit: int, associated_data: bytes) -> None:
+        self._aead = aead_class(payload_key)  # one AEAD object per stream
         self._unit = unit
         self._aad = associated_data
         self._counter = 0
@@ -86,8 +90,8 @@ class _Framer:
 class PayloadSealer(_Framer):
     """Seals a plaintext stream fed in arbitrary pieces."""
 
-    def __init__(self, payload_key: bytes, *, chunk_size: int, associated_data: bytes) -> None:
-        super().__init__(payload_key, unit=chunk_size, associated_data=associated_data)
+    def __init__(self, payload_key: bytes, *, aead_class: AeadClass, chunk_size: int, associated_data: bytes) -> None:
+        super().__init__(payload_key, aead_class=aead_class, unit=chunk_size, associated_data=associated_data)
 
     def _apply(self, chunk: bytes | bytearray | memoryview, *, last: bool) -> bytes:
         if self._counter >= MAX_CHUNKS:
@@ -104,8 +108,10 @@ class PayloadSealer(_Framer):
 class PayloadOpener(_Framer):
     """Opens a sealed stream fed in arbitrary pieces; any fault is InvalidCiphertext."""
 
-    def __init__(self, payload_key: bytes, *, chunk_size: int, associated_data: bytes) -> None:
-        super().__init__(payload_key, unit=chunk_size + TAG_BYTES, associated_data=associated_data)
+    def __init__(self, payload_key: bytes, *, aead_class: AeadClass, chunk_size: int, associated_data: bytes) -> None:
+        super().__init__(
+            payload_key, aead_class=aead_class, unit=chunk_size + TAG_BYTES, associated_data=associated_data
+        )
 
     def _apply(self, sealed: bytes | bytearray | memoryview, *, last: bool) -> bytes:
         if self._counter >= MAX_CHUNKS:

@@ -52,7 +52,7 @@ class Keystore:
         decapsulate = key.suite.decapsulator(seed)
 
         def open_header(header: Header) -> bytes:
-            if header.suite is not key.suite:
+            if header.suite.name != key.suite.name:  # the key's KEM; either payload AEAD
                 raise InvalidCiphertext()
             return keys.open_slot_with(header, decapsulate)
 
@@ -65,6 +65,6 @@ class Keystore:
         InvalidWrappedKey if the stored seed is damaged or wrapped by another KEK;
         KeystoreUnavailable if the KEK cannot be used. The three never blur.
         """
-        if header.suite is not key.suite:
+        if header.suite.name != key.suite.name:
             raise InvalidCiphertext()
         return self.opener(key)(header)

@@ -1,4 +1,5 @@
-"""Round trips for every suite and the boundary sizes, through bytes, streams and files."""
+"""Round trips for every suite (three KEMs, two payload AEADs) and the boundary sizes, through
+bytes, streams and files."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from cifer.envelope import (
     DEFAULT_CHUNK_SIZE, adecrypt_stream, aencrypt_stream, decrypt, decrypt_file, decrypt_stream, encrypt,
     encrypt_file, encrypt_stream, Keyring, parse_header_exact, rewrap,
 )
+from cifer.crypto.suites import AES_256_GCM, CHACHA20_POLY1305, suite_by_name
 from cifer.exceptions import InvalidCiphertext
 from cifer.envelope.format import parse_header
 from envelope_helpers import SUITES, keyring_for
 
 CHUNK = DEFAULT_CHUNK_SIZE
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * 1024 * 1024 + 17]
+every_suite = pytest.mark.parametrize("suite", SUITES, ids=lambda s: f"{s.name} {s.aead}")
 
 
-@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.name)
+@every_suite
 @pytest.mark.parametrize("size", SIZES)
 def test_bytes_round_trip_for_every_suite_and_boundary_size(suite, size):
     keyring, v1, _ = keyring_for(suite)
@@ -29,11 +32,12 @@ def test_bytes_round_trip_for_every_suite_and_boundary_size(suite, size):
     assert decrypt(envelope, keyring) == plaintext
 
 
-@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.name)
-def test_envelope_starts_with_the_seeds_base64_prefix(suite):
+@every_suite
+def test_envelope_starts_with_the_seeds_base64_prefix_or_its_chacha20_poly1305_twin(suite):
     import base64
     _, v1, _ = keyring_for(suite)
-    assert base64.b64encode(encrypt(v1, b"x")).startswith(b"Q0lGUgABAA")
+    prefix = {AES_256_GCM: b"Q0lGUgABAA", CHACHA20_POLY1305: b"Q0lGUgABAQ"}[suite.aead]
+    assert base64.b64encode(encrypt(v1, b"x")).startswith(prefix)
 
 
 def test_envelope_size_is_header_plus_chunks_plus_tags():
@@ -50,8 +54,9 @@ def test_envelope_size_is_header_plus_chunks_plus_tags():
     chunk_log2=st.integers(10, 12),
 )
 @settings(max_examples=60, deadline=None)
-def test_any_plaintext_in_any_pieces_round_trips(plaintext, piece_sizes, chunk_log2):
-    keyring, v1, _ = keyring_for(SUITES[0])
+@pytest.mark.parametrize("aead", [AES_256_GCM, CHACHA20_POLY1305])
+def test_any_plaintext_in_any_pieces_round_trips(aead, plaintext, piece_sizes, chunk_log2):
+    keyring, v1, _ = keyring_for(suite_by_name("ML-KEM-768", aead))
 
     def pieces(data):  # cut data into the drawn piece sizes, cycling
         i, k = 0, 0
@@ -73,8 +78,9 @@ def test_stream_output_matches_one_shot_layout():
     assert decrypt(streamed, keyring) == plaintext
 
 
-async def test_async_streams_round_trip():
-    keyring, v1, _ = keyring_for(SUITES[2])
+@pytest.mark.parametrize("aead", [AES_256_GCM, CHACHA20_POLY1305])
+async def test_async_streams_round_trip(aead):
+    keyring, v1, _ = keyring_for(suite_by_name("X-Wing", aead))
     plaintext = os.urandom(200_000)
 
     async def source(data, step):
@@ -90,8 +96,9 @@ async def test_async_streams_round_trip():
     assert out == plaintext
 
 
-def test_file_objects_round_trip():
-    keyring, v1, _ = keyring_for(SUITES[1])
+@pytest.mark.parametrize("aead", [AES_256_GCM, CHACHA20_POLY1305])
+def test_file_objects_round_trip(aead):
+    keyring, v1, _ = keyring_for(suite_by_name("ML-KEM-1024", aead))
     plaintext = os.urandom(CHUNK * 2 + 3)
     sealed, opened = io.BytesIO(), io.BytesIO()
     encrypt_file(v1, io.BytesIO(plaintext), sealed, metadata={"filename": "secret.bin"})
@@ -108,7 +115,7 @@ def test_metadata_is_authenticated_and_returned():
     assert (header.cifer_id, header.key_version) == (v1.cifer_id, 1)
 
 
-@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.name)
+@every_suite
 def test_rewrap_to_version_2_keeps_payload_bytes_and_decrypts_with_version_2(suite):
     keyring, v1, _ = keyring_for(suite)
     version_2_only = Keyring()
@@ -126,9 +133,36 @@ def test_rewrap_to_version_2_keeps_payload_bytes_and_decrypts_with_version_2(sui
         decrypt(new, keyring)  # this keyring's version 2 is another key
 
 
+@pytest.mark.parametrize("kem", ["ML-KEM-768", "X-Wing"])
+def test_rewrap_keeps_the_payload_aead_whichever_aead_the_recipient_names(kem):
+    """A recipient is a KEM key; the key service builds it from the cifer's KEM alone. The AEAD
+    is the message's: a ChaCha20-Poly1305 envelope rewraps to a ChaCha20-Poly1305 envelope."""
+    chacha = suite_by_name(kem, CHACHA20_POLY1305)
+    keyring, v1, _ = keyring_for(chacha)
+    version_2_only = Keyring()
+    v2 = version_2_only.add(v1.cifer_id, 2, suite_by_name(kem), suite_by_name(kem).generate_seed())
+    assert v2.suite.aead == AES_256_GCM
+    plaintext = os.urandom(CHUNK + 1)
+    old = encrypt(v1, plaintext)
+    new = rewrap(old, keyring, v2)
+    new_header, new_len = parse_header(new)
+    assert new_header.suite is chacha and new_header.key_version == 2
+    assert new[:8] == old[:8] and new[new_len:] == old[parse_header(old)[1]:]
+    assert decrypt(new, version_2_only) == plaintext
+
+
 def test_rewrap_refuses_another_cifer():
     keyring, v1, _ = keyring_for(SUITES[0])
     other = Keyring().add("cif_otherotherother", 2, SUITES[0], SUITES[0].generate_seed())
+    with pytest.raises(ValueError):
+        rewrap(encrypt(v1, b"x"), keyring, other)
+
+
+@pytest.mark.parametrize("aead", [AES_256_GCM, CHACHA20_POLY1305])
+def test_rewrap_refuses_another_kem(aead):
+    keyring, v1, _ = keyring_for(suite_by_name("ML-KEM-768", aead))
+    x_wing = suite_by_name("X-Wing", aead)
+    other = Keyring().add(v1.cifer_id, 2, x_wing, x_wing.generate_seed())
     with pytest.raises(ValueError):
         rewrap(encrypt(v1, b"x"), keyring, other)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from asn1crypto import core  # an independent DER parser (python-pkcs11 depends on it)
 
-from cifer.crypto.suites import ML_KEM_768, ML_KEM_1024, X_WING, all_suites
+from cifer.crypto.suites import ML_KEM_768, ML_KEM_1024, X_WING, kem_suites
 from cifer.exceptions import InvalidKey
 
-SUITES = list(all_suites())
+SUITES = list(kem_suites())  # key pairs are per KEM; the payload AEAD plays no part
 OIDS = {ML_KEM_768: "2.16.840.1.101.3.4.4.2", ML_KEM_1024: "2.16.840.1.101.3.4.4.3", X_WING: "1.3.6.1.4.1.62253.25722"}
 
 
