@@ -1,5 +1,9 @@
-"""Writes tests/vectors/envelope-v1.json. Run it only when a new format version is made:
-the committed file is what keeps version 1 from drifting.
+"""Writes the golden vectors of one payload AEAD: tests/vectors/envelope-v1.json for
+AES-256-GCM, envelope-v1-chacha20-poly1305.json for ChaCha20-Poly1305. Run it only when a
+new format version or a new suite is made: the committed files are what keep version 1 from
+drifting, so it refuses to replace one that exists.
+
+    python tests/vectors/make_envelope_vectors.py ChaCha20-Poly1305
 
 Seeds, data keys, message ids and plaintexts come from fixed labels. The KEM ciphertexts
 come from one real encapsulation each (cryptography offers no derandomized ML-KEM
@@ -8,14 +12,18 @@ encapsulation) and are stored, so the vectors are reproducible from the file alo
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
 
-from cifer.crypto.suites import ML_KEM_768, ML_KEM_1024, X_WING
+from cifer.crypto.suites import AEADS, AES_256_GCM, CHACHA20_POLY1305, suite_by_name
 from cifer.envelope import FixedRandomness, Recipient, encrypt
 
-OUT = Path(__file__).with_name("envelope-v1.json")
+FILES = {
+    AES_256_GCM: Path(__file__).with_name("envelope-v1.json"),
+    CHACHA20_POLY1305: Path(__file__).with_name("envelope-v1-chacha20-poly1305.json"),
+}
 
 
 def fixed(label: str, n: int) -> bytes:
@@ -23,19 +31,23 @@ def fixed(label: str, n: int) -> bytes:
 
 
 CASES = [
-    # name, suite, chunk size, plaintext length, metadata
-    ("ml-kem-768 one byte", ML_KEM_768, 65536, 1, {}),
-    ("ml-kem-768 empty", ML_KEM_768, 65536, 0, {}),
-    ("ml-kem-768 three chunks with metadata", ML_KEM_768, 1024, 2500, {"filename": "secret.bin", "ü": "✓"}),
-    ("ml-kem-768 exact chunk multiple", ML_KEM_768, 1024, 2048, {}),
-    ("ml-kem-1024 two chunks", ML_KEM_1024, 1024, 1500, {"purpose": "backup"}),
-    ("x-wing two chunks", X_WING, 1024, 1025, {"purpose": "test"}),
+    # name, KEM, chunk size, plaintext length, metadata
+    ("ml-kem-768 one byte", "ML-KEM-768", 65536, 1, {}),
+    ("ml-kem-768 empty", "ML-KEM-768", 65536, 0, {}),
+    ("ml-kem-768 three chunks with metadata", "ML-KEM-768", 1024, 2500, {"filename": "secret.bin", "ü": "✓"}),
+    ("ml-kem-768 exact chunk multiple", "ML-KEM-768", 1024, 2048, {}),
+    ("ml-kem-1024 two chunks", "ML-KEM-1024", 1024, 1500, {"purpose": "backup"}),
+    ("x-wing two chunks", "X-Wing", 1024, 1025, {"purpose": "test"}),
 ]
 
 
-def main() -> None:
+def vectors_for(aead: str) -> list[dict]:
+    """The cases sealed with `aead`; names (and so every fixed input) are the AEAD's own,
+    except AES-256-GCM's, which keep the names they were first written with."""
     vectors = []
-    for name, suite, chunk_size, length, metadata in CASES:
+    for case_name, kem, chunk_size, length, metadata in CASES:
+        suite = suite_by_name(kem, aead)
+        name = case_name if aead == AES_256_GCM else f"{aead.lower()} {case_name}"
         seed = fixed(name + " seed", suite.seed_bytes)
         recipient = Recipient("cif_" + fixed(name + " id", 8).hex(), 7, suite, suite.public_key(seed))
         shared_secret, kem_ciphertext = suite.encapsulate(recipient.public_key)
@@ -45,13 +57,26 @@ def main() -> None:
             recipient, plaintext, metadata=metadata, chunk_size=chunk_size, unsafe_randomness=randomness
         )
         vectors.append({
-            "name": name, "suite": suite.name, "seed": seed.hex(), "cifer_id": recipient.cifer_id,
+            "name": name, "suite": suite.name, **({} if aead == AES_256_GCM else {"aead": aead}),
+            "seed": seed.hex(), "cifer_id": recipient.cifer_id,
             "key_version": recipient.key_version, "chunk_size": chunk_size, "metadata": metadata,
             "plaintext": plaintext.hex(), "data_key": randomness.data_key.hex(),
             "message_id": randomness.message_id.hex(), "kem_ciphertext": kem_ciphertext.hex(),
             "envelope": envelope.hex(),
         })
-    OUT.write_text(json.dumps({"format_version": 1, "vectors": vectors}, indent=1, ensure_ascii=False) + "\n")
+    return vectors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Writes the golden envelope vectors of one payload AEAD.")
+    parser.add_argument("aead", choices=AEADS, help="whose vectors to write")
+    parser.add_argument("--replace", action="store_true", help="overwrite a committed file (a new format version)")
+    args = parser.parse_args()
+    out = FILES[args.aead]
+    if out.exists() and not args.replace:
+        parser.error(f"{out.name} exists: the committed vectors are the format; pass --replace to rewrite them")
+    document = {"format_version": 1, "vectors": vectors_for(args.aead)}
+    out.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
