@@ -1,0 +1,3 @@
+module github.com/cifer-io/sdk-go
+
+go 1.19
