@@ -249,7 +249,7 @@ def rewrap_header(header: Header, data_key: bytes, recipient: Recipient) -> Head
     whichever AEAD `recipient.suite` names.
     """
     if recipient.cifer_id != header.cifer_id or recipient.suite.name != header.suite.name:
-        raise ValueError("a rewrap keeps the cifer id and suite; only the key version changes")
+        raise ValueError("a rewrap keeps the cifer id, KEM and payload AEAD; only the key version changes")
     keys.payload_key(header, data_key)  # refuse a data key that does not belong to this header
     return header.with_slot(keys.seal_slot(
         data_key, suite=header.suite, public_key=recipient.public_key, cifer_id=recipient.cifer_id,
