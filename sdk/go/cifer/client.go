@@ -254,9 +254,10 @@ func (c *Client) do(ctx context.Context, cl call, out interface{}) (err error) {
 			var data []byte
 			data, err = readCapped(resp.Body, c.cfg.maxResponse)
 			resp.Body.Close()
-			if err != nil {
+			var ce *CiferError
+			if err != nil && !errors.As(err, &ce) {
 				err = connectionError(c.baseURL, err)
-			} else {
+			} else if err == nil {
 				return unwrap(data, out)
 			}
 		}
