@@ -1,0 +1,160 @@
+/**
+ * Sealing envelopes in-process (docs/envelope.md "Encrypting", steps 1-7), byte-compatible
+ * with cifer/envelope/seal.py. Encryption needs only a public key, so a browser or an edge
+ * function can seal to a CIFER with no sidecar. Opening always goes through the API: private
+ * keys never leave the key service, so there is no local decrypt here.
+ */
+
+import { concat, fromBase64, randomBytes } from '../bytes.js';
+import { InvalidKeyError } from '../errors.js';
+import {
+  DATA_KEY_BYTES, DEFAULT_CHUNK_SIZE, MESSAGE_ID_BYTES, type Metadata, checkCiferId, chunkLog2, encodeKeySlot,
+  encodeMessageHeader, encodeMetadata,
+} from './format.js';
+import { aesKey, commitment, payloadKey, wrapDataKey, wrappingKey } from './keys.js';
+import { PayloadSealer } from './stream.js';
+import { type Suite, publicKeyFromSpki, suiteByName } from './suites.js';
+
+/**
+ * A CIFER's public key at one version: what `client.keys.get(id)` returns (seed §4.7), or the
+ * same fields from anywhere else (a config file, a build step). `encapsulationKey` is the DER
+ * SubjectPublicKeyInfo, as bytes or as the API's base64 text.
+ */
+export interface PublicKeyInput {
+  ciferId: string;
+  keyVersion: number;
+  algorithm: string;
+  encapsulationKey: Uint8Array | string;
+}
+
+export interface SealOptions {
+  /** Authenticated, non-secret strings carried in the header (at most 4096 bytes as canonical JSON). */
+  metadata?: Metadata;
+  /** Plaintext bytes per STREAM chunk: a power of two, 1 KiB .. 1 MiB; 64 KiB by default. */
+  chunkSize?: number;
+}
+
+/** Every random input of one encryption, fixed: for known-answer vectors only, never for data. */
+export interface UnsafeRandomness {
+  dataKey: Uint8Array;
+  messageId: Uint8Array;
+  sharedSecret: Uint8Array;
+  kemCiphertext: Uint8Array;
+}
+
+/** A checked recipient: suite and raw public key resolved once. */
+export interface Recipient {
+  ciferId: string;
+  keyVersion: number;
+  suite: Suite;
+  publicKey: Uint8Array;
+}
+
+export function recipientOf(key: PublicKeyInput): Recipient {
+  checkCiferId(key.ciferId);
+  const suite = suiteByName(key.algorithm);
+  const der = typeof key.encapsulationKey === 'string' ? fromBase64(key.encapsulationKey) : key.encapsulationKey;
+  if (!der) throw new InvalidKeyError('encapsulationKey is not valid base64');
+  return { ciferId: key.ciferId, keyVersion: key.keyVersion, suite, publicKey: publicKeyFromSpki(suite, der) };
+}
+
+/** One message being sealed: its header bytes, then a sealer for the payload. */
+export async function startEnvelope(
+  recipient: Recipient, options: SealOptions = {}, unsafeRandomness?: UnsafeRandomness,
+): Promise<{ header: Uint8Array; sealer: PayloadSealer }> {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  chunkLog2(chunkSize);
+  const metadata = encodeMetadata(options.metadata);
+  const dataKey = unsafeRandomness?.dataKey ?? randomBytes(DATA_KEY_BYTES);
+  const messageId = unsafeRandomness?.messageId ?? randomBytes(MESSAGE_ID_BYTES);
+  if (dataKey.length !== DATA_KEY_BYTES || messageId.length !== MESSAGE_ID_BYTES) {
+    throw new RangeError('unsafeRandomness: the data key is 32 bytes and the message id 16');
+  }
+  const messageHeader = encodeMessageHeader({
+    suite: recipient.suite, chunkSize, ciferId: recipient.ciferId, messageId, metadata,
+    commitment: commitment(dataKey, messageId),
+  });
+  const { sharedSecret, kemCiphertext } = unsafeRandomness ?? recipient.suite.encapsulate(recipient.publicKey);
+  const wrapping = wrappingKey(sharedSecret, recipient.suite, recipient.ciferId, recipient.keyVersion);
+  const wrapped = await wrapDataKey(wrapping, dataKey, messageHeader);
+  const header = concat([messageHeader, encodeKeySlot(recipient.suite, recipient.keyVersion, kemCiphertext, wrapped)]);
+  const sealer = new PayloadSealer(await aesKey(payloadKey(dataKey, messageId)), chunkSize, messageHeader);
+  return { header, sealer };
+}
+
+/**
+ * Seals `plaintext` to a CIFER's public key, in-process: the same envelope bytes `POST
+ * /v1/encrypt` returns, which `client.decrypt` (or any CIFER sidecar) opens.
+ */
+export async function sealLocally(publicKey: PublicKeyInput | Recipient, plaintext: Uint8Array, options: SealOptions = {}): Promise<Uint8Array> {
+  return sealWith(toRecipient(publicKey), plaintext, options);
+}
+
+/** `sealLocally` with every random input given: reproduces the project's golden vectors. Never for data. */
+export async function unsafeSealWithRandomness(
+  publicKey: PublicKeyInput | Recipient, plaintext: Uint8Array, options: SealOptions, randomness: UnsafeRandomness,
+): Promise<Uint8Array> {
+  return sealWith(toRecipient(publicKey), plaintext, options, randomness);
+}
+
+async function sealWith(recipient: Recipient, plaintext: Uint8Array, options: SealOptions, randomness?: UnsafeRandomness): Promise<Uint8Array> {
+  if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
+  const { header, sealer } = await startEnvelope(recipient, options, randomness);
+  const chunks = await sealer.update(plaintext);
+  chunks.push(await sealer.finalize());
+  return concat([header, ...chunks]);
+}
+
+/**
+ * Seals a stream of plaintext pieces (a web ReadableStream, a Node Readable, any async
+ * iterable of bytes) into a web ReadableStream of envelope bytes, one chunk in memory at a time.
+ */
+export function sealStreamLocally(
+  publicKey: PublicKeyInput | Recipient, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, options: SealOptions = {},
+): ReadableStream<Uint8Array> {
+  const recipient = toRecipient(publicKey);
+  let iterator: AsyncIterator<Uint8Array> | undefined;
+  let state: Awaited<ReturnType<typeof startEnvelope>> | undefined;
+  let ended = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!state) {
+        state = await startEnvelope(recipient, options);
+        iterator = iterate(source);
+        controller.enqueue(state.header);
+        return;
+      }
+      if (ended) return;
+      const next = await (iterator as AsyncIterator<Uint8Array>).next();
+      if (next.done) {
+        ended = true;
+        controller.enqueue(await state.sealer.finalize());
+        controller.close();
+        return;
+      }
+      for (const sealed of await state.sealer.update(next.value)) controller.enqueue(sealed);
+    },
+    async cancel(reason) {
+      await iterator?.return?.(reason);
+    },
+  }, { highWaterMark: 1 });
+}
+
+function toRecipient(key: PublicKeyInput | Recipient): Recipient {
+  return 'suite' in key && 'publicKey' in key ? key : recipientOf(key);
+}
+
+/** An async iterator over a web ReadableStream or any async iterable (a Node Readable is one). */
+export function iterate(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>): AsyncIterator<Uint8Array> {
+  if (typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
+    return (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  }
+  const reader = (source as ReadableStream<Uint8Array>).getReader();
+  return {
+    next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+    return: async (value?: unknown) => {
+      await reader.cancel(value);
+      return { done: true, value: undefined };
+    },
+  };
+}

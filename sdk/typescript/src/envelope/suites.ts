@@ -1,0 +1,95 @@
+/**
+ * The suites (docs/envelope.md field 3): which KEM seals an envelope's data key. Only the
+ * encapsulation side lives here: decapsulation needs a private key, and private keys never
+ * leave the key service. Public keys arrive as the API's SubjectPublicKeyInfo DER.
+ */
+
+import { ml_kem1024, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
+
+import { concat, timingSafeEqual } from '../bytes.js';
+import { InvalidKeyError } from '../errors.js';
+
+export interface Encapsulation {
+  sharedSecret: Uint8Array;
+  kemCiphertext: Uint8Array;
+}
+
+export interface Suite {
+  /** The u16 written into every envelope. */
+  readonly id: number;
+  /** The KEM's name as the API reports it (`algorithm`, `key_algorithm`). */
+  readonly name: 'ML-KEM-768' | 'ML-KEM-1024' | 'X-Wing';
+  readonly publicKeyBytes: number;
+  readonly ciphertextBytes: number;
+  /** Everything in the SubjectPublicKeyInfo before the raw key: fixed, since the key length is. */
+  readonly spkiPrefix: Uint8Array;
+  encapsulate(publicKey: Uint8Array): Encapsulation;
+}
+
+function der(tag: number, content: Uint8Array): Uint8Array {
+  const n = content.length;
+  let length: number[];
+  if (n < 0x80) length = [n];
+  else if (n < 0x100) length = [0x81, n];
+  else length = [0x82, n >>> 8, n & 0xff];
+  return concat([new Uint8Array([tag, ...length]), content]);
+}
+
+/** SEQUENCE { SEQUENCE { OID }, BIT STRING (0 unused bits) key }, minus the key bytes. */
+function spkiPrefix(oid: number[], keyBytes: number): Uint8Array {
+  const algorithm = der(0x30, der(0x06, new Uint8Array(oid)));
+  const whole = der(0x30, concat([algorithm, der(0x03, new Uint8Array(1 + keyBytes))]));
+  return whole.subarray(0, whole.length - keyBytes);
+}
+
+interface NobleKem {
+  encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
+}
+
+function suite(
+  id: number, name: Suite['name'], kem: NobleKem, oid: number[], publicKeyBytes: number, ciphertextBytes: number,
+): Suite {
+  return {
+    id, name, publicKeyBytes, ciphertextBytes, spkiPrefix: spkiPrefix(oid, publicKeyBytes),
+    encapsulate(publicKey: Uint8Array): Encapsulation {
+      if (publicKey.length !== publicKeyBytes) throw new InvalidKeyError(`${name} public key must be ${publicKeyBytes} bytes`);
+      let result: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+      try {
+        result = kem.encapsulate(publicKey);
+      } catch {
+        throw new InvalidKeyError(`not a valid ${name} public key`);
+      }
+      return { sharedSecret: result.sharedSecret, kemCiphertext: result.cipherText };
+    },
+  };
+}
+
+// id-alg-ml-kem-768 / -1024 (2.16.840.1.101.3.4.4.2 / .3, FIPS 203) and id-XWing (1.3.6.1.4.1.62253.25722).
+const NIST_KEM = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04];
+export const ML_KEM_768: Suite = suite(0x0001, 'ML-KEM-768', ml_kem768, [...NIST_KEM, 0x02], 1184, 1088);
+export const ML_KEM_1024: Suite = suite(0x0002, 'ML-KEM-1024', ml_kem1024, [...NIST_KEM, 0x03], 1568, 1568);
+export const X_WING: Suite = suite(
+  0x0003, 'X-Wing', ml_kem768_x25519, [0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xe6, 0x2d, 0x81, 0xc8, 0x7a], 1216, 1120,
+);
+
+export const SUITES: readonly Suite[] = [ML_KEM_768, ML_KEM_1024, X_WING];
+
+export function suiteById(id: number): Suite | undefined {
+  return SUITES.find((s) => s.id === id);
+}
+
+export function suiteByName(name: string): Suite {
+  const found = SUITES.find((s) => s.name === name);
+  if (!found) throw new InvalidKeyError(`unknown algorithm ${JSON.stringify(name)}; expected ML-KEM-768, ML-KEM-1024 or X-Wing`);
+  return found;
+}
+
+/** The raw public key inside a SubjectPublicKeyInfo DER of this suite; InvalidKeyError otherwise. */
+export function publicKeyFromSpki(suiteOf: Suite, spki: Uint8Array): Uint8Array {
+  const prefix = suiteOf.spkiPrefix;
+  if (spki.length !== prefix.length + suiteOf.publicKeyBytes || !timingSafeEqual(spki.subarray(0, prefix.length), prefix)) {
+    throw new InvalidKeyError(`not a ${suiteOf.name} SubjectPublicKeyInfo`);
+  }
+  return spki.slice(prefix.length);
+}
