@@ -13,6 +13,7 @@ import { Cifers, Keys, Webhooks } from './resources.js';
 import { type PublicKeyInput, type SealOptions, recipientOf, sealLocally, sealStreamLocally } from './envelope/seal.js';
 import type { Metadata } from './envelope/format.js';
 import { type BodySource, CiferStream, Upload } from './streams.js';
+import { nodeStreamingFetch } from './nodestream.js';
 import { type FetchLike, type RetryOptions, Transport, displayUrl } from './transport.js';
 
 export const DEFAULT_BASE_URL = 'http://localhost:8080';
@@ -37,13 +38,16 @@ export interface CiferClientOptions {
   rateLimitRetry?: RetryOptions;
   /** Whole-call limit for JSON calls, in milliseconds; 60 000 by default. Streams have none. */
   timeoutMs?: number;
+  /** A stream fails when no byte moves for this long, in milliseconds; 300 000 by default (Node only). */
+  streamIdleTimeoutMs?: number;
   /** The circuit breaker (seed §6.6); `false` turns it off. Defaults: 5 failures, 30 000 ms open. */
   circuitBreaker?: CircuitBreakerOptions | false;
   /** Called after every HTTP attempt with its outcome and duration: the metrics hook. */
   onRequest?: RequestHook;
   /** An OpenTelemetry Tracer (`trace.getTracer('@cifer-io/sdk')`): one client span per call, its traceparent sent. */
   tracer?: TracerLike;
-  /** The fetch to use; the platform's by default (it pools and reuses connections). */
+  /** The fetch to use for every call; the platform's by default (it pools and reuses connections), and
+   *  node:http with keep-alive for streamed uploads on Node. */
   fetch?: FetchLike;
   /** Public keys for `sealLocally(ciferId, ...)` are kept this long, in milliseconds; 60 000 by default. */
   publicKeyCacheMs?: number;
@@ -75,6 +79,7 @@ function resolveBaseUrl(given: string | undefined): string {
   if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
     throw new TypeError(`baseUrl must be an absolute http(s) URL, got ${JSON.stringify(displayUrl(url))}`);
   }
+  if (parsed.username || parsed.password) throw new TypeError('baseUrl must not carry credentials: give the key as apiKey');
   return url;
 }
 
@@ -116,10 +121,13 @@ export class CiferClient {
     if (Object.values(resolvedRetry).some((v) => !(v >= 0))) throw new RangeError('retry settings must not be negative');
     this.breaker = options.circuitBreaker === false ? undefined : new CircuitBreaker(options.circuitBreaker ?? {});
     const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    let streamFetch: Promise<FetchLike> | undefined;
     this.transport = new Transport({
       baseUrl: this.baseUrl, apiKey: options.apiKey ?? environment(API_KEY_ENV), region: options.region,
       timeoutMs: options.timeoutMs ?? 60_000, retry: resolvedRetry, breaker: this.breaker,
       onRequest: options.onRequest, tracer: options.tracer, fetch: fetchImpl,
+      streamFetch: () => (streamFetch ??= options.fetch ? Promise.resolve(options.fetch)
+        : nodeStreamingFetch(options.streamIdleTimeoutMs ?? 300_000).then((found) => found ?? fetchImpl)),
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random,
     });
     this.publicKeyCacheMs = options.publicKeyCacheMs ?? 60_000;

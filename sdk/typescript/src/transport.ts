@@ -45,6 +45,8 @@ export interface TransportSettings {
   onRequest: RequestHook | undefined;
   tracer: TracerLike | undefined;
   fetch: FetchLike;
+  /** The fetch for streamed request bodies: node:http on Node (see nodestream.ts), else `fetch`. */
+  streamFetch: () => Promise<FetchLike>;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
 }
@@ -167,8 +169,10 @@ export class Transport {
   }
 
   private connectionError(cause: unknown): CiferConnectionError {
-    const reason = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError')
-      ? 'timed out' : cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : 'failed';
+    // Only a code, never the cause's message: undici's messages may quote the URL or headers.
+    const inner = cause instanceof Error ? ((cause.cause ?? cause) as { code?: unknown }) : undefined;
+    const reason = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError') ? 'timed out'
+      : typeof inner?.code === 'string' && /^[A-Z_]{1,40}$/.test(inner.code) ? inner.code : 'the connection failed';
     return new CiferConnectionError(`no answer from the CIFER API at ${displayUrl(this.settings.baseUrl)}: ${reason}`, { cause });
   }
 
@@ -289,10 +293,11 @@ export class Transport {
     const headers = this.headers(endpoint, extra, undefined);
     headers['Content-Type'] = 'application/octet-stream';
     const url = this.url(endpoint, endpoint.path);
+    const streamFetch = await this.settings.streamFetch();
     return this.withRetries<Response>(endpoint, () => upload.replayable, async (attemptHeaders) => {
       let response: Response;
       try {
-        response = await this.settings.fetch(url, {
+        response = await streamFetch(url, {
           method: 'POST', headers: attemptHeaders, body: upload.body() as BodyInit, redirect: 'manual', duplex: 'half',
         });
       } catch (cause) {

@@ -125,14 +125,20 @@ export function sealStreamLocally(
         return;
       }
       if (ended) return;
-      const next = await (iterator as AsyncIterator<Uint8Array>).next();
-      if (next.done) {
-        ended = true;
-        controller.enqueue(await state.sealer.finalize());
-        controller.close();
-        return;
+      // A pull must enqueue something (or end the stream): the stream does not pull again on its own.
+      for (;;) {
+        const next = await (iterator as AsyncIterator<Uint8Array>).next();
+        if (next.done) {
+          ended = true;
+          controller.enqueue(await state.sealer.finalize());
+          controller.close();
+          return;
+        }
+        if (!(next.value instanceof Uint8Array)) throw new TypeError('a plaintext source yielded something other than bytes');
+        const sealed = await state.sealer.update(next.value);
+        for (const chunk of sealed) controller.enqueue(chunk);
+        if (sealed.length) return;
       }
-      for (const sealed of await state.sealer.update(next.value)) controller.enqueue(sealed);
     },
     async cancel(reason) {
       await iterator?.return?.(reason);

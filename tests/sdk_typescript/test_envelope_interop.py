@@ -1,0 +1,116 @@
+"""The TypeScript envelope code against the Python core, with no server: the golden vectors
+reproduced byte for byte, and `sealLocally` output opened by `cifer.envelope`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cifer.crypto.suites import ML_KEM_768, ML_KEM_1024, X_WING
+from cifer.envelope import Keyring, decrypt
+from cifer.envelope.format import encode_metadata, parse_header
+from cifer.exceptions import InvalidCiphertext
+from sdk_typescript.node import run_js, tool
+
+TESTS = Path(__file__).resolve().parents[1]
+VECTORS = TESTS / "vectors" / "envelope-v1.json"
+CIFER_ID = "cif_typescriptSDK01"
+
+
+def _recipient(suite, version=3):
+    keyring = Keyring()
+    recipient = keyring.add(CIFER_ID, version, suite, suite.generate_seed())
+    key = {"ciferId": CIFER_ID, "keyVersion": version, "algorithm": suite.name,
+           "encapsulationKey": base64.b64encode(suite.public_key_der(recipient.public_key)).decode()}
+    return keyring, key
+
+
+def test_the_golden_vectors_are_reproduced_byte_for_byte(ts_sdk):
+    done = __import__("subprocess").run(
+        [tool("node"), str(TESTS / "sdk_typescript" / "scripts" / "vectors.mjs"), str(VECTORS)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "CIFER_SDK_DIR": str(ts_sdk)})
+    assert done.returncode == 0, done.stderr
+    produced = json.loads(done.stdout)
+    vectors = json.loads(VECTORS.read_text())["vectors"]
+    assert {v["suite"] for v in vectors} == {"ML-KEM-768", "ML-KEM-1024", "X-Wing"}
+    for vector in vectors:
+        assert produced[vector["name"]] == vector["envelope"], vector["name"]
+
+
+SIZES = [0, 1, 1024, 2048, 3584 + 7]
+
+
+@pytest.mark.parametrize("suite", [ML_KEM_768, ML_KEM_1024, X_WING], ids=lambda s: s.name)
+def test_seal_locally_is_opened_by_the_python_core(ts_sdk, suite):
+    keyring, key = _recipient(suite)
+    metadata = {"filename": "a\"b\\c\n.bin", "ü": "✓", "\U0001d4b3": "astral", "\uffff": "bmp"}
+    sealed = run_js(f"""
+      const key = {json.dumps(key)};
+      const result = {{}};
+      for (const size of {json.dumps(SIZES)}) {{
+        const plaintext = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff);
+        result[size] = hex(await sdk.sealLocally(key, plaintext, {{ metadata: {json.dumps(metadata)}, chunkSize: 1024 }}));
+      }}
+      out(result);
+    """)
+    for size in SIZES:
+        envelope = bytes.fromhex(sealed[str(size)])
+        assert decrypt(envelope, keyring) == bytes((i * 31 + 7) & 0xFF for i in range(size))
+        header, _ = parse_header(envelope)
+        assert header.suite is suite and header.key_version == 3 and header.chunk_size == 1024
+        assert dict(header.metadata) == metadata
+    # Fresh randomness every time: two seals of the same input differ.
+    assert sealed["1"] != run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array([7]))));")
+
+
+def test_a_sealed_stream_from_a_node_readable_is_opened_by_the_python_core(ts_sdk):
+    keyring, key = _recipient(ML_KEM_768)
+    envelope = run_js(f"""
+      const {{ Readable }} = await import('node:stream');
+      // Pieces of awkward sizes, so chunk boundaries fall inside pieces and between them.
+      const pieces = [0, 1, 1023, 1024, 5000, 3, 65536].map((n, k) => new Uint8Array(n).fill(k + 1));
+      const stream = sdk.sealStreamLocally({json.dumps(key)}, Readable.from(pieces), {{ chunkSize: 1024 }});
+      const parts = [];
+      for await (const part of stream) parts.push(part);
+      out(hex(Buffer.concat(parts)));
+    """)
+    expected = b"".join(bytes([k + 1]) * n for k, n in enumerate([0, 1, 1023, 1024, 5000, 3, 65536]))
+    assert decrypt(bytes.fromhex(envelope), keyring) == expected
+
+
+def test_any_bit_flip_in_a_locally_sealed_envelope_is_rejected_by_the_python_core(ts_sdk):
+    keyring, key = _recipient(ML_KEM_768)
+    envelope = bytes.fromhex(run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array(3000), {{ chunkSize: 1024 }})));"))
+    for bit in range(0, len(envelope) * 8, 97):  # a spread of positions over header, slot and chunks
+        flipped = bytearray(envelope)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(InvalidCiphertext):
+            decrypt(bytes(flipped), keyring)
+
+
+def test_metadata_is_encoded_as_the_python_core_encodes_it(ts_sdk):
+    cases = [{}, {"a": "b"}, {"b": "1", "a": "2", "A": "3"}, {"ctl": "\x00\x01\x1f\x7f\t\r\n\b\f"},
+             {"quote": "\"'\\/", "\u2028": "\u2029"}, {"\U0001f600": "x", "\uffff": "y", "\ue000": "z"}]
+    produced = run_js(f"out({json.dumps(cases)}.map((m) => hex(sdk.encodeMetadata(m))));")
+    assert produced == [encode_metadata(case).hex() for case in cases]
+
+
+def test_a_public_key_of_another_suite_is_refused(ts_sdk):
+    _, key = _recipient(ML_KEM_1024)
+    wrong = {**key, "algorithm": "ML-KEM-768"}
+    result = run_js(f"out(await failure(sdk.sealLocally({json.dumps(wrong)}, new Uint8Array(1))));")
+    assert result["cls"] == "InvalidKeyError" and result["code"] == "INVALID_KEY"
+    bad_id = {**key, "ciferId": "cif_short"}
+    result = run_js(f"out(await failure(sdk.sealLocally({json.dumps(bad_id)}, new Uint8Array(1))));")
+    assert result["cls"] == "TypeError"
+
+
+def test_x_wing_public_keys_come_in_the_python_cores_spki(ts_sdk):
+    keyring, key = _recipient(X_WING, version=1)
+    envelope = bytes.fromhex(run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array([1, 2, 3]))));"))
+    assert decrypt(envelope, keyring) == b"\x01\x02\x03"
+    assert parse_header(envelope)[0].suite is X_WING
