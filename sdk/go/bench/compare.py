@@ -42,7 +42,7 @@ PLAINTEXT = b"\x5a" * 1024
 
 
 def go_rps(url: str, api_key: str, cifer_id: str) -> float:
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CIFER_PROXY_URL": url, "CIFER_API_KEY": api_key,
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CGO_ENABLED": "0", "CIFER_PROXY_URL": url, "CIFER_API_KEY": api_key,
            "CIFER_BENCH_CIFER_ID": cifer_id}
     done = subprocess.run(["go", "test", "-run", "^$", "-bench", "BenchmarkEncrypt1KiB16Goroutines",
                            "-benchtime", f"{DURATION_S}s", "-count", "1", "./cifer"],

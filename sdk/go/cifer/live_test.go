@@ -237,6 +237,11 @@ func TestLiveErrorPathsOfEveryCall(t *testing.T) {
 			t.Fatalf("Decrypt: %v", err)
 		}
 		asCode(t, err, CodeInvalidCiphertext)
+		_, err = c.DecryptStream(ctx, strings.NewReader("this is not an envelope either"))
+		if !errors.As(err, &e) {
+			t.Fatalf("DecryptStream: %v", err)
+		}
+		asCode(t, err, CodeInvalidCiphertext)
 	})
 	t.Run("UNAUTHORIZED", func(t *testing.T) {
 		var e *AuthenticationError
@@ -312,6 +317,14 @@ func TestLiveErrorPathsOfEveryCall(t *testing.T) {
 			},
 			"Webhooks.Delete": func() error {
 				_, err := c.Webhooks.Delete(ctx, "wh_AAAAAAAAAAAAAAAAAAAAAAAA")
+				return err
+			},
+			"Webhooks.Update": func() error {
+				_, err := c.Webhooks.Update(ctx, "wh_AAAAAAAAAAAAAAAAAAAAAAAA", &WebhookUpdateParams{Events: []string{"cifer.created"}})
+				return err
+			},
+			"Webhooks.Deliveries": func() error {
+				_, err := c.Webhooks.Deliveries(ctx, "wh_AAAAAAAAAAAAAAAAAAAAAAAA", 5)
 				return err
 			},
 		} {
@@ -698,6 +711,17 @@ func TestLiveServiceUnavailableFromASidecarWithoutItsKeyService(t *testing.T) {
 	sent := len(m.attempts)
 	if _, err := c.Cifers.List(ctx, nil); !errors.As(err, &open) {
 		t.Fatalf("%v", err)
+	}
+	if err := c.Health(ctx); !errors.As(err, &open) {
+		t.Fatalf("%v", err)
+	}
+	// Health itself, from a client without the breaker: the sidecar reports its key service down.
+	plain, err := NewClient(WithBaseURL(url), WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Health(ctx); !errors.As(err, &down) || down.Status != 503 {
+		t.Fatalf("Health: %v", err)
 	}
 	for _, a := range m.attempts[sent:] {
 		if a.Status != 0 || a.Code != CodeCircuitOpen {
