@@ -32,7 +32,7 @@ OFFLINE_TESTS = {
     "TestEveryCodeIsItsOwnTypeUnderErrorsAs", "TestA503IsRetriedWithTheSameIdempotencyKeyAfterRetryAfter",
     "TestTheCircuitBreakerOpensAndRecovers", "TestACutOffStreamIsAStreamError", "TestAnyChangeIsRefused",
     "TestTheTimestampedSignatureVerifiesWithinTheTolerance", "TestRedirectsAreNotFollowed",
-    "TestCallsReuseOneConnection",
+    "TestCallsReuseOneConnection", "TestATokenSourceIsAskedOnEveryAttempt",
 }
 
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	mathrand "math/rand"
 	"net"
@@ -355,8 +356,23 @@ func (c *Client) send(ctx context.Context, ep endpoint, attempt int, requestID, 
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set(requestIDHeader, a.RequestID)
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	token := c.apiKey
+	if c.cfg.tokenSource != nil {
+		if token, err = c.cfg.tokenSource(ctx); err != nil {
+			c.breaker.release()
+			err = fmt.Errorf("cifer: the token source failed: %w", err)
+			report(0, err)
+			return nil, err
+		}
+		if !isVisibleASCII(token) {
+			c.breaker.release()
+			err = errors.New("cifer: the token source returned a token that is not visible ASCII")
+			report(0, err)
+			return nil, err
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -576,3 +576,35 @@ func TestCallsReuseOneConnection(t *testing.T) {
 		t.Fatalf("%d connections for 50 calls", opened)
 	}
 }
+
+// A token source is asked before every attempt: a retry carries the token of its moment.
+func TestATokenSourceIsAskedOnEveryAttempt(t *testing.T) {
+	f := &fake{answer: func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			jsonAnswer(w, 503, errorBody(CodeServiceUnavailable, "busy", ""))
+			return
+		}
+		jsonAnswer(w, 200, cifOK)
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	asked := 0
+	c, _ := offline(t, srv, WithTokenSource(func(ctx context.Context) (string, error) {
+		asked++
+		return fmt.Sprintf("token-%d", asked), nil
+	}))
+	if _, err := c.Cifers.Get(context.Background(), "cif_abcdefghijkl"); err != nil {
+		t.Fatal(err)
+	}
+	seen := f.seen()
+	if len(seen) != 2 || seen[0].authorization != "Bearer token-1" || seen[1].authorization != "Bearer token-2" {
+		t.Fatalf("%+v", seen)
+	}
+	failing, _ := offline(t, srv, WithTokenSource(func(ctx context.Context) (string, error) {
+		return "", errors.New("token file unreadable")
+	}))
+	if _, err := failing.Cifers.Get(context.Background(), "cif_abcdefghijkl"); err == nil ||
+		!strings.Contains(err.Error(), "token file unreadable") || len(f.seen()) != 2 {
+		t.Fatalf("%v", err)
+	}
+}

@@ -20,6 +20,7 @@ type Option func(*config) error
 
 type config struct {
 	apiKey       *string
+	tokenSource  func(ctx context.Context) (string, error)
 	region       string
 	baseURL      string
 	httpClient   *http.Client
@@ -58,6 +59,20 @@ var regionRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 func WithAPIKey(key string) Option {
 	return func(c *config) error {
 		c.apiKey = &key
+		return nil
+	}
+}
+
+// WithTokenSource sets a function asked for the bearer token before every attempt, in place of a
+// fixed key: for a credential that changes over time, such as a projected ServiceAccount token
+// file the kubelet rotates. An empty token sends no Authorization header; an error fails the call
+// (it is returned wrapped, so keep secrets out of it).
+func WithTokenSource(source func(ctx context.Context) (string, error)) Option {
+	return func(c *config) error {
+		if source == nil {
+			return errors.New("cifer: WithTokenSource(nil)")
+		}
+		c.tokenSource = source
 		return nil
 	}
 }
