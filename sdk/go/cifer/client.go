@@ -250,7 +250,7 @@ func (c *Client) do(ctx context.Context, cl call, out interface{}) (err error) {
 			body = bytes.NewReader(payload)
 		}
 		var resp *http.Response
-		resp, err = c.send(ctx, cl.ep, attempt, requestID, target, header, body, -1)
+		resp, err = c.send(ctx, cl.ep, attempt, requestID, target, header, body)
 		if err == nil {
 			var data []byte
 			data, err = readCapped(resp.Body, c.cfg.maxResponse)
@@ -315,8 +315,9 @@ func (c *Client) startSpan(ctx context.Context, ep endpoint) (context.Context, S
 
 // send makes one attempt: through the breaker, with credentials, reported to Metrics. A
 // non-2xx answer is read (bounded) and returned as its typed error; a 2xx is returned open.
+// A body of unknown length (a stream's source) goes chunked.
 func (c *Client) send(ctx context.Context, ep endpoint, attempt int, requestID, target string, header http.Header,
-	body io.Reader, length int64) (*http.Response, error) {
+	body io.Reader) (*http.Response, error) {
 	started := c.cfg.now()
 	a := Attempt{Operation: ep.operation, Method: ep.method, Path: ep.path, Region: c.region, Number: attempt,
 		RequestID: requestID}
@@ -344,12 +345,6 @@ func (c *Client) send(ctx context.Context, ep endpoint, attempt int, requestID, 
 	if err != nil {
 		c.breaker.release()
 		return nil, err
-	}
-	if body != nil && length < 0 {
-		req.ContentLength = -1
-		if _, ok := body.(*bytes.Reader); ok {
-			req.ContentLength = int64(body.(*bytes.Reader).Len())
-		}
 	}
 	for k, v := range header {
 		req.Header[k] = v

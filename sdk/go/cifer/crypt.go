@@ -185,7 +185,7 @@ func (c *Client) openStream(ctx context.Context, ep endpoint, extra http.Header,
 	counted := &countingReader{r: source}
 	for attempt := 0; ; attempt++ {
 		var resp *http.Response
-		resp, err = c.send(ctx, ep, attempt, requestID, target, header, counted, -1)
+		resp, err = c.send(ctx, ep, attempt, requestID, target, header, counted)
 		if err == nil {
 			return newStream(ctx, resp, counted, c.baseURL)
 		}

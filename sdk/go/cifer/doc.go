@@ -12,11 +12,13 @@
 //
 // The base URL is WithBaseURL, else $CIFER_PROXY_URL, else http://localhost:8080 (the
 // sidecar); the API key is WithAPIKey, else $CIFER_API_KEY, else none (a sidecar on loopback
-// then acts with its pod's own identity).
+// then acts with its pod's own identity); WithTokenSource asks a function for it before every
+// attempt instead.
 //
 // Every call takes a context.Context. Failures are typed per seed code (§9.1) and usable with
 // errors.As: *RateLimitError, *UnauthorizedDecryptError, *NotFoundError, ... all carrying
-// Code and RequestID, and all unwrapping to *CiferError. Calls answered 429 or 503, and calls
+// Code and RequestID, and all unwrapping to *CiferError; a call whose context ends returns the
+// context's error. Calls answered 429 or 503, and calls
 // that got no answer, are retried with backoff that honours Retry-After; every POST and PATCH
 // carries an X-Idempotency-Key, the same on each retry, so a retry is never done twice. A
 // circuit breaker stops calling a server that keeps failing. One http.Client (and so one
