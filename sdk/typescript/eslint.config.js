@@ -18,6 +18,6 @@ export default tseslint.config(
   },
   {
     files: ['bench/**/*.mjs', 'scripts/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', performance: 'readonly', crypto: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', performance: 'readonly', crypto: 'readonly', fetch: 'readonly', setTimeout: 'readonly' } },
   },
 );

@@ -169,3 +169,22 @@ def test_an_answer_that_is_not_the_seeds_body_is_an_invalid_response(ts_sdk):
     """)
     assert result[0]["code"] == "INVALID_RESPONSE" and result[0]["cls"] == "CiferError"
     assert result[1]["cls"] == "ServiceUnavailableError" and result[1]["status"] == 502
+
+
+def test_a_given_fetch_carries_every_call_as_in_a_browser(ts_sdk):
+    """The browser path: no node:http, the fetch given (here Node's own) for JSON and for streams."""
+    result = run_js(SERVER + """
+      script.push([503, error('SERVICE_UNAVAILABLE'), { 'Retry-After': '0' }]);
+      const calls = [];
+      const fetch = (url, init) => { calls.push([init.method, new URL(url).pathname]); return globalThis.fetch(url, init); };
+      const client = new sdk.CiferClient({ baseUrl, fetch, rateLimitRetry: { initialDelay: 1 } });
+      const made = await client.cifers.create({ name: 'via fetch' });
+      script.push([200, { ok: 1 }, {}]);
+      const streamed = await client.encryptStream('cif_abcdefghijklmnop', new Uint8Array([1, 2, 3]));
+      const body = await streamed.bytes();
+      out({ id: made.id, calls, body: new TextDecoder().decode(body), uploaded: seen[2].body });
+      server.close();
+    """)
+    assert result["id"] == "cif_abcdefghijklmnop"
+    assert result["calls"] == [["POST", "/v1/cifers"]] * 2 + [["POST", "/v1/encrypt"]]
+    assert result["body"] == '{"ok":1}' and result["uploaded"] == "\x01\x02\x03"

@@ -13,8 +13,8 @@ import { Cifers, Keys, Webhooks } from './resources.js';
 import { type PublicKeyInput, type SealOptions, recipientOf, sealLocally, sealStreamLocally } from './envelope/seal.js';
 import type { Metadata } from './envelope/format.js';
 import { type BodySource, CiferStream, Upload } from './streams.js';
-import { nodeStreamingFetch } from './nodestream.js';
-import { type FetchLike, type RetryOptions, Transport, displayUrl } from './transport.js';
+import { nodeHttp } from './nodehttp.js';
+import { type Exchange, type FetchLike, type RetryOptions, Transport, displayUrl, fetchExchange } from './transport.js';
 
 export const DEFAULT_BASE_URL = 'http://localhost:8080';
 export const BASE_URL_ENV = 'CIFER_PROXY_URL';
@@ -46,8 +46,8 @@ export interface CiferClientOptions {
   onRequest?: RequestHook;
   /** An OpenTelemetry Tracer (`trace.getTracer('@cifer-io/sdk')`): one client span per call, its traceparent sent. */
   tracer?: TracerLike;
-  /** The fetch to use for every call; the platform's by default (it pools and reuses connections), and
-   *  node:http with keep-alive for streamed uploads on Node. */
+  /** The fetch to use for every call. By default: node:http with keep-alive agents on Node (a
+   *  connection pool per client), the platform's fetch (its own pool) elsewhere. */
   fetch?: FetchLike;
   /** Public keys for `sealLocally(ciferId, ...)` are kept this long, in milliseconds; 60 000 by default. */
   publicKeyCacheMs?: number;
@@ -120,14 +120,15 @@ export class CiferClient {
     };
     if (Object.values(resolvedRetry).some((v) => !(v >= 0))) throw new RangeError('retry settings must not be negative');
     this.breaker = options.circuitBreaker === false ? undefined : new CircuitBreaker(options.circuitBreaker ?? {});
-    const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    let streamFetch: Promise<FetchLike> | undefined;
+    const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const viaFetch = { exchange: fetchExchange(fetchImpl), streamFetch: fetchImpl };
+    let http: Promise<{ exchange: Exchange; streamFetch: FetchLike }> | undefined;
     this.transport = new Transport({
       baseUrl: this.baseUrl, apiKey: options.apiKey ?? environment(API_KEY_ENV), region: options.region,
       timeoutMs: options.timeoutMs ?? 60_000, retry: resolvedRetry, breaker: this.breaker,
-      onRequest: options.onRequest, tracer: options.tracer, fetch: fetchImpl,
-      streamFetch: () => (streamFetch ??= options.fetch ? Promise.resolve(options.fetch)
-        : nodeStreamingFetch(options.streamIdleTimeoutMs ?? 300_000).then((found) => found ?? fetchImpl)),
+      onRequest: options.onRequest, tracer: options.tracer,
+      http: () => (http ??= options.fetch ? Promise.resolve(viaFetch)
+        : nodeHttp(options.streamIdleTimeoutMs ?? 300_000).then((found) => found ?? viaFetch)),
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random,
     });
     this.publicKeyCacheMs = options.publicKeyCacheMs ?? 60_000;

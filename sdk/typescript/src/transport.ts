@@ -35,6 +35,32 @@ export interface RetryOptions {
 
 export type FetchLike = (input: string, init: RequestInit & { duplex?: 'half' }) => Promise<Response>;
 
+/** One JSON request and its whole answer, read up to `limit` bytes (body null past it). */
+export interface ExchangeRequest {
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  timeoutMs: number;
+  limit: (status: number) => number;
+}
+export interface ExchangeAnswer {
+  status: number;
+  headers: Headers;
+  body: Uint8Array | null;
+}
+export type Exchange = (url: string, request: ExchangeRequest) => Promise<ExchangeAnswer>;
+
+/** An Exchange over a fetch: the browser's, or one given in the options. */
+export function fetchExchange(fetchImpl: FetchLike): Exchange {
+  return async (url, request) => {
+    const response = await fetchImpl(url, {
+      method: request.method, headers: request.headers, body: request.body, redirect: 'manual',
+      signal: AbortSignal.timeout(request.timeoutMs),
+    });
+    return { status: response.status, headers: response.headers, body: await readCapped(response, request.limit(response.status)) };
+  };
+}
+
 export interface TransportSettings {
   baseUrl: string;
   apiKey: string | (() => string | undefined) | undefined;
@@ -44,9 +70,8 @@ export interface TransportSettings {
   breaker: CircuitBreaker | undefined;
   onRequest: RequestHook | undefined;
   tracer: TracerLike | undefined;
-  fetch: FetchLike;
-  /** The fetch for streamed request bodies: node:http on Node (see nodestream.ts), else `fetch`. */
-  streamFetch: () => Promise<FetchLike>;
+  /** JSON calls and streamed calls: node:http on Node (see nodehttp.ts), else `fetch`. */
+  http: () => Promise<{ exchange: Exchange; streamFetch: FetchLike }>;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
 }
@@ -260,28 +285,20 @@ export class Transport {
       headers['Content-Type'] = 'application/json';
     }
     const url = this.url(endpoint, path, options.query);
+    const { exchange } = await this.settings.http();
+    const limit = (status: number) => (status >= 200 && status < 300 ? MAX_JSON_BODY_BYTES : MAX_ERROR_BODY_BYTES);
     return this.withRetries<Record<string, unknown>>(endpoint, () => true, async (attemptHeaders) => {
-      let response: Response;
+      let answer: ExchangeAnswer;
       try {
-        response = await this.settings.fetch(url, {
-          method: endpoint.method, headers: attemptHeaders, body, redirect: 'manual',
-          signal: AbortSignal.timeout(this.settings.timeoutMs),
-        });
+        answer = await exchange(url, { method: endpoint.method, headers: attemptHeaders, body, timeoutMs: this.settings.timeoutMs, limit });
       } catch (cause) {
         return { error: this.connectionError(cause) };
       }
-      const ok = response.status >= 200 && response.status < 300;
-      let raw: Uint8Array | null;
-      try {
-        raw = await readCapped(response, ok ? MAX_JSON_BODY_BYTES : MAX_ERROR_BODY_BYTES);
-      } catch (cause) {
-        return { error: this.connectionError(cause) };
+      if (answer.status >= 200 && answer.status < 300) {
+        if (answer.body === null) throw invalidResponse(`the answer is over ${MAX_JSON_BODY_BYTES} bytes`);
+        return { value: unwrap(answer.body) };
       }
-      if (ok) {
-        if (raw === null) throw invalidResponse(`the answer is over ${MAX_JSON_BODY_BYTES} bytes`);
-        return { value: unwrap(raw) };
-      }
-      return { error: errorFromResponse(response.status, raw ?? new Uint8Array(0), response.headers) };
+      return { error: errorFromResponse(answer.status, answer.body ?? new Uint8Array(0), answer.headers) };
     }, headers);
   }
 
@@ -293,7 +310,7 @@ export class Transport {
     const headers = this.headers(endpoint, extra, undefined);
     headers['Content-Type'] = 'application/octet-stream';
     const url = this.url(endpoint, endpoint.path);
-    const streamFetch = await this.settings.streamFetch();
+    const { streamFetch } = await this.settings.http();
     return this.withRetries<Response>(endpoint, () => upload.replayable, async (attemptHeaders) => {
       let response: Response;
       try {
