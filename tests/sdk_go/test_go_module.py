@@ -33,6 +33,7 @@ OFFLINE_TESTS = {
     "TestTheCircuitBreakerOpensAndRecovers", "TestACutOffStreamIsAStreamError", "TestAnyChangeIsRefused",
     "TestTheTimestampedSignatureVerifiesWithinTheTolerance", "TestRedirectsAreNotFollowed",
     "TestCallsReuseOneConnection", "TestATokenSourceIsAskedOnEveryAttempt",
+    "TestAQuietStreamEndsAfterTheIdleTimeout",
 }
 
 

@@ -55,6 +55,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		breakerFails: 5,
 		breakerCool:  10 * time.Second,
 		maxResponse:  64 << 20,
+		streamIdle:   300 * time.Second,
 		sleep:        sleepContext,
 		now:          time.Now,
 	}

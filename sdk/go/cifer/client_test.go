@@ -608,3 +608,47 @@ func TestATokenSourceIsAskedOnEveryAttempt(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// A stream whose server goes quiet ends after the idle timeout: before its headers, as a
+// *ConnectionError; in the middle of its body, as a *StreamError. The caller's own pause
+// between reads does not count.
+func TestAQuietStreamEndsAfterTheIdleTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/v1/encrypt" { // no answer at all
+			<-release
+			return
+		}
+		w.WriteHeader(200)
+		w.Write([]byte("first bytes"))
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	c, _ := offline(t, srv, WithStreamIdleTimeout(150*time.Millisecond))
+	start := time.Now()
+	_, err := c.EncryptStream(context.Background(), "cif_abcdefghijkl", strings.NewReader("x"))
+	var ce *ConnectionError
+	if !errors.As(err, &ce) || time.Since(start) > 2*time.Second {
+		t.Fatalf("%v after %v", err, time.Since(start))
+	}
+	rc, err := c.DecryptStream(context.Background(), strings.NewReader("envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	first := make([]byte, 11)
+	if _, err := io.ReadFull(rc, first); err != nil || string(first) != "first bytes" {
+		t.Fatal(string(first), err)
+	}
+	time.Sleep(300 * time.Millisecond) // the caller's own pause: not the server's silence
+	start = time.Now()
+	_, err = rc.Read(make([]byte, 10))
+	var se *StreamError
+	if !errors.As(err, &se) || !strings.Contains(se.Message, "no bytes") || time.Since(start) < 100*time.Millisecond ||
+		time.Since(start) > 2*time.Second {
+		t.Fatalf("%v after %v", err, time.Since(start))
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Ciphertext is what Decrypt opens: an *EncryptResult, or an envelope's bytes as Envelope.
@@ -97,18 +100,20 @@ type Stream struct {
 	Metadata   map[string]string // X-Cifer-Metadata (DecryptStream): sealed with the envelope
 	RequestID  string            // X-Request-ID
 
-	ctx    context.Context
-	body   io.ReadCloser
-	source *countingReader
-	base   string
-	done   bool
+	ctx      context.Context
+	body     io.ReadCloser
+	source   *countingReader
+	watchdog *watchdog
+	done     bool
 }
 
 func (s *Stream) Read(p []byte) (int, error) {
 	if s.done {
 		return 0, io.EOF
 	}
+	s.watchdog.start()
 	n, err := s.body.Read(p)
+	s.watchdog.pause()
 	if err == nil || err == io.EOF {
 		s.done = err == io.EOF
 		return n, err
@@ -119,13 +124,19 @@ func (s *Stream) Read(p []byte) (int, error) {
 	if s.ctx.Err() != nil {
 		return n, s.ctx.Err()
 	}
+	if s.watchdog.timedOut() {
+		return n, &StreamError{&CiferError{Code: CodeStreamAborted, RequestID: s.RequestID, cause: err,
+			Message: fmt.Sprintf("no bytes from the server for %v; discard the output", s.watchdog.idle)}}
+	}
 	return n, &StreamError{&CiferError{Code: CodeStreamAborted, RequestID: s.RequestID, cause: err,
 		Message: "the stream was cut off before its end (a chunk failed authentication, or the connection broke); discard the output"}}
 }
 
 // Close releases the connection; a stream not read to its end closes it, stopping the upload.
 func (s *Stream) Close() error {
-	return s.body.Close()
+	err := s.body.Close()
+	s.watchdog.stop()
+	return err
 }
 
 // EncryptStream sends source up as the binary body of POST /v1/encrypt and returns the envelope
@@ -183,26 +194,82 @@ func (c *Client) openStream(ctx context.Context, ep endpoint, extra http.Header,
 	ctx, span, requestID := c.startSpan(ctx, ep)
 	defer func() { span.End(err) }()
 	counted := &countingReader{r: source}
+	sctx, wd := newWatchdog(ctx, c.cfg.streamIdle)
 	for attempt := 0; ; attempt++ {
 		var resp *http.Response
-		resp, err = c.send(ctx, ep, attempt, requestID, target, header, counted)
+		wd.start()
+		resp, err = c.send(sctx, ep, attempt, requestID, target, header, counted)
+		wd.pause()
 		if err == nil {
-			return newStream(ctx, resp, counted, c.baseURL)
+			if s, err = newStream(ctx, resp, counted, wd); err != nil {
+				wd.stop()
+			}
+			return s, err
+		}
+		if wd.timedOut() {
+			wd.stop()
+			return nil, typed(&CiferError{Code: CodeConnectionError, cause: err,
+				Message: fmt.Sprintf("no answer from the CIFER API at %s for %v", displayURL(c.baseURL), c.cfg.streamIdle)})
 		}
 		if serr := counted.failure(); serr != nil {
+			wd.stop()
 			return nil, serr
 		}
 		if counted.taken() > 0 {
+			wd.stop()
 			return nil, err
 		}
 		if err = c.waitBeforeRetry(ctx, attempt, err); err != nil {
+			wd.stop()
 			return nil, err
 		}
 	}
 }
 
-func newStream(ctx context.Context, resp *http.Response, source *countingReader, base string) (*Stream, error) {
-	s := &Stream{ctx: ctx, body: resp.Body, source: source, base: base, CiferID: resp.Header.Get("X-Cifer-Id"),
+// watchdog ends a stream whose server sends nothing for `idle` (the answer's headers, or the
+// next bytes of its body): it cancels the stream's context. It runs only while the SDK waits
+// for the server, not while the caller takes its time between reads.
+type watchdog struct {
+	idle   time.Duration // 0: never
+	cancel context.CancelFunc
+	timer  *time.Timer
+	fired  int32
+}
+
+func newWatchdog(ctx context.Context, idle time.Duration) (context.Context, *watchdog) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &watchdog{idle: idle, cancel: cancel}
+	if idle > 0 {
+		w.timer = time.AfterFunc(idle, func() {
+			atomic.StoreInt32(&w.fired, 1)
+			cancel()
+		})
+		w.timer.Stop()
+	}
+	return ctx, w
+}
+
+func (w *watchdog) start() {
+	if w.timer != nil {
+		w.timer.Reset(w.idle)
+	}
+}
+
+func (w *watchdog) pause() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+func (w *watchdog) timedOut() bool { return atomic.LoadInt32(&w.fired) == 1 }
+
+func (w *watchdog) stop() {
+	w.pause()
+	w.cancel()
+}
+
+func newStream(ctx context.Context, resp *http.Response, source *countingReader, wd *watchdog) (*Stream, error) {
+	s := &Stream{ctx: ctx, body: resp.Body, source: source, watchdog: wd, CiferID: resp.Header.Get("X-Cifer-Id"),
 		Algorithm: resp.Header.Get("X-Cifer-Algorithm"), RequestID: resp.Header.Get("X-Request-ID")}
 	chunked := len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
 	if !chunked && resp.ContentLength < 0 {

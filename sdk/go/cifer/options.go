@@ -31,6 +31,7 @@ type config struct {
 	metrics      Metrics
 	tracer       Tracer
 	maxResponse  int64
+	streamIdle   time.Duration
 	userAgent    string
 	sleep        func(ctx context.Context, d time.Duration) error // injectable: tests see waits without sleeping
 	now          func() time.Time
@@ -171,6 +172,20 @@ func WithMetrics(m Metrics) Option {
 func WithTracer(t Tracer) Option {
 	return func(c *config) error {
 		c.tracer = t
+		return nil
+	}
+}
+
+// WithStreamIdleTimeout ends a stream when the server sends nothing for d: no answer to
+// EncryptStream or DecryptStream (a *ConnectionError), or no next bytes of its body (a
+// *StreamError from Read). Only the waits for the server count, not the caller's own pauses
+// between reads. Default 300 s; 0: only the context bounds a stream.
+func WithStreamIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("cifer: negative stream idle timeout")
+		}
+		c.streamIdle = d
 		return nil
 	}
 }
