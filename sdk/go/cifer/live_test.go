@@ -134,10 +134,15 @@ func TestLiveCiferLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rot, err := c.Cifers.Rotate(ctx, cif.ID, &RotateParams{Reason: "scheduled_rotation", ReEncryptionWindowDays: Int(30)})
+	rotateOnce := &RotateParams{Reason: "scheduled_rotation", ReEncryptionWindowDays: Int(30), IdempotencyKey: NewIdempotencyKey()}
+	rot, err := c.Cifers.Rotate(ctx, cif.ID, rotateOnce)
 	if err != nil || rot.CiferID != cif.ID || rot.OldKeyVersion != 1 || rot.NewKeyVersion != 2 ||
 		len(rot.NewEncapsulationKey) == 0 || rot.ReEncryptionDeadline.Sub(rot.RotationInitiatedAt) != 30*24*time.Hour {
 		t.Fatal(rot, err)
+	}
+	again, err := c.Cifers.Rotate(ctx, cif.ID, rotateOnce) // the same key: answered from the record, not rotated twice
+	if err != nil || again.NewKeyVersion != 2 {
+		t.Fatal(again, err)
 	}
 	pk, err := c.Keys.Get(ctx, cif.ID)
 	if err != nil || pk.KeyVersion != 2 || pk.Algorithm != "ML-KEM-768" || !bytes.Equal(pk.EncapsulationKey, rot.NewEncapsulationKey) {
