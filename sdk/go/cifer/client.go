@@ -196,13 +196,16 @@ type call struct {
 func (ep endpoint) url(base string, args []string) (string, error) {
 	path := ep.path
 	for _, arg := range args {
-		if arg == "" {
-			return "", &InvalidRequestError{&CiferError{Code: CodeInvalidRequest, Message: "an id in the path is empty"}}
-		}
 		open := strings.IndexByte(path, '{')
 		end := strings.IndexByte(path, '}')
 		if open < 0 || end < open {
 			panic("internal error: more path arguments than placeholders in " + ep.path)
+		}
+		if arg == "" {
+			if path[open:end+1] == "{cifer_id}" {
+				return "", typed(&CiferError{Code: CodeInvalidCiferID, Message: "the cifer id is empty"})
+			}
+			return "", typed(&CiferError{Code: CodeInvalidRequest, Message: "an id in the path is empty"})
 		}
 		path = path[:open] + url.PathEscape(arg) + path[end+1:] // a '/' or '..' in an id cannot reach another endpoint
 	}

@@ -371,6 +371,9 @@ func TestIdsAreEscapedIntoOnePathSegment(t *testing.T) {
 	if n := len(f.seen()); n != 1 {
 		t.Fatalf("%d requests", n)
 	}
+	if _, err := c.Cifers.Get(context.Background(), ""); !errors.As(err, new(*InvalidCiferIDError)) || len(f.seen()) != 1 {
+		t.Fatalf("an empty id: %v", err)
+	}
 	u, _ := epGetCifer.url("http://x", []string{"../webhooks"})
 	if u != "http://x/v1/cifers/..%2Fwebhooks" {
 		t.Fatal(u)
