@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cifer import keyrelease
 from cifer.api import schemas as s
+from cifer.api import security_schemas as sec
 from cifer.api import usage
 
 
@@ -48,6 +49,12 @@ class Endpoint:
     def key(self) -> tuple[str, str]:
         return self.method, self.path
 
+    @property
+    def route_path(self) -> str:
+        """The path as routes are registered: `{keyId}` matches cifer ids only, so that
+        `/api/security/keys/generate` is never a key's path (its 405s then allow POST alone)."""
+        return self.path.replace("{keyId}", "{keyId:cif_[A-Za-z0-9]+}")
+
 
 def _op(operation_id: str, responses: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"operationId": operation_id, **fields, "responses": responses}
@@ -72,7 +79,7 @@ _DELIVERY = {"type": "object", "properties": {
     "delivered_at": {"type": ["string", "null"]}}}
 _DECAP_RESULT = {"type": "object", "properties": {
     "index": {"type": "integer"}, "success": {"type": "boolean"}, "cifer_id": s.CIFER_ID,
-    "key_version": {"type": "integer"}, "metadata": s.STRINGS,
+    "key_version": {"type": "integer"}, "metadata": s.STRINGS, "audit_record_id": {"type": "string"},
     "sealed_data_key": {"type": "string", "format": "byte", "description":
                         "HPKE enc || ciphertext of the data key, sealed to the request's recipient "
                         "(docs/key-release.md)"}, "error": {"$ref": "#/components/schemas/ErrorBody"}}}
@@ -142,7 +149,10 @@ GET_PUBLIC_KEY = Endpoint(
         "getPublicKey", {"200": s.ok({"type": "object", "properties": {
             "cifer_id": s.CIFER_ID,
             "encapsulation_key": {"type": "string", "description": "base64 SubjectPublicKeyInfo DER"},
-            "key_version": {"type": "integer"}, "algorithm": {"enum": s.SUITES}, "valid_until": s.OPTIONAL_TIME}}),
+            "key_version": {"type": "integer"}, "algorithm": {"enum": s.SUITES}, "valid_until": s.OPTIONAL_TIME,
+            "aead": {"enum": s.AEADS, "description": "CIFER's extension: the payload AEAD to seal with"},
+            "expires_at": {**s.OPTIONAL_TIME, "description": "CIFER's extension: no encryption to this key "
+                                                             "after it (403); it still decrypts"}}}),
             **s.errors(400, 403, 404, 410, 429)},
         security=[], parameters=[s.CIFER_ID_PATH]),
     # Seed §4.7: public keys are public; limited per peer address.
@@ -165,7 +175,15 @@ DECAPSULATE = Endpoint(
                                  "properties": {"headers": {"type": "array", "minItems": 1,
                                                             "maxItems": s.MAX_BATCH_HEADERS,
                                                             "items": {"type": "string", "format": "byte"}},
-                                                "recipient": _RECIPIENT}})),
+                                                "recipient": _RECIPIENT,
+                                                "contexts": {"type": "array", "items": {"oneOf": [
+                                                    {"type": "null"},
+                                                    {"type": "object", "additionalProperties": False, "properties": {
+                                                        "purpose": {"type": "string", "minLength": 1, "maxLength": 255},
+                                                        "user_id": {"type": "string", "minLength": 1,
+                                                                    "maxLength": 128}}}]},
+                                                             "description": "Per header: why and for whom it is "
+                                                                            "opened (audited)"}}})),
     keyservice=True, sidecar=Sidecar.NONE, scope="decrypt", rate_category="decrypt", keeps_replays=False)
 REWRAP = Endpoint(
     "POST", "/v1/rewrap", _op(
@@ -243,6 +261,43 @@ METRICS = Endpoint(
         "description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}},
         security=[]),
     keyservice=True, sidecar=Sidecar.LOCAL, public=True)
+# Seed 001's keys (docs/security-api.md): cifers under the seed's names, served by the key service.
+_KEY_ID_PATH = {"name": "keyId", "in": "path", "required": True, "schema": s.CIFER_ID}
+SECURITY_GENERATE_KEY = Endpoint(
+    "POST", "/api/security/keys/generate", _op(
+        "securityGenerateKey", {"201": s.ok(sec.KEY, "Key generated"), **s.errors(400, 401, 403, 413, 429, 503)},
+        **sec.described("A cifer for one user's data of one key type (seed 001)."),
+        parameters=[s.IDEMPOTENCY_KEY], requestBody=s.json_body(sec.GENERATE_KEY)),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create", rate_category="create")
+SECURITY_FIND_KEYS = Endpoint(
+    "GET", "/api/security/keys", _op(
+        "securityFindKeys", {"200": s.ok({"type": "object", "properties": {
+            "keys": {"type": "array", "items": sec.KEY}}}), **s.errors(400, 401, 403, 429)},
+        **sec.described("CIFER's extension: the unrevoked keys of a user and key type, newest first (what "
+                        "/api/security/encrypt encrypts to). Anyone who may encrypt may look: public keys are public."),
+        parameters=[{"name": "userId", "in": "query", "required": True, "schema": sec.USER_ID},
+                    {"name": "keyType", "in": "query", "required": True, "schema": sec.KEY_TYPE}]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="encrypt", rate_category="get")
+SECURITY_GET_KEY = Endpoint(
+    "GET", "/api/security/keys/{keyId}", _op(
+        "securityGetKey", {"200": s.ok(sec.KEY), **s.errors(400, 401, 403, 404, 429)},
+        **sec.described("CIFER's extension: one unrevoked key, as generation answered it."),
+        parameters=[_KEY_ID_PATH]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="encrypt", rate_category="get")
+SECURITY_ROTATE_KEY = Endpoint(
+    "POST", "/api/security/keys/{keyId}/rotate", _op(
+        "securityRotateKey", {"200": s.ok(sec.ROTATED), **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
+        **sec.described("Rotates as POST /v1/cifers/{cifer_id}/rotate; gracePeriodDays is how long the old "
+                        "version still decrypts."),
+        parameters=[_KEY_ID_PATH], requestBody=s.json_body(sec.ROTATE_KEY, required=False)),
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:create", rate_category="rotate")
+SECURITY_REVOKE_KEY = Endpoint(
+    "DELETE", "/api/security/keys/{keyId}", _op(
+        "securityRevokeKey", {"200": s.ok(sec.REVOKED), **s.errors(400, 401, 403, 404, 410, 413)},
+        **sec.described("Revokes as DELETE /v1/cifers/{cifer_id}; confirmationCode stands for "
+                        "X-Confirm-Revocation."),
+        parameters=[_KEY_ID_PATH], requestBody=s.json_body(sec.REVOKE_KEY)),
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:delete")
 # Served by the sidecar alone: the application's data never leaves its pod.
 ENCRYPT = Endpoint(
     "POST", "/v1/encrypt", _op(
@@ -274,6 +329,20 @@ INFER = Endpoint(
         requestBody=_INFER_BODY),
     keyservice=False, sidecar=Sidecar.LOCAL)
 
+# Seed 001's data encryption: sealed and opened in the pod, as /v1/encrypt and /v1/decrypt.
+SECURITY_ENCRYPT = Endpoint(
+    "POST", "/api/security/encrypt", _op(
+        "securityEncrypt", {"200": s.ok(sec.ENCRYPTED), **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
+        **sec.described("Seals a string or JSON object to the user's key for the data type."),
+        requestBody=s.json_body(sec.ENCRYPT)),
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt")
+SECURITY_DECRYPT = Endpoint(
+    "POST", "/api/security/decrypt", _op(
+        "securityDecrypt", {"200": s.ok(sec.DECRYPTED), **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
+        **sec.described("Opens what /api/security/encrypt sealed, through the same key release as /v1/decrypt."),
+        requestBody=s.json_body(sec.DECRYPT)),
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="decrypt")
+
 # Every endpoint above, in the order declared (the order of the OpenAPI documents' paths).
 ENDPOINTS: tuple[Endpoint, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Endpoint))
 KEYSERVICE = "keyservice"
@@ -291,8 +360,8 @@ def route(table: web.RouteTableDef, endpoint: Endpoint):
     """Registers the decorated handler for `endpoint`: `@route(routes, CREATE_CIFER)`. A GET
     answers HEAD too, as aiohttp's `get` does."""
     if endpoint.method == "GET":
-        return table.get(endpoint.path)
-    return table.route(endpoint.method, endpoint.path)
+        return table.get(endpoint.route_path)
+    return table.route(endpoint.method, endpoint.route_path)
 
 
 @functools.cache

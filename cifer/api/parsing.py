@@ -20,15 +20,18 @@ def invalid(field: str, problem: str, code: ErrorCode = ErrorCode.INVALID_REQUES
     return ApiError(code, f"{field}: {problem}", details={"field": field})
 
 
+_JSON_WHITESPACE = b" \t\n\r"
+
+
 async def json_object(request: web.Request, *, required: bool = False) -> dict[str, Any]:
     """The body as a JSON object; an empty body is an empty object unless the body is
     `required`. Parsed once per request (middleware may look before the handler does)."""
     raw = await request.read()  # aiohttp keeps the bytes: a second read returns them again
-    if required and not raw.strip():
+    if required and not raw.strip(_JSON_WHITESPACE):
         raise invalid("body", "is required: a JSON object")
     if _BODY in request:
         return request[_BODY]
-    if not raw.strip():
+    if not raw.strip(_JSON_WHITESPACE):  # JSON's own four: a vertical tab or form feed is not "no body"
         body = {}
     else:
         try:

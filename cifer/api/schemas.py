@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from cifer.api.errors import DOCUMENTATION_URL, ErrorCode
+from cifer.crypto import suites
 from cifer.envelope.format import CIFER_ID_RE, MAX_METADATA_BYTES
 
 # Bounds of the key service's requests (checked there, documented here).
@@ -37,6 +38,7 @@ RATE_LIMIT_RE = re.compile(r"(?:[1-9][0-9]{0,8}|1000000000)/(?:[1-9][0-9]{0,3}|[
                            r"|86[0-3][0-9]{2}|86400)")
 
 SUITES = ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]
+AEADS = list(suites.AEADS)  # an envelope's payload AEAD (docs/envelope.md)
 EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded"]
 OPERATIONS = ["encrypt", "decrypt", "rotate", "revoke"]
 
@@ -54,7 +56,7 @@ METADATA = {"type": "object", "maxProperties": MAX_METADATA_ENTRIES,
 SEALED_METADATA = {**STRINGS, "description": f"Sealed in the envelope: at most {MAX_METADATA_BYTES} bytes as canonical JSON"}
 OCTETS = {"type": "string", "format": "binary"}
 ALGORITHM = {"type": "object", "required": ["kem", "aead"], "properties": {
-    "kem": {"enum": SUITES}, "aead": {"const": "AES-256-GCM"}}}
+    "kem": {"enum": SUITES}, "aead": {"enum": AEADS}}}
 CIFER = {"$ref": "#/components/schemas/Cifer"}
 EVENT = {"enum": EVENTS}
 # http(s) with a host and no credentials (no @ before the path), in RFC 3986's characters.
@@ -178,7 +180,9 @@ COMPONENTS: dict[str, Any] = {
         "CreateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
             "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
             "metadata": METADATA, "policy": {"$ref": "#/components/schemas/CiferPolicy"},
-            "algorithm": {"enum": SUITES}}},
+            "algorithm": {"enum": SUITES},
+            "aead": {"enum": AEADS, "default": AEADS[0],
+                     "description": "CIFER's extension: the payload AEAD of the cifer's envelopes"}}},
         "UpdateCiferRequest": {"type": "object", "additionalProperties": False, "properties": {
             "name": {"type": "string", "maxLength": 255}, "description": {"type": "string", "maxLength": 1000},
             "metadata": METADATA, "policy": {"$ref": "#/components/schemas/CiferPolicy"}}},
@@ -186,7 +190,8 @@ COMPONENTS: dict[str, Any] = {
             "cifer_id": CIFER_ID, "name": {"type": "string"}, "description": {"type": "string"},
             "status": {"enum": ["active", "revoked"]}, "created_at": TIME, "updated_at": TIME,
             "owner_id": {"type": "string"}, "encapsulation_key": {"type": "string"}, "key_version": {"type": "integer"},
-            "key_algorithm": {"type": "string"}, "metadata": STRINGS,
+            "key_algorithm": {"type": "string"}, "aead": {"enum": AEADS}, "expires_at": OPTIONAL_TIME,
+            "metadata": STRINGS,
             "policy": {"$ref": "#/components/schemas/CiferPolicy"}, "statistics": {"type": "object"},
             "next_rotation_at": OPTIONAL_TIME, "key_created_at": TIME}},
     },

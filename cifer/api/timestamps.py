@@ -16,3 +16,8 @@ def iso(moment: datetime.datetime | None) -> str | None:
 @functools.lru_cache(maxsize=2)  # every response's `meta.timestamp`: one formatting per second
 def unix_iso(unix_s: int) -> str:
     return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime(FORMAT)
+
+
+def parse_iso(text: str) -> datetime.datetime:
+    """The inverse of `iso`: an aware UTC moment; ValueError for any other spelling."""
+    return datetime.datetime.strptime(text, FORMAT).replace(tzinfo=datetime.UTC)

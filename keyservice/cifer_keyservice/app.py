@@ -39,7 +39,7 @@ from cifer_keyservice.kube_events import CheckpointEvents
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
 from cifer_keyservice.routes import audit as audit_routes
-from cifer_keyservice.routes import cifers, decap, keys, usage, whoami
+from cifer_keyservice.routes import cifers, decap, keys, security_keys, usage, whoami
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
 from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.seedcache import SeedCache
@@ -198,6 +198,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(health.routes)
     app.add_routes(cifers.routes)
     app.add_routes(keys.routes)
+    app.add_routes(security_keys.routes)
     app.add_routes(whoami.routes)
     app.add_routes(decap.routes)
     app.add_routes(usage.routes)

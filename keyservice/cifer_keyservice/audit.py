@@ -156,8 +156,9 @@ class AuditLog:
         """Adds the records, in order: one lock, one head update, one multi-row insert."""
         await session.run_sync(self.append_rows, entries)
 
-    def append_rows(self, session: Session, entries: list[Entry]) -> None:
-        """`append_many` on a synchronous session (the group commit's writer thread)."""
+    def append_rows(self, session: Session, entries: list[Entry]) -> list[int]:
+        """`append_many` on a synchronous session (the group commit's writer thread); the records'
+        seqs, in order (an audit record's id)."""
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_LOCK_APPENDS)
         head = session.execute(_READ_HEAD).first()
@@ -196,6 +197,7 @@ class AuditLog:
             line = {**row, "audit": True, "at": row["at"].isoformat()}
             del line["prev_hash"]
             pending.append((self._stream, json.dumps(line, sort_keys=True, ensure_ascii=False)))
+        return [row["seq"] for row in rows]
 
     def checkpoint(self, seq: int, hash_: str, at: datetime.datetime) -> Checkpoint:
         """A checkpoint of the log at `seq`, MAC'd under the audit key (see `Checkpoint`)."""

@@ -90,3 +90,19 @@ class AuditQuery:
             total=total, by_operation=by_operation,
             by_outcome={outcome: by_outcome.get(outcome, 0) for outcome in OUTCOMES},
         )
+
+    async def envelopes_seen(self, cifer_id: str, key_version: int | None = None) -> tuple[int, list[str]]:
+        """How many distinct envelopes of a cifer (at `key_version`, or any) the service has opened —
+        the message ids its successful decrypt records name; envelopes never decrypted are not known
+        here — and the seed-001 data types among them."""
+        conditions = [AuditRecord.cifer_id == cifer_id, AuditRecord.operation == "decrypt",
+                      AuditRecord.outcome == "success"]
+        if key_version is not None:
+            conditions.append(AuditRecord.key_version == key_version)
+        message_id = AuditRecord.details["message_id"].as_string()
+        data_type = AuditRecord.details["data_type"].as_string()
+        async with self._readers() as session:
+            count = (await session.execute(select(func.count(func.distinct(message_id))).where(*conditions))).scalar_one()
+            types = (await session.execute(select(data_type).where(*conditions, data_type.is_not(None))
+                                           .distinct().order_by(data_type))).scalars().all()
+        return count, list(types)

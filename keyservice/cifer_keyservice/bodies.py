@@ -9,6 +9,7 @@ from typing import Any
 
 from cifer.api.parsing import integer, invalid, optional_object, refuse_unknown, string
 from cifer.api.schemas import (
+    AEADS,
     KEY_RATE_CATEGORIES,
     MAX_ALLOWED_PRINCIPALS,
     MAX_KEY_RATE_LIMIT,
@@ -83,7 +84,7 @@ def policy(value: Any, field: str = "policy") -> Policy:
 
 
 def create_cifer(body: Mapping[str, Any], *, default_algorithm: str) -> CreateCifer:
-    refuse_unknown(body, {"name", "description", "metadata", "policy", "algorithm"})
+    refuse_unknown(body, {"name", "description", "metadata", "policy", "algorithm", "aead"})
     algorithm = string(body, "algorithm", max_chars=32, default=default_algorithm)
     try:
         suite_by_name(algorithm)
@@ -95,7 +96,14 @@ def create_cifer(body: Mapping[str, Any], *, default_algorithm: str) -> CreateCi
         metadata=string_map(body.get("metadata", {}), "metadata"),
         policy=policy(optional_object(body, "policy")),
         algorithm=algorithm,
+        aead=aead(body.get("aead", AEADS[0])),
     )
+
+
+def aead(value: Any, field: str = "aead") -> str:
+    if value not in AEADS:
+        raise invalid(field, f"must be {' or '.join(AEADS)}")
+    return value
 
 
 def update_cifer(body: Mapping[str, Any]) -> UpdateCifer:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cifer.api.timestamps import iso
 from cifer.crypto.suites import suite_by_name
 from cifer.keystore.store import Keystore, StoredKey
 from cifer_keyservice import errors, events
@@ -83,7 +84,7 @@ def record_of(cifer: Cifer, current: CiferVersion | None = None) -> CiferRecord:
         cifer_id=cifer.id, name=cifer.name, description=cifer.description, status=cifer.status,
         created_at=cifer.created_at, updated_at=cifer.updated_at, owner_id=cifer.owner_id,
         key_version=cifer.current_version, key_algorithm=cifer.suite, metadata=cifer.metadata_,
-        policy=policy_of(cifer), next_rotation_at=cifer.next_rotation_at,
+        policy=policy_of(cifer), next_rotation_at=cifer.next_rotation_at, aead=cifer.aead, expires_at=cifer.expires_at,
         statistics=Statistics(total_encryptions=cifer.encryptions, total_decryptions=cifer.decryptions,
                               failed_decryptions=cifer.decrypt_failures, last_used_at=cifer.last_used_at),
         encapsulation_key=encapsulation_key(cifer, current) if active else None,
@@ -129,7 +130,8 @@ class CiferService:
         policy = request.policy
         cifer = Cifer(
             id=new_cifer_id(), name=request.name, description=request.description, metadata_=request.metadata,
-            policy=policy.to_json(), owner_id=caller.principal.id, suite=request.algorithm, status="active",
+            policy=policy.to_json(), owner_id=caller.principal.id, suite=request.algorithm, aead=request.aead,
+            expires_at=request.expires_at, status="active",
             current_version=1, created_at=now, updated_at=now, revoked_at=None,
             next_rotation_at=now + datetime.timedelta(days=policy.auto_rotate_days) if policy.auto_rotate_days else None,
             encryptions=0, encrypted_bytes=0, decryptions=0, decrypt_failures=0,
@@ -172,9 +174,24 @@ class CiferService:
             rows = (await session.execute(query)).scalars().all()
         return Page.of(rows, limit, key=lambda cifer: cifer.id, record=record_of)
 
+    async def findable(self, *, name: str | None = None, cifer_id: str | None = None, limit: int) -> list[CiferRecord]:
+        """The unrevoked cifers called `name` (or the one with `cifer_id`), newest first, with their
+        public keys: anyone who may encrypt may find a key to encrypt to (public keys are public, §4.7)."""
+        query = select(Cifer).where(Cifer.status != "revoked").order_by(Cifer.created_at.desc(), Cifer.id).limit(limit)
+        query = query.where(Cifer.name == name) if cifer_id is None else query.where(Cifer.id == cifer_id)
+        async with self._sessions.begin() as session:
+            return [await self._detail(session, cifer) for cifer in (await session.execute(query)).scalars().all()]
+
+    @property
+    def kek_id(self) -> str:
+        """The KEK new keys are wrapped by (`file:...` or `pkcs11:...`): non-secret, a name."""
+        return self._keystore.kek_id
+
     def _check_usable(self, cifer: Cifer, operation: str, *, policy_override: bool = False) -> None:
         if cifer.status == "revoked":
             raise errors.Revoked(cifer_id=cifer.id)
+        if operation == "encrypt" and cifer.expires_at is not None and cifer.expires_at <= utcnow():
+            raise errors.Expired(cifer_id=cifer.id, expired_at=iso(cifer.expires_at))
         if not policy_override and not policy_of(cifer).allows(operation):
             raise errors.Forbidden(f"the policy of this CIFER does not allow {operation}",
                                    cifer_id=cifer.id, operation=operation)
@@ -275,9 +292,11 @@ class CiferService:
                     details={"changed": changed}))
             return await self._detail(session, cifer)
 
-    async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool) -> datetime.datetime:
-        """For good: `confirmed` is the caller's explicit yes, without which nothing happens.
-        Returns when it was revoked."""
+    async def revoke(self, caller: Caller, cifer_id: str, *, confirmed: bool, expect_version: int | None = None,
+                     details: dict[str, Any] | None = None) -> datetime.datetime:
+        """For good: `confirmed` is the caller's explicit yes, without which nothing happens; with
+        `expect_version`, only while that is still the current version. `details` go into the audit
+        record. Returns when it was revoked."""
         if not confirmed:
             raise errors.Unconfirmed()
         now = utcnow()
@@ -286,8 +305,12 @@ class CiferService:
             self._check_manager(caller, cifer)
             # An admin may revoke whatever the policy says: revoking a compromised key fails safe.
             self._check_usable(cifer, "revoke", policy_override=caller.principal.is_admin)
+            if expect_version is not None and expect_version != cifer.current_version:
+                raise errors.StaleConfirmation("the confirmation names another key version than the current one; "
+                                               "read the key again", key_version=cifer.current_version)
             cifer.status, cifer.revoked_at, cifer.updated_at, cifer.next_rotation_at = "revoked", now, now, None
-            await self._audit.append(session, caller.entry("revoke", "success", cifer_id=cifer.id))
+            await self._audit.append(session, caller.entry("revoke", "success", cifer_id=cifer.id,
+                                                           details=details or {}))
             await events.emit(session, "cifer.revoked", owner_id=cifer.owner_id,
                               data={"cifer_id": cifer.id, "name": cifer.name, "owner_id": cifer.owner_id})
         if self._seeds is not None:
@@ -304,4 +327,5 @@ class CiferService:
             self._check_usable(cifer, "encrypt")
             version = await self._current_version(session, cifer)
             return PublicKey(cifer_id=cifer.id, encapsulation_key=encapsulation_key(cifer, version),
-                             key_version=version.version, algorithm=cifer.suite, valid_until=cifer.next_rotation_at)
+                             key_version=version.version, algorithm=cifer.suite, valid_until=cifer.next_rotation_at,
+                             aead=cifer.aead, expires_at=cifer.expires_at)

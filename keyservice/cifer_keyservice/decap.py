@@ -15,7 +15,7 @@ import dataclasses
 import datetime
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter as MetricCounter
@@ -27,6 +27,7 @@ from cifer.crypto.suites import suite_by_name
 from cifer.envelope import Header, Recipient, parse_header_exact, rewrap_header
 from cifer.exceptions import InvalidCiphertext, InvalidWrappedKey
 from cifer.keystore.store import Keystore, StoredKey
+from cifer.dataprotection.values import DATA_TYPE
 from cifer_keyservice import errors, events
 from cifer_keyservice.audit import AuditLog, Entry
 from cifer_keyservice.cifers import Caller, policy_of
@@ -58,6 +59,8 @@ class Item:
     header: Header | None = None
     data_key: bytes | None = None
     error: errors.KeyServiceError | None = None
+    context: Mapping[str, str] | None = None  # why and for whom (seed 001's accessPurpose, userId): audited
+    audit_seq: int | None = None  # its audit record, once committed
 
     def fail(self, error: type[errors.KeyServiceError], message: str | None = None, **details: Any) -> None:
         cifer = {"cifer_id": self.header.cifer_id} if self.header else {}
@@ -72,6 +75,7 @@ class Usage:
     successes: Counter
     failures: Counter
     failed: list[dict[str, Any]]  # data of each decrypt.failed event (with its owner_id)
+    seqs: list[int] = dataclasses.field(default_factory=list)  # its records' seqs, once written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +84,18 @@ class Rewrapped:
     cifer_id: str
     key_version: int
     previous_key_version: int
+
+
+def _details(item: Item) -> dict[str, Any]:
+    """An audit record's details: the envelope's message id (how many envelopes were opened is
+    counted by it) and seed 001's data type where the envelope names one, or the error."""
+    context = dict(item.context or {})
+    if item.error is not None:
+        return {"error": item.error.code, **context}
+    details = {"message_id": item.header.message_id.hex(), **context}
+    if DATA_TYPE in item.header.metadata:
+        details["data_type"] = item.header.metadata[DATA_TYPE]
+    return details
 
 
 class DecapService:
@@ -151,8 +167,10 @@ class DecapService:
                 except InvalidCiphertext:
                     item.fail(errors.UnopenableHeader)
 
-    async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt") -> list[Item]:
-        items = [Item(index) for index in range(len(raw_headers))]
+    async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt",
+                           contexts: Sequence[Mapping[str, str] | None] | None = None) -> list[Item]:
+        """`contexts`, one per header where given, go into the audit records."""
+        items = [Item(index, context=contexts[index] if contexts else None) for index in range(len(raw_headers))]
         for item, raw in zip(items, raw_headers):
             try:
                 item.header = parse_header_exact(raw)
@@ -193,7 +211,7 @@ class DecapService:
             usage.entries.append(caller.entry(
                 operation, outcome, cifer_id=header.cifer_id if header else None,
                 key_version=header.key_version if header else None,
-                details={} if item.error is None else {"error": item.error.code},
+                details=_details(item),
             ))
             if header is None or header.cifer_id not in cifers:
                 continue
@@ -208,6 +226,8 @@ class DecapService:
                 })
         try:
             await self._group.submit(self._write_usage, usage)
+            for item, seq in zip(items, usage.seqs):
+                item.audit_seq = seq
         except CommitFailed as exc:
             for item in items:
                 item.data_key = None
@@ -221,7 +241,9 @@ class DecapService:
 
     def _write_usage(self, session: Session, group: list[Usage]) -> list[None]:
         """A group's records in one append, its counters in one executemany (a `GroupCommit` writer)."""
-        self._audit.append_rows(session, [entry for usage in group for entry in usage.entries])
+        seqs = iter(self._audit.append_rows(session, [entry for usage in group for entry in usage.entries]))
+        for usage in group:
+            usage.seqs[:] = [next(seqs) for _ in usage.entries]
         successes, failures = Counter(), Counter()
         for usage in group:
             successes.update(usage.successes)

@@ -35,6 +35,12 @@ class Unconfirmed(KeyServiceError):
     code = "INVALID_REQUEST"
 
 
+class StaleConfirmation(KeyServiceError):
+    """A confirmation made for another key version than the current one: the key changed since
+    the caller read it."""
+    code = "INVALID_REQUEST"
+
+
 class NotFound(KeyServiceError):
     """No such thing, or none the caller may know of (so ids cannot be probed)."""
     code = "NOT_FOUND"
@@ -53,6 +59,14 @@ class DecryptDenied(KeyServiceError):
 class Revoked(KeyServiceError):
     """The cifer was revoked: nothing can be done with it any more."""
     code = "CIFER_REVOKED"
+
+
+class Expired(KeyServiceError):
+    """The cifer's `expires_at` has passed: it still decrypts, but nothing more is sealed to it."""
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or "this CIFER has expired: it still decrypts but no longer encrypts", **details)
 
 
 class UnopenableHeader(KeyServiceError):

@@ -82,6 +82,8 @@ class CreateCifer:
     metadata: dict[str, str]
     policy: Policy
     algorithm: str  # a suite name
+    aead: str = "AES-256-GCM"  # the payload AEAD of its envelopes (`cifer.crypto.suites.AEADS`)
+    expires_at: datetime.datetime | None = None  # after it: no more encryptions; decryptions go on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +129,8 @@ class CiferRecord:
     policy: Policy
     statistics: Statistics
     next_rotation_at: datetime.datetime | None
+    aead: str = "AES-256-GCM"
+    expires_at: datetime.datetime | None = None
     encapsulation_key: bytes | None = None
     """The current version's public key (DER), where it was read: not in a list, not once revoked."""
     key_created_at: datetime.datetime | None = None
@@ -150,6 +154,8 @@ class PublicKey:
     key_version: int
     algorithm: str
     valid_until: datetime.datetime | None  # the next scheduled rotation
+    aead: str = "AES-256-GCM"
+    expires_at: datetime.datetime | None = None  # the sidecar refuses to encrypt to it after this
 
 
 @dataclasses.dataclass(frozen=True)

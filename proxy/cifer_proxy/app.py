@@ -21,7 +21,7 @@ from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
 from cifer_proxy.origins import refuse_other_origins
-from cifer_proxy.routes import decrypt, encrypt, forward, infer
+from cifer_proxy.routes import decrypt, encrypt, forward, infer, security
 from cifer_proxy.usage import UsageReporter, reporting_to
 from cifer_proxy.encryptlimit import EncryptLimit
 from cifer.settings.sidecar import SidecarSettings
@@ -94,6 +94,7 @@ def create_app(settings: SidecarSettings) -> web.Application:
     app.add_routes(encrypt.routes)
     app.add_routes(decrypt.routes)
     app.add_routes(infer.routes)
+    app.add_routes(security.routes)
     app.add_routes(openapi.routes(SIDECAR))
     forward.add_routes(app)
     return app

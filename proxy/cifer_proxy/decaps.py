@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Mapping
 
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.keyrelease import RotatingRecipientKey
-from cifer_proxy.keyservice import KeyServiceClient
+from cifer_proxy.keyservice import KeyServiceClient, Released
 
 log = logging.getLogger("cifer.proxy")
 CALLS_IN_FLIGHT = 2  # per credential: the next batch gathers while one is answered, so neither side idles
@@ -29,7 +30,8 @@ CALLS_IN_FLIGHT = 2  # per credential: the next batch gathers while one is answe
 class _Ask:
     header: bytes
     request_id: str
-    answer: asyncio.Future[tuple[bytes, dict[str, str]]]
+    context: Mapping[str, str] | None
+    answer: asyncio.Future[tuple[Released, dict[str, str]]]
 
 
 @dataclasses.dataclass
@@ -51,9 +53,11 @@ class Decapsulations:
         self._queues: dict[str, _Queue] = {}  # by credential, while it has asks or calls
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def data_key(self, credential: str, header: bytes, *, request_id: str) -> tuple[bytes, dict[str, str]]:
-        """The data key of one envelope header, and the rate-limit headers of the call that fetched it."""
-        ask = _Ask(header, request_id, asyncio.get_running_loop().create_future())
+    async def data_key(self, credential: str, header: bytes, *, request_id: str,
+                       context: Mapping[str, str] | None = None) -> tuple[Released, dict[str, str]]:
+        """The data key of one envelope header (with its audit record's id), and the rate-limit
+        headers of the call that fetched it. `context` (why, for whom) goes into the audit record."""
+        ask = _Ask(header, request_id, context, asyncio.get_running_loop().create_future())
         queue = self._queues.setdefault(credential, _Queue())
         queue.waiting.append(ask)
         self._next_call(credential, queue, window_s=self._window_s)
@@ -99,7 +103,7 @@ class Decapsulations:
         try:
             outcomes, passed = await self._client.decapsulate(
                 credential, [ask.header for ask in batch], request_id=batch[0].request_id,
-                recipient_key=recipient_key)
+                recipient_key=recipient_key, contexts=[ask.context for ask in batch])
         except ApiError as err:
             for ask in batch:
                 _settle(ask, ApiError(err.code, err.message, err.details, headers=err.headers))
@@ -115,7 +119,7 @@ class Decapsulations:
             _settle(ask, outcome if isinstance(outcome, ApiError) else (outcome, passed))
 
 
-def _settle(ask: _Ask, outcome: ApiError | tuple[bytes, dict[str, str]]) -> None:
+def _settle(ask: _Ask, outcome: ApiError | tuple[Released, dict[str, str]]) -> None:
     if ask.answer.done():  # its caller went away
         return
     if isinstance(outcome, ApiError):

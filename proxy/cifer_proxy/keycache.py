@@ -3,13 +3,16 @@ Never a data key, never a private key.
 
 Public keys are kept for a TTL (bounded in number) and dropped at once when the sidecar sees
 the cifer move on: a decrypted header of a newer version, a 410 from the key service, or a
-rotation or revocation passed through it. Concurrent misses for one cifer make one fetch.
+rotation or revocation passed through it. Concurrent misses for one cifer make one fetch. A key
+with an `expires_at` is refused from that instant on, by this pod's clock, whatever the TTL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import datetime
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -19,31 +22,45 @@ from cachetools import TTLCache
 from prometheus_client import Counter
 
 from cifer.api.errors import ApiError, ErrorCode
-from cifer.crypto.suites import suite_by_name
+from cifer.api.timestamps import iso, parse_iso
+from cifer.crypto.suites import AES_256_GCM, suite_by_name
 from cifer.envelope import Recipient
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kept:
+    recipient: Recipient
+    expires_at: datetime.datetime | None
 
 
 class PublicKeys:
     def __init__(self, fetch: Callable[[str], Awaitable[dict[str, Any]]], *, ttl_s: float, size: int,
-                 lookups: Counter) -> None:
+                 lookups: Counter, now: Callable[[], datetime.datetime] | None = None) -> None:
         self._fetch = fetch
         self._cache: TTLCache = TTLCache(size, ttl_s)
         self._inflight: dict[str, asyncio.Future] = {}
         self._lookups = lookups
+        self.now = now or (lambda: datetime.datetime.now(datetime.UTC))  # a test may replace it
 
     async def recipient(self, cifer_id: str) -> Recipient:
+        """The cifer's current public key; ApiError 403 once it has expired (it still decrypts)."""
         found = self._cache.get(cifer_id)
         if found is not None:
             self._lookups.labels("hit").inc()
-            return found
-        self._lookups.labels("miss").inc()
-        pending = self._inflight.get(cifer_id)
-        if pending is None:
-            pending = self._inflight[cifer_id] = asyncio.ensure_future(self._load(cifer_id))
-            pending.add_done_callback(lambda _: self._inflight.pop(cifer_id, None))
-        return await asyncio.shield(pending)
+        else:
+            self._lookups.labels("miss").inc()
+            pending = self._inflight.get(cifer_id)
+            if pending is None:
+                pending = self._inflight[cifer_id] = asyncio.ensure_future(self._load(cifer_id))
+                pending.add_done_callback(lambda _: self._inflight.pop(cifer_id, None))
+            found = await asyncio.shield(pending)
+        if found.expires_at is not None and found.expires_at <= self.now():
+            self.forget(cifer_id)  # the key service refuses it too from now on
+            raise ApiError(ErrorCode.FORBIDDEN, "this CIFER has expired: it still decrypts but no longer encrypts",
+                           {"cifer_id": cifer_id, "expired_at": iso(found.expires_at)})
+        return found.recipient
 
-    async def _load(self, cifer_id: str) -> Recipient:
+    async def _load(self, cifer_id: str) -> _Kept:
         try:
             data = await self._fetch(cifer_id)
         except ApiError as err:
@@ -51,20 +68,21 @@ class PublicKeys:
                 self.forget(cifer_id)
             raise
         try:
-            suite = suite_by_name(data["algorithm"])
+            suite = suite_by_name(data["algorithm"], data.get("aead", AES_256_GCM))
             recipient = Recipient(data["cifer_id"], int(data["key_version"]), suite,
                                   suite.public_key_from_der(base64.b64decode(data["encapsulation_key"], validate=True)))
+            expires_at = parse_iso(data["expires_at"]) if data.get("expires_at") is not None else None
         except (KeyError, TypeError, ValueError):
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service sent an unusable public key") from None
         if recipient.cifer_id != cifer_id:
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service sent another cifer's key")
-        self._cache[cifer_id] = recipient
-        return recipient
+        kept = self._cache[cifer_id] = _Kept(recipient, expires_at)
+        return kept
 
     def saw_version(self, cifer_id: str, key_version: int) -> None:
         """A header of `key_version` was opened: a newer version than ours means a rotation."""
         found = self._cache.get(cifer_id)
-        if found is not None and found.key_version < key_version:
+        if found is not None and found.recipient.key_version < key_version:
             self.forget(cifer_id)
 
     def forget(self, cifer_id: str) -> None:

@@ -11,8 +11,10 @@ sees what the key service said. A key service that cannot be reached, or answers
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,6 +78,18 @@ class KeyServiceClient:
         data, _ = await self.data("GET", f"/v1/keys/{cifer_id}")
         return data
 
+    async def find_keys(self, authorization: str, *, key_id: str | None = None, user_id: str = "",
+                        key_type: str = "") -> list[dict[str, Any]]:
+        """Seed 001's key `key_id`, or the keys of a user and key type newest first, with the caller's
+        credential (`GET /api/security/keys[/{keyId}]`)."""
+        path = (f"/api/security/keys/{key_id}" if key_id else
+                "/api/security/keys?" + urllib.parse.urlencode({"userId": user_id, "keyType": key_type}))
+        data, _ = await self.data("GET", path, headers={"Authorization": authorization})
+        keys = ([data] if key_id else data.get("keys")) if isinstance(data, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(key, dict) for key in keys):
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service answered a key search without keys")
+        return keys
+
     async def whoami(self, authorization: str) -> tuple[dict[str, Any], float | None]:
         """The credential's principal and scopes, and for how long the key service lets that answer
         be reused (its `Cache-Control: max-age`; None when it sets none)."""
@@ -84,7 +98,8 @@ class KeyServiceClient:
         return data, max_age(passed.get("Cache-Control"))
 
     async def decapsulate(self, authorization: str | None, headers: Sequence[bytes], *, request_id: str,
-                          recipient_key: RecipientKey) -> tuple[list[bytes | ApiError], dict[str, str]]:
+                          recipient_key: RecipientKey, contexts: Sequence[Mapping[str, str] | None] = ()
+                          ) -> tuple[list[Released | ApiError], dict[str, str]]:
         """Each envelope header's data key, or the key service's error for that header, in order; and
         the rate-limit headers. Only the headers go out, with `recipient_key`'s public half; the data
         keys come back sealed to it (docs/key-release.md) and are opened here. A failure of the whole
@@ -92,9 +107,11 @@ class KeyServiceClient:
         sent = {"X-Request-ID": request_id}
         if authorization:
             sent["Authorization"] = authorization
-        data, passed = await self.data("POST", "/v1/decapsulate", headers=sent, json_body={
-            "headers": [base64.b64encode(header).decode() for header in headers],
-            "recipient": recipient_key.recipient.to_field()})
+        body = {"headers": [base64.b64encode(header).decode() for header in headers],
+                "recipient": recipient_key.recipient.to_field()}
+        if any(contexts):
+            body["contexts"] = list(contexts)
+        data, passed = await self.data("POST", "/v1/decapsulate", headers=sent, json_body=body)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list) or len(results) != len(headers):
             log.error("the key service answered a decapsulation without one result per header")
@@ -102,13 +119,22 @@ class KeyServiceClient:
         return [_data_key_of(result, header, recipient_key, passed) for result, header in zip(results, headers)], passed
 
 
-def _data_key_of(result: object, header: bytes, recipient_key: RecipientKey, passed: dict[str, str]) -> bytes | ApiError:
+@dataclasses.dataclass(frozen=True)
+class Released:
+    """A data key the key service released, and the id of the audit record of its release."""
+
+    data_key: bytes
+    audit_record_id: str
+
+
+def _data_key_of(result: object, header: bytes, recipient_key: RecipientKey, passed: dict[str, str]) -> Released | ApiError:
     """One result's data key, opened; its error as a lone header's would be; 503 for anything garbled."""
     if isinstance(result, dict) and result.get("success") is False:
         return _error_of(200, result, passed)
     try:
         if isinstance(result, dict) and result.get("success") is True:
-            return recipient_key.open(result.get("sealed_data_key"), header)
+            return Released(recipient_key.open(result.get("sealed_data_key"), header),
+                            str(result.get("audit_record_id", "")))
     except InvalidKeyRelease:
         pass
     log.error("the key service answered a decapsulation without a sealed data key that opens")

@@ -11,6 +11,7 @@ import pytest
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.keyrelease import RotatingRecipientKey
 from cifer_proxy.decaps import Decapsulations
+from cifer_proxy.keyservice import Released
 
 
 class StandIn:
@@ -18,15 +19,18 @@ class StandIn:
 
     def __init__(self, answer=None, delay_s: float = 0.0) -> None:
         self.calls: list[tuple[str, list[bytes]]] = []
+        self.contexts: list[list] = []
         self.answer, self.delay_s = answer, delay_s
 
-    async def decapsulate(self, authorization, headers, *, request_id, recipient_key):
+    async def decapsulate(self, authorization, headers, *, request_id, recipient_key, contexts=()):
         self.calls.append((authorization, list(headers)))
+        self.contexts.append(list(contexts))
         await asyncio.sleep(self.delay_s)
         if isinstance(self.answer, ApiError):
             raise self.answer
         outcomes = [self.answer(h) if self.answer else h[::-1] for h in headers]
-        return outcomes, {"X-RateLimit-Remaining": "7"}
+        return [Released(o, "record of " + h.decode()) if isinstance(o, bytes) else o
+                for o, h in zip(outcomes, headers)], {"X-RateLimit-Remaining": "7"}
 
 
 def batcher(client, **kwargs) -> Decapsulations:
@@ -38,7 +42,8 @@ async def test_no_call_holds_more_than_the_max_batch_and_each_caller_gets_its_ow
     decaps = batcher(client)
     headers = [bytes([i]) * 8 for i in range(10)]
     answers = await asyncio.gather(*(decaps.data_key("Bearer a", h, request_id=f"r{i}") for i, h in enumerate(headers)))
-    assert [key for key, _ in answers] == [h[::-1] for h in headers]
+    assert [key.data_key for key, _ in answers] == [h[::-1] for h in headers]
+    assert [key.audit_record_id for key, _ in answers] == ["record of " + h.decode() for h in headers]
     assert all(passed == {"X-RateLimit-Remaining": "7"} for _, passed in answers)
     assert max(len(hs) for _, hs in client.calls) <= 4 and len(client.calls) < 10
 
@@ -58,7 +63,7 @@ async def test_an_item_the_client_could_not_open_fails_alone():
     decaps = batcher(StandIn(lambda h: garbled if h == b"bad" else h[::-1]))
     answers = await asyncio.gather(*(decaps.data_key("Bearer a", h, request_id="r") for h in (b"ab", b"bad", b"cd")),
                                    return_exceptions=True)
-    assert answers[0][0] == b"ba" and answers[2][0] == b"dc"
+    assert answers[0][0].data_key == b"ba" and answers[2][0].data_key == b"dc"
     assert isinstance(answers[1], ApiError) and answers[1].code is ErrorCode.SERVICE_UNAVAILABLE
 
 
@@ -86,3 +91,11 @@ def test_bounds_are_checked_at_start():
         batcher(StandIn(), window_s=1.0)
     with pytest.raises(ValueError):
         batcher(StandIn(), max_batch=0)
+
+
+async def test_each_asks_context_travels_with_its_header_in_the_batch():
+    client = StandIn()
+    decaps = batcher(client)
+    await asyncio.gather(decaps.data_key("Bearer a", b"h1", request_id="r", context={"purpose": "audit"}),
+                         decaps.data_key("Bearer a", b"h2", request_id="r"))
+    assert client.calls == [("Bearer a", [b"h1", b"h2"])] and client.contexts == [[{"purpose": "audit"}, None]]

@@ -44,12 +44,14 @@ class Cifer(Base):
     __tablename__ = "cifers"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), index=True)  # seed 001 finds a user's key by name
     description: Mapped[str] = mapped_column(Text, default="")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     owner_id: Mapped[str] = mapped_column(String(255), index=True)
     suite: Mapped[str] = mapped_column(String(32))  # the suite's name, e.g. "ML-KEM-768"
+    aead: Mapped[str] = mapped_column(String(32), default="AES-256-GCM")  # the payload AEAD of its envelopes
+    expires_at: Mapped[datetime.datetime | None]  # after it: decrypts, no longer encrypts (status `expired`)
     status: Mapped[str] = mapped_column(String(16), index=True)  # active | revoked
     current_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime.datetime]

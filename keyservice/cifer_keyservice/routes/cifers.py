@@ -32,8 +32,8 @@ def summary(cifer: CiferRecord) -> dict[str, Any]:
     return {
         "cifer_id": cifer.cifer_id, "name": cifer.name, "description": cifer.description, "status": cifer.status,
         "created_at": iso(cifer.created_at), "updated_at": iso(cifer.updated_at), "owner_id": cifer.owner_id,
-        "key_version": cifer.key_version, "key_algorithm": cifer.key_algorithm, "metadata": cifer.metadata,
-        "policy": cifer.policy.to_json(),
+        "key_version": cifer.key_version, "key_algorithm": cifer.key_algorithm, "aead": cifer.aead,
+        "expires_at": iso(cifer.expires_at), "metadata": cifer.metadata, "policy": cifer.policy.to_json(),
         "statistics": {
             "total_encryptions": cifer.statistics.total_encryptions,
             "total_decryptions": cifer.statistics.total_decryptions,
@@ -57,7 +57,8 @@ def created(cifer: CiferRecord) -> dict[str, Any]:
         "cifer_id": cifer.cifer_id, "name": cifer.name, "description": cifer.description, "status": cifer.status,
         "created_at": iso(cifer.created_at), "owner_id": cifer.owner_id,
         "encapsulation_key": der_base64(cifer.encapsulation_key), "key_version": cifer.key_version,
-        "key_algorithm": cifer.key_algorithm, "metadata": cifer.metadata, "policy": cifer.policy.to_json(),
+        "key_algorithm": cifer.key_algorithm, "aead": cifer.aead, "expires_at": iso(cifer.expires_at),
+        "metadata": cifer.metadata, "policy": cifer.policy.to_json(),
     }
 
 

@@ -28,6 +28,7 @@ from cifer_keyservice.state import DECAP, SETTINGS
 from cifer_keyservice.wire_errors import error_body
 
 routes = web.RouteTableDef()
+CONTEXT_BOUNDS = {"purpose": 255, "user_id": 128}  # characters of each context field
 
 
 def _b64(value: object) -> bytes:
@@ -45,7 +46,25 @@ def _result(item: Item, recipient: ReleaseRecipient, header: bytes) -> dict[str,
         return {"index": item.index, "success": False, "error": error_body(item.error)}
     return {"index": item.index, "success": True, "cifer_id": item.header.cifer_id,
             "key_version": item.header.key_version, "sealed_data_key": recipient.seal(item.data_key, header),
-            "metadata": dict(item.header.metadata)}
+            "metadata": dict(item.header.metadata), "audit_record_id": str(item.audit_seq)}
+
+
+def _contexts(value: Any, count: int) -> list[dict[str, str] | None] | None:
+    """`contexts`: per header, null or why and for whom it is opened (seed 001's accessPurpose and
+    userId), recorded in its audit record."""
+    if value is None:
+        return None
+    problem = f"must be a list of {count} objects ({{purpose, user_id}}) or nulls, one per header"
+    if not isinstance(value, list) or len(value) != count:
+        raise invalid("contexts", problem)
+    out: list[dict[str, str] | None] = []
+    for context in value:
+        if context is not None and not (
+                isinstance(context, dict) and set(context) <= set(CONTEXT_BOUNDS)
+                and all(isinstance(v, str) and 0 < len(v) <= CONTEXT_BOUNDS[k] for k, v in context.items())):
+            raise invalid("contexts", problem)
+        out.append(context)
+    return out
 
 
 @route(routes, DECAPSULATE)
@@ -53,14 +72,15 @@ async def decapsulate(request: web.Request) -> web.Response:
     body = await json_object(request)
     headers = body.get("headers")
     limit = request.app[SETTINGS].max_batch_headers
-    if not set(body) <= {"headers", "recipient"} or not isinstance(headers, list) or not 1 <= len(headers) <= limit:
+    if not set(body) <= {"headers", "recipient", "contexts"} or not isinstance(headers, list) or not 1 <= len(headers) <= limit:
         raise invalid("headers", f"must be a list of 1 to {limit} base64 envelope headers")
+    contexts = _contexts(body.get("contexts"), len(headers))
     try:
         recipient = parse_recipient(body.get("recipient"))
     except InvalidKeyRelease as err:
         raise invalid(err.field, err.problem) from None
     raw = [_b64(h) for h in headers]
-    items = await request.app[DECAP].open_headers(caller(request), raw)
+    items = await request.app[DECAP].open_headers(caller(request), raw, contexts=contexts)
     if len(items) == 1 and items[0].error is not None:
         raise items[0].error
     refused = Counter(item.header.cifer_id for item in items if item.error is not None and item.header is not None

@@ -18,4 +18,5 @@ async def public_key(request: web.Request) -> web.Response:
     return response.ok(request, {
         "cifer_id": key.cifer_id, "encapsulation_key": der_base64(key.encapsulation_key),
         "key_version": key.key_version, "algorithm": key.algorithm, "valid_until": iso(key.valid_until),
+        "aead": key.aead, "expires_at": iso(key.expires_at),
     })

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from cifer.envelope import Header, adecrypt_stream, decrypt
 from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
 from cifer_proxy import bodies
+from cifer_proxy.keyservice import Released
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, broken_upload, pieces
 from cifer_proxy.state import DECAPS, IDENTITY, METRICS, PUBLIC_KEYS, USAGE
 
@@ -31,9 +33,17 @@ routes = web.RouteTableDef()
 async def data_key(request: web.Request, credential: str, header: Header) -> tuple[bytes, dict[str, str]]:
     """The header's data key from the key service (sealed to this sidecar, batched with other decrypts
     of the same credential), and the rate-limit headers it sent."""
+    released, passed = await release(request, credential, header)
+    return released.data_key, passed
+
+
+async def release(request: web.Request, credential: str, header: Header, *,
+                  context: Mapping[str, str] | None = None) -> tuple[Released, dict[str, str]]:
+    """`data_key` with the id of the audit record of the release."""
     app = request.app
     try:
-        key, passed = await app[DECAPS].data_key(credential, header.to_bytes(), request_id=request[REQUEST_ID])
+        key, passed = await app[DECAPS].data_key(credential, header.to_bytes(), request_id=request[REQUEST_ID],
+                                                 context=context)
     except ApiError as err:
         if err.code is ErrorCode.CIFER_REVOKED:
             app[PUBLIC_KEYS].forget(header.cifer_id)

@@ -30,7 +30,7 @@ async def forward(request: web.Request) -> web.Response:
     status, answer, passed = await app[KEYSERVICE].call(request.method, request.raw_path, headers=headers, body=body)
     if "success" not in response_body(answer):
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service answered without a CIFER body")
-    cifer_id = request.match_info.get("cifer_id")
+    cifer_id = request.match_info.get("cifer_id") or request.match_info.get("keyId")  # seed 001 calls it keyId
     moves_key = endpoints.endpoint_of(request, endpoints.SIDECAR).sidecar is Sidecar.FORWARD_MOVES_KEY
     if cifer_id and (status == 410 or (status < 300 and moves_key)):
         app[PUBLIC_KEYS].forget(cifer_id)
@@ -39,4 +39,4 @@ async def forward(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     for endpoint in FORWARDED:
-        app.router.add_route(endpoint.method, endpoint.path, forward)
+        app.router.add_route(endpoint.method, endpoint.route_path, forward)
