@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dev.running import DevServer, cifer_dev
 from sdk_typescript.node import SDK_DIR, npm, run_js, tool
 
 EXAMPLE = SDK_DIR / "examples" / "seed-6.3.ts"
@@ -19,7 +21,27 @@ SEED_KEY_PLACEHOLDER = "'sk_live_abc123...'"
 
 
 @pytest.fixture(scope="module")
-def env(dev_server) -> dict[str, str]:
+def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A data directory holding a second principal's key (may read, encrypt and decrypt, may not
+    create), made before the server opens it: a `cifer keyservice apikey create` on the database
+    of a running `cifer dev` made that server's next writes fail with SQLite's "disk I/O error"."""
+    data = tmp_path_factory.mktemp("ts-dev") / "data"
+    made = subprocess.run(
+        [sys.executable, "-m", "cifer.cli", "keyservice", "--data-dir", str(data), "apikey", "create",
+         "--owner", "usr_typescript_other", "--scope", "cifer:read", "--scope", "encrypt", "--scope", "decrypt"],
+        check=True, capture_output=True, text=True, timeout=60)
+    return data, json.loads(made.stdout)["key"]
+
+
+@pytest.fixture(scope="module")
+def dev_server(other_key) -> Iterator[DevServer]:
+    """`cifer dev` (tests/dev/running.py) on the data directory that already holds the second key."""
+    with cifer_dev(other_key[0]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def env(dev_server: DevServer) -> dict[str, str]:
     return dev_server.environment()
 
 
@@ -33,16 +55,6 @@ def cifers(ts_sdk, env) -> dict[str, str]:
       for (const algorithm of ['ML-KEM-768', 'ML-KEM-1024', 'X-Wing']) ids[algorithm] = (await c.cifers.create({ name: algorithm, algorithm })).id;
       out(ids);
     """, env=env)
-
-
-@pytest.fixture(scope="module")
-def other_key(dev_server) -> str:
-    """A second principal's key: may read, encrypt and decrypt, may not create."""
-    made = subprocess.run(
-        [sys.executable, "-m", "cifer.cli", "keyservice", "--data-dir", str(dev_server.data_dir), "apikey", "create",
-         "--owner", "usr_typescript_other", "--scope", "cifer:read", "--scope", "encrypt", "--scope", "decrypt"],
-        check=True, capture_output=True, text=True, timeout=60)
-    return json.loads(made.stdout)["key"]
 
 
 def test_the_packed_package_installs_into_an_empty_directory_and_runs_the_seeds_example(ts_sdk, dev_server, env, cifers,
@@ -158,7 +170,7 @@ def test_every_webhook_call_succeeds(ts_sdk, env, cifers):
 def test_each_error_class_comes_from_cifer_dev(ts_sdk, env, cifers, other_key):
     result = run_js(f"""
       const c = new sdk.CiferClient();
-      const other = new sdk.CiferClient({{ apiKey: {json.dumps(other_key)} }});
+      const other = new sdk.CiferClient({{ apiKey: {json.dumps(other_key[1])} }});
       const mine = {{ id: {json.dumps(cifers["ML-KEM-768"])} }};
       const sealed = await c.encrypt(mine.id, new Uint8Array([1, 2, 3]));
       const doomed = await c.cifers.create({{ name: 'doomed' }});
@@ -174,6 +186,15 @@ def test_each_error_class_comes_from_cifer_dev(ts_sdk, env, cifers, other_key):
         notYours: await failure(other.decrypt(sealed.ciphertext)),
         revoked: await failure(c.encrypt(doomed.id, new Uint8Array([1]))),
         revokedTwice: await failure(c.cifers.revoke(doomed.id)),
+        rotateRevoked: await failure(c.cifers.rotate(doomed.id)),
+        updateRevoked: await failure(c.cifers.update(doomed.id, {{ name: 'again' }})),
+        noKey: await failure(c.keys.get('cif_' + 'Y'.repeat(20))),
+        badList: await failure(c.cifers.list({{ status: 'bogus' }})),
+        noHook: await failure(c.webhooks.get('wh_' + 'Q'.repeat(24))),
+        badHookId: await failure(c.webhooks.get('whk_nope')),
+        badHook: await failure(c.webhooks.create({{ url: 'ftp://example.com', events: ['cifer.created'], secret: 'short' }})),
+        streamRevoked: await failure(c.encryptStream(doomed.id, new Uint8Array(10))),
+        streamGarbage: await failure(c.decryptStream(new Uint8Array(2000).fill(65))),
         mine: mine.id,
       }});
     """, env=env)
@@ -188,6 +209,15 @@ def test_each_error_class_comes_from_cifer_dev(ts_sdk, env, cifers, other_key):
         "notYours": ("UnauthorizedDecryptError", "UNAUTHORIZED_DECRYPT", 403),
         "revoked": ("CiferRevokedError", "CIFER_REVOKED", 410),
         "revokedTwice": ("CiferRevokedError", "CIFER_REVOKED", 410),
+        "rotateRevoked": ("CiferRevokedError", "CIFER_REVOKED", 410),
+        "updateRevoked": ("CiferRevokedError", "CIFER_REVOKED", 410),
+        "noKey": ("NotFoundError", "NOT_FOUND", 404),
+        "badList": ("InvalidRequestError", "INVALID_REQUEST", 400),
+        "noHook": ("NotFoundError", "NOT_FOUND", 404),
+        "badHookId": ("InvalidRequestError", "INVALID_REQUEST", 400),
+        "badHook": ("InvalidRequestError", "INVALID_REQUEST", 400),
+        "streamRevoked": ("CiferRevokedError", "CIFER_REVOKED", 410),
+        "streamGarbage": ("InvalidCiphertextError", "INVALID_CIPHERTEXT", 400),
     }
     for name, (cls, code, status) in expected.items():
         failure = result[name]
