@@ -98,8 +98,8 @@ def test_the_circuit_breaker_opens_after_repeated_failures_and_a_probe_closes_it
     assert result["refused"]["cls"] == "CircuitOpenError" and result["refused"]["code"] == "CIRCUIT_OPEN"
     assert result["sentWhileOpen"] == 3  # the refused call never reached the server
     assert result["stateLater"] == "half-open" and result["stateEnd"] == "closed"
-    assert result["events"][3] == ["cifers.get", "/v1/cifers/{cifer_id}", None, "CIRCUIT_OPEN"]
-    assert result["events"][-1] == ["cifers.get", "/v1/cifers/{cifer_id}", 200, None]
+    assert result["events"][3] == ["getCifer", "/v1/cifers/{cifer_id}", None, "CIRCUIT_OPEN"]
+    assert result["events"][-1] == ["getCifer", "/v1/cifers/{cifer_id}", 200, None]
 
 
 def test_refusals_do_not_open_the_circuit(ts_sdk):
@@ -135,7 +135,7 @@ def test_a_tracer_gets_one_span_per_call_and_the_server_gets_its_traceparent(ts_
     """)
     assert len(result["spans"]) == 1
     span = result["spans"][0]
-    assert span["name"] == "CIFER cifers.create" and span["ended"] and span["status"] is None
+    assert span["name"] == "CIFER createCifer" and span["ended"] and span["status"] is None
     assert span["attributes"]["cifer.region"] == "us-east" and span["attributes"]["cifer.attempts"] == 2
     assert span["attributes"]["url.template"] == "/v1/cifers"
     assert result["parents"] == ["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"] * 2

@@ -1,6 +1,7 @@
 /**
  * The endpoints this SDK calls, declared once (cifer/api/endpoints.py is the server's table).
- * `name` is what metrics and traces report; `path` is the template, filled by `pathOf`.
+ * `name` is the OpenAPI operationId, which metrics and traces report (the Python SDK reports the
+ * same names); `path` is the template, filled by `pathOf`.
  */
 
 export interface Endpoint {
@@ -11,22 +12,22 @@ export interface Endpoint {
 
 const endpoint = (name: string, method: Endpoint['method'], path: string): Endpoint => ({ name, method, path });
 
-export const CREATE_CIFER = endpoint('cifers.create', 'POST', '/v1/cifers');
-export const LIST_CIFERS = endpoint('cifers.list', 'GET', '/v1/cifers');
-export const GET_CIFER = endpoint('cifers.get', 'GET', '/v1/cifers/{cifer_id}');
-export const UPDATE_CIFER = endpoint('cifers.update', 'PATCH', '/v1/cifers/{cifer_id}');
-export const REVOKE_CIFER = endpoint('cifers.revoke', 'DELETE', '/v1/cifers/{cifer_id}');
-export const ROTATE_CIFER = endpoint('cifers.rotate', 'POST', '/v1/cifers/{cifer_id}/rotate');
-export const GET_PUBLIC_KEY = endpoint('keys.get', 'GET', '/v1/keys/{cifer_id}');
-export const ENCRYPT = endpoint('encrypt', 'POST', '/v1/encrypt');
-export const DECRYPT = endpoint('decrypt', 'POST', '/v1/decrypt');
-export const CREATE_WEBHOOK = endpoint('webhooks.create', 'POST', '/v1/webhooks');
-export const LIST_WEBHOOKS = endpoint('webhooks.list', 'GET', '/v1/webhooks');
-export const GET_WEBHOOK = endpoint('webhooks.get', 'GET', '/v1/webhooks/{webhook_id}');
-export const UPDATE_WEBHOOK = endpoint('webhooks.update', 'PATCH', '/v1/webhooks/{webhook_id}');
-export const DELETE_WEBHOOK = endpoint('webhooks.delete', 'DELETE', '/v1/webhooks/{webhook_id}');
-export const LIST_DELIVERIES = endpoint('webhooks.deliveries', 'GET', '/v1/webhooks/{webhook_id}/deliveries');
-export const HEALTH = endpoint('health', 'GET', '/v1/health');
+export const CREATE_CIFER = endpoint('createCifer', 'POST', '/v1/cifers');
+export const LIST_CIFERS = endpoint('listCifers', 'GET', '/v1/cifers');
+export const GET_CIFER = endpoint('getCifer', 'GET', '/v1/cifers/{cifer_id}');
+export const UPDATE_CIFER = endpoint('updateCifer', 'PATCH', '/v1/cifers/{cifer_id}');
+export const REVOKE_CIFER = endpoint('revokeCifer', 'DELETE', '/v1/cifers/{cifer_id}');
+export const ROTATE_CIFER = endpoint('rotateCifer', 'POST', '/v1/cifers/{cifer_id}/rotate');
+export const GET_PUBLIC_KEY = endpoint('getPublicKey', 'GET', '/v1/keys/{cifer_id}');
+export const ENCRYPT = endpoint('encryptData', 'POST', '/v1/encrypt');
+export const DECRYPT = endpoint('decryptData', 'POST', '/v1/decrypt');
+export const CREATE_WEBHOOK = endpoint('createWebhook', 'POST', '/v1/webhooks');
+export const LIST_WEBHOOKS = endpoint('listWebhooks', 'GET', '/v1/webhooks');
+export const GET_WEBHOOK = endpoint('getWebhook', 'GET', '/v1/webhooks/{webhook_id}');
+export const UPDATE_WEBHOOK = endpoint('updateWebhook', 'PATCH', '/v1/webhooks/{webhook_id}');
+export const DELETE_WEBHOOK = endpoint('deleteWebhook', 'DELETE', '/v1/webhooks/{webhook_id}');
+export const LIST_DELIVERIES = endpoint('listDeliveries', 'GET', '/v1/webhooks/{webhook_id}/deliveries');
+export const HEALTH = endpoint('healthCheck', 'GET', '/v1/health');
 
 /** The path with each `{name}` replaced by its value as one URL segment: an id cannot reach another endpoint. */
 export function pathOf(endpointOf: Endpoint, params: Readonly<Record<string, string>> = {}): string {

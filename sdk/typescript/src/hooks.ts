@@ -6,7 +6,7 @@
 
 /** One HTTP attempt, reported to `onRequest` when it ends (its retries are further events). */
 export interface RequestEvent {
-  /** The endpoint's name, e.g. `encrypt`, `cifers.get`: low-cardinality, fit for a metric label. */
+  /** The endpoint's OpenAPI operationId, e.g. `encryptData`, `getCifer`: low-cardinality, fit for a metric label. */
   operation: string;
   method: string;
   /** The path template, e.g. `/v1/cifers/{cifer_id}`: never an id. */
