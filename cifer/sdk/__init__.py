@@ -14,7 +14,7 @@ from cifer import lazy
 _ERRORS = (
     "CiferError", "InvalidRequestError", "InvalidCiferIdError", "InvalidCiphertextError", "AuthenticationError",
     "PermissionDeniedError", "UnauthorizedDecryptError", "NotFoundError", "CiferRevokedError", "RateLimitError",
-    "InternalError", "ServiceUnavailableError", "CiferConnectionError", "StreamError",
+    "InternalError", "ServiceUnavailableError", "CiferConnectionError", "StreamError", "CircuitOpenError",
 )
 _MODELS = (
     "Algorithm", "Cifer", "CiferPage", "DecryptResult", "Delivery", "EncryptResult", "PublicKey", "Revocation",
@@ -24,6 +24,8 @@ EXPORTS: dict[str, str] = {
     "CiferClient": "cifer.sdk.sync_client",
     "AsyncCiferClient": "cifer.sdk.async_client",
     "RetryPolicy": "cifer.sdk.retry",
+    "CircuitBreaker": "cifer.sdk.breaker",
+    "RequestEvent": "cifer.sdk.hooks",
     "EncryptStream": "cifer.sdk.streams",
     "DecryptStream": "cifer.sdk.streams",
     "verify_signature": "cifer.sdk.webhooks",
@@ -40,7 +42,7 @@ __getattr__, __dir__ = lazy.exports(__name__, EXPORTS)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does this lazily
     from cifer.sdk.async_client import AsyncCiferClient
     from cifer.sdk.errors import (
-        AuthenticationError, CiferConnectionError, CiferError, CiferRevokedError, InternalError,
+        AuthenticationError, CiferConnectionError, CiferError, CiferRevokedError, CircuitOpenError, InternalError,
         InvalidCiferIdError, InvalidCiphertextError, InvalidRequestError, NotFoundError, PermissionDeniedError,
         RateLimitError, ServiceUnavailableError, StreamError, UnauthorizedDecryptError,
     )
@@ -48,6 +50,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does th
         Algorithm, Cifer, CiferPage, DecryptResult, Delivery, EncryptResult, PublicKey, Revocation, Rotation,
         Webhook, WebhookDeletion, WebhookPage,
     )
+    from cifer.sdk.breaker import CircuitBreaker
+    from cifer.sdk.hooks import RequestEvent
     from cifer.sdk.retry import RetryPolicy
     from cifer.sdk.streams import DecryptStream, EncryptStream
     from cifer.sdk.sync_client import CiferClient

@@ -9,7 +9,9 @@ import json
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
+from cifer.sdk.breaker import CircuitBreaker, CircuitState
 from cifer.sdk.errors import InvalidCiphertextError
+from cifer.sdk.hooks import RequestHook
 from cifer.sdk.models import DecryptResult, EncryptResult
 from cifer.sdk.resources import Cifers, Keys, Webhooks
 from cifer.sdk.retry import RetryPolicy
@@ -55,19 +57,34 @@ class AsyncCiferClient:
     (else $CIFER_CA_FILE) is the CA bundle an https server is verified against. Calls that
     fail with 429, 503 or no answer are retried up to `max_retries` times with backoff.
     Use it as `async with AsyncCiferClient() as client:` or call `close()`.
+
+    Seed §6.6, with the TypeScript SDK's semantics and names: `circuit_breaker` is a
+    `CircuitBreaker(failure_threshold=5, reset_timeout_s=30.0)` (the default), or False for none;
+    `on_request(event)` is the metrics hook, called with a `RequestEvent` after every HTTP attempt;
+    `tracer` an OpenTelemetry Tracer, giving one client span per call and its `traceparent`.
     """
 
     def __init__(
         self, api_key: str | Callable[[], str | None] | None = None, *, base_url: str | None = None, max_retries: int = 3,
         retry: RetryPolicy | None = None, timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
         stream_idle_timeout_s: float = 300.0, sleep: Sleep | None = None, ca_file: str | None = None,
+        circuit_breaker: CircuitBreaker | bool = True, on_request: RequestHook | None = None, tracer: object | None = None,
     ) -> None:
         settings = ClientSettings.resolve(
             base_url=base_url, api_key=api_key, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
             stream_idle_timeout_s=stream_idle_timeout_s, ca_file=ca_file,
         )
         retry = retry or RetryPolicy(max_retries=max_retries)
-        self._transport = Transport(settings, retry, **({"sleep": sleep} if sleep is not None else {}))
+        if circuit_breaker is True:
+            circuit_breaker = CircuitBreaker()
+        elif circuit_breaker is not False and not isinstance(circuit_breaker, CircuitBreaker):
+            raise TypeError("circuit_breaker must be a CircuitBreaker, True (the default one) or False (none)")
+        if on_request is not None and not callable(on_request):
+            raise TypeError("on_request must be a function of one RequestEvent")
+        self._transport = Transport(
+            settings, retry, breaker=circuit_breaker or None, on_request=on_request, tracer=tracer,
+            **({"sleep": sleep} if sleep is not None else {}),
+        )
         self.cifers = Cifers(self._transport)
         self.keys = Keys(self._transport)
         self.webhooks = Webhooks(self._transport)
@@ -75,6 +92,11 @@ class AsyncCiferClient:
     @property
     def base_url(self) -> str:
         return self._transport.settings.base_url
+
+    @property
+    def circuit_state(self) -> CircuitState:
+        """closed, open or half-open; always closed without a breaker."""
+        return self._transport.breaker.state if self._transport.breaker is not None else "closed"
 
     async def encrypt(self, cifer_id: str, plaintext: bytes, *, metadata: Mapping[str, str] | None = None) -> EncryptResult:
         """Seal `plaintext` to the CIFER's public key (seed §4.3, JSON form): for small data;

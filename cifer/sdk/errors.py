@@ -1,7 +1,8 @@
 """The SDK's errors (seed 000 §9.3): one class per §9.1 code, chosen by the body's `error.code`.
 
 A caller catches the class for the case it handles (`RateLimitError`, `NotFoundError`) and
-`CiferError` for the rest. The codes and their statuses come from the one table in
+`CiferError` for the rest. The SDK's own failures have their own classes and codes too
+(`CiferConnectionError`, `StreamError`, `CircuitOpenError`). The codes and their statuses come from the one table in
 `cifer.api.errors`; this module only names a class for each. Nothing here imports aiohttp, so
 `from cifer import CiferError` stays cheap.
 """
@@ -20,6 +21,7 @@ from cifer.api.errors import ErrorCode
 CONNECTION_ERROR = "CONNECTION_ERROR"  # no HTTP answer at all: refused, reset, timed out
 STREAM_ABORTED = "STREAM_ABORTED"  # a streamed answer cut off before its last chunk
 INVALID_RESPONSE = "INVALID_RESPONSE"  # an answer that is not the seed's response body
+CIRCUIT_OPEN = "CIRCUIT_OPEN"  # the circuit breaker refused the call without sending it
 
 
 class CiferError(exceptions.CoreError):
@@ -116,6 +118,13 @@ class StreamError(CiferError):
     be discarded. (A broken network looks the same from here.)"""
 
     default_code = STREAM_ABORTED
+
+
+class CircuitOpenError(CiferError):
+    """The circuit breaker is open after repeated outages (`cifer.sdk.breaker`): nothing was
+    sent. `retry_after` is the time until it lets a probe call through."""
+
+    default_code = CIRCUIT_OPEN
 
 
 _CLASSES: tuple[type[CiferError], ...] = (

@@ -117,6 +117,10 @@ class CiferClient:
     def base_url(self) -> str:
         return self._async.base_url
 
+    @property
+    def circuit_state(self) -> str:
+        return self._async.circuit_state
+
     def encrypt(self, cifer_id: str, plaintext: bytes, *, metadata: Mapping[str, str] | None = None) -> EncryptResult:
         """As `AsyncCiferClient.encrypt`: seal small data (seed §4.3)."""
         return self._loop.run(self._async.encrypt(cifer_id, plaintext, metadata=metadata))

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,7 +20,9 @@ from urllib.parse import quote
 import aiohttp
 
 import cifer
-from cifer.sdk.errors import CiferConnectionError, CiferError, error_from_response
+from cifer.sdk.breaker import CircuitBreaker
+from cifer.sdk.errors import CiferConnectionError, CiferError, CircuitOpenError, error_from_response
+from cifer.sdk.hooks import CallSpan, RequestEvent, RequestHook, operation_of, report
 from cifer.sdk.models import invalid_response
 from cifer.sdk.retry import RetryPolicy
 from cifer.sdk.settings import ClientSettings
@@ -118,15 +121,64 @@ def _close_now(session: aiohttp.ClientSession) -> None:
         closing.close()
 
 
+class _Attempts:
+    """One call's attempts as the circuit breaker, the `on_request` hook and the span see them."""
+
+    def __init__(self, transport: Transport, method: str, path: str) -> None:
+        self._transport = transport
+        self.operation, self.template = operation_of(method, path)
+        self.method = method
+        self.attempt = 0
+        self.span = CallSpan(transport.tracer, self.operation, method, self.template)
+        self._started = 0.0
+
+    def begin(self, headers: dict[str, str]) -> dict[str, str]:
+        """Before sending attempt `attempt`: the breaker may refuse; returns the headers to send."""
+        self._started = time.perf_counter()
+        breaker = self._transport.breaker
+        if breaker is not None:
+            try:
+                breaker.before()
+            except CircuitOpenError as refused:
+                self._report(None, refused, will_retry=False)
+                raise
+        parent = self.span.traceparent()
+        return {**headers, "traceparent": parent} if parent else headers
+
+    def succeeded(self, status: int) -> None:
+        if self._transport.breaker is not None:
+            self._transport.breaker.record(None)
+        self._report(status, None, will_retry=False)
+
+    def failed(self, error: CiferError, *, replayable: bool = True) -> float | None:
+        """Records a failed attempt; returns the wait before the next, or None to give up."""
+        if self._transport.breaker is not None:
+            self._transport.breaker.record(error)
+        delay = self._transport.retry.delay_s(self.attempt, error) if replayable else None
+        self._report(error.status, error, will_retry=delay is not None)
+        return delay
+
+    def _report(self, status: int | None, error: CiferError | None, *, will_retry: bool) -> None:
+        report(self._transport.on_request, RequestEvent(
+            operation=self.operation, method=self.method, path=self.template, attempt=self.attempt, status=status,
+            error_code=error.code if error else None, duration_s=time.perf_counter() - self._started,
+            request_id=error.request_id if error else None, will_retry=will_retry))
+
+
 class Transport:
-    """One client's connection pool, credentials and retry policy.
+    """One client's connection pool, credentials, retry policy, circuit breaker and hooks.
 
     Redirects are not followed: the API never sends one, and following it could carry the
     Authorization header elsewhere; a 3xx is an error like any other non-2xx."""
 
-    def __init__(self, settings: ClientSettings, retry: RetryPolicy, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, settings: ClientSettings, retry: RetryPolicy, *, sleep: Sleep = asyncio.sleep,
+                 breaker: CircuitBreaker | None = None, on_request: RequestHook | None = None,
+                 tracer: object | None = None) -> None:
         self.settings = settings
-        self._retry = retry
+        self.retry = retry
+        self.breaker = breaker
+        self.on_request = on_request
+        self.tracer = tracer
         self._sleep = sleep  # injectable, so tests see the waits without sleeping them
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -174,12 +226,13 @@ class Transport:
         token = self.settings.bearer_token()
         return {**headers, "Authorization": f"Bearer {token}"} if token else headers
 
-    async def _wait_before_retry(self, attempt: int, error: CiferError, method: str, path: str) -> None:
-        delay = self._retry.delay_s(attempt, error)
+    async def _wait(self, attempts: _Attempts, delay: float | None, error: CiferError, path: str) -> None:
         if delay is None:
             raise error
-        log.info("CIFER %s %s failed with %s; retry %d in %.2f s", method, path, error.code, attempt + 1, delay)
+        log.info("CIFER %s %s failed with %s; retry %d in %.2f s", attempts.method, path, error.code,
+                 attempts.attempt + 1, delay)
         await self._sleep(delay)
+        attempts.attempt += 1
 
     async def call(
         self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None,
@@ -194,21 +247,30 @@ class Transport:
         if json_body is not None:
             data = json.dumps(json_body).encode()
             request_headers["Content-Type"] = "application/json"
-        attempt = 0
-        while True:
-            try:
-                async with self._client().request(
-                    method, self._url(path), data=data, params=params, headers=self._authorized(request_headers),
-                    allow_redirects=False,
-                ) as response:
-                    body = await response.read()
-                    if 200 <= response.status < 300:
-                        return unwrap(body)
-                    error = error_from_response(response.status, body, response.headers)
-            except TRANSPORT_FAILURES as exc:
-                error = connection_error(self.settings, exc)
-            await self._wait_before_retry(attempt, error, method, path)
-            attempt += 1
+        attempts = _Attempts(self, method, path)
+        failure: BaseException | None = None
+        try:
+            while True:
+                sent_headers = attempts.begin(request_headers)
+                try:
+                    async with self._client().request(
+                        method, self._url(path), data=data, params=params, headers=self._authorized(sent_headers),
+                        allow_redirects=False,
+                    ) as response:
+                        body = await response.read()
+                        if 200 <= response.status < 300:
+                            result = unwrap(body)
+                            attempts.succeeded(response.status)
+                            return result
+                        error = error_from_response(response.status, body, response.headers)
+                except TRANSPORT_FAILURES as exc:
+                    error = connection_error(self.settings, exc)
+                await self._wait(attempts, attempts.failed(error), error, path)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            attempts.span.end(attempts.attempt + 1, failure)
 
     async def open_stream(self, path: str, headers: Mapping[str, str], upload: Upload) -> aiohttp.ClientResponse:
         """POST a binary body and return the answer once its headers are in; the body goes on
@@ -218,28 +280,34 @@ class Transport:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.settings.connect_timeout_s, sock_read=self.settings.stream_idle_timeout_s
         )
-        attempt = 0
-        while True:
-            try:
-                response = await self._client().post(
-                    self._url(path), data=upload.body(), headers=self._authorized(request_headers), timeout=timeout,
-                    allow_redirects=False,
-                )
-            except TRANSPORT_FAILURES as exc:
-                if upload.error is not None:
-                    raise upload.error
-                error: CiferError = connection_error(self.settings, exc)
-            else:
-                if 200 <= response.status < 300:
-                    return response
+        attempts = _Attempts(self, "POST", path)
+        failure: BaseException | None = None
+        try:
+            while True:
+                sent_headers = attempts.begin(request_headers)
                 try:
-                    body = await read_capped(response, MAX_ERROR_BODY_BYTES)
-                except TRANSPORT_FAILURES:
-                    body = b""
-                finally:
-                    response.close()  # also stops an upload still running
-                error = error_from_response(response.status, body, response.headers)
-            if not upload.replayable:
-                raise error
-            await self._wait_before_retry(attempt, error, "POST", path)
-            attempt += 1
+                    response = await self._client().post(
+                        self._url(path), data=upload.body(), headers=self._authorized(sent_headers), timeout=timeout,
+                        allow_redirects=False,
+                    )
+                except TRANSPORT_FAILURES as exc:
+                    if upload.error is not None:
+                        raise upload.error
+                    error: CiferError = connection_error(self.settings, exc)
+                else:
+                    if 200 <= response.status < 300:
+                        attempts.succeeded(response.status)
+                        return response
+                    try:
+                        body = await read_capped(response, MAX_ERROR_BODY_BYTES)
+                    except TRANSPORT_FAILURES:
+                        body = b""
+                    finally:
+                        response.close()  # also stops an upload still running
+                    error = error_from_response(response.status, body, response.headers)
+                await self._wait(attempts, attempts.failed(error, replayable=upload.replayable), error, path)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            attempts.span.end(attempts.attempt + 1, failure)
