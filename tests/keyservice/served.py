@@ -71,6 +71,21 @@ def raw_sql(data, *statements: str) -> list:
         return rows
 
 
+def downgrade(data, revision: str) -> None:
+    """The data directory's database taken back to schema `revision` by the migrations' own downgrades."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from cifer_keyservice.db.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with create_engine(f"sqlite:///{data / 'cifer.db'}").begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def call(port: int, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
     """One JSON call to a server on loopback with an API key: (status, decoded body)."""
     request = urllib.request.Request(
