@@ -23,7 +23,7 @@ from cifer_keyservice.settings import KeyServiceSettings
 from cifer_keyservice.webhooks import secrets as sealing
 from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer.sdk.webhooks import verify_signature as verify_v2  # the receiver's side, as the SDK ships it
-from cifer_keyservice.webhooks.signing import signature_v2
+from cifer.webhooks.signing import signature_v2
 from keyservice.service import KeyService
 from webhook_receiver import Receiver, verify_webhook
 
@@ -664,7 +664,7 @@ async def _failed_once(service, headers, hook_id) -> list[dict] | None:
 
 
 def test_only_global_unicast_addresses_are_public():
-    from cifer_keyservice.webhooks.egress import is_public
+    from cifer.webhooks.egress import is_public
     for private in ("127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1", "fc00::1",
                     "fe80::1", "::ffff:127.0.0.1", "0.0.0.0", "100.64.0.1", "224.0.0.1"):
         assert not is_public(private), private

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 
 import pytest
-from cifer_keyservice.webhooks import signing
+from cifer.webhooks import signing
 
 from cifer.sdk.webhooks import verify_signature
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cifer import CiferClient
-from cifer_keyservice.webhooks import signing
+from cifer.webhooks import signing
 from sdk_go.gotool import build, go_environment
 
 

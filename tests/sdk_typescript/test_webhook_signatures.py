@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from cifer_keyservice.webhooks.signing import signature, signature_v2
+from cifer.webhooks.signing import signature, signature_v2
 from sdk_typescript.node import run_js
 
 SECRET = "whsec_typescript_sdk_test_secret"

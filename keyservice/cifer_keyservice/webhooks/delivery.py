@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
 from cifer_keyservice.webhooks import secrets as sealing
-from cifer_keyservice.webhooks import egress, signing
+from cifer.webhooks import egress, signing
 from cifer_keyservice.webhooks.service import DELETED_ERROR
 
 log = logging.getLogger("cifer.keyservice.webhooks")
