@@ -16,7 +16,7 @@ const server = http.createServer((req, res) => {
   let body = '';
   req.on('data', (d) => { body += d; });
   req.on('end', () => {
-    seen.push({ method: req.method, url: req.url, headers: req.headers, body, at: performance.now() });
+    seen.push({ method: req.method, url: req.url, headers: req.headers, body, at: performance.now(), port: req.socket.remotePort });
     const [status, payload, headers] = script.shift() ?? [200, { success: true, data: { cifer_id: 'cif_abcdefghijklmnop' } }, {}];
     res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
     res.end(JSON.stringify(payload));
@@ -188,3 +188,17 @@ def test_a_given_fetch_carries_every_call_as_in_a_browser(ts_sdk):
     assert result["id"] == "cif_abcdefghijklmnop"
     assert result["calls"] == [["POST", "/v1/cifers"]] * 2 + [["POST", "/v1/encrypt"]]
     assert result["body"] == '{"ok":1}' and result["uploaded"] == "\x01\x02\x03"
+
+
+def test_connections_are_kept_alive_and_reused(ts_sdk):
+    result = run_js(SERVER + """
+      const client = new sdk.CiferClient({ baseUrl });
+      for (let i = 0; i < 5; i++) await client.cifers.get('cif_abcdefghijklmnop');
+      const sequential = new Set(seen.map((s) => s.port)).size;
+      await Promise.all(Array.from({ length: 4 }, () => client.cifers.create({ name: 'n' })));
+      for (let i = 0; i < 5; i++) await client.cifers.get('cif_abcdefghijklmnop');
+      out({ sequential, overall: new Set(seen.map((s) => s.port)).size, requests: seen.length });
+      server.close();
+    """)
+    assert result["sequential"] == 1  # five calls, one connection
+    assert result["requests"] == 14 and result["overall"] <= 4  # four at once need four; the pool keeps them

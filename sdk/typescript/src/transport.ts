@@ -207,7 +207,7 @@ export class Transport {
    */
   private async withRetries<T>(
     endpoint: Endpoint, replayable: () => boolean,
-    attemptOnce: (headers: Record<string, string>) => Promise<{ value: T } | { error: CiferError; status?: number }>,
+    attemptOnce: (headers: Record<string, string>) => Promise<{ value: T; status: number } | { error: CiferError }>,
     baseHeaders: Record<string, string>,
   ): Promise<T> {
     const span = this.settings.tracer?.startSpan(`CIFER ${endpoint.name}`, {
@@ -220,7 +220,7 @@ export class Transport {
     try {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now();
-        let outcome: { value: T } | { error: CiferError; status?: number };
+        let outcome: { value: T; status: number } | { error: CiferError };
         try {
           this.settings.breaker?.before();
           const parent = span ? traceparent(span) : undefined;
@@ -231,7 +231,7 @@ export class Transport {
         }
         if ('value' in outcome) {
           this.settings.breaker?.success();
-          this.report(endpoint, attempt, 200, undefined, started, false);
+          this.report(endpoint, attempt, outcome.status, undefined, started, false);
           span?.setAttribute('cifer.attempts', attempt + 1);
           return outcome.value;
         }
@@ -296,7 +296,7 @@ export class Transport {
       }
       if (answer.status >= 200 && answer.status < 300) {
         if (answer.body === null) throw invalidResponse(`the answer is over ${MAX_JSON_BODY_BYTES} bytes`);
-        return { value: unwrap(answer.body) };
+        return { value: unwrap(answer.body), status: answer.status };
       }
       return { error: errorFromResponse(answer.status, answer.body ?? new Uint8Array(0), answer.headers) };
     }, headers);
@@ -321,7 +321,7 @@ export class Transport {
         if (upload.error !== undefined) throw upload.error;
         return { error: this.connectionError(cause) };
       }
-      if (response.status >= 200 && response.status < 300) return { value: response };
+      if (response.status >= 200 && response.status < 300) return { value: response, status: response.status };
       let raw: Uint8Array | null = null;
       try {
         raw = await readCapped(response, MAX_ERROR_BODY_BYTES);
