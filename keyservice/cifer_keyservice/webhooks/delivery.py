@@ -30,19 +30,17 @@ import logging
 import random
 from collections.abc import Callable
 
-import aiohttp
-import yarl
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import Delivery, OutboxEvent, Webhook
 from cifer_keyservice.webhooks import secrets as sealing
-from cifer.webhooks import egress, signing
+from cifer.webhooks import signing
+from cifer.webhooks.sender import SignedSender
 from cifer_keyservice.webhooks.service import DELETED_ERROR
 
 log = logging.getLogger("cifer.keyservice.webhooks")
-MAX_RESPONSE_BYTES = 1024  # read, never stored or logged: a receiver's body is not ours to keep
 JITTER = 0.2  # retries of many deliveries to one receiver spread over the last 20% of the delay
 USER_AGENT = "CIFER-Webhooks/1.0"
 MAX_ERROR_CHARS = 255  # the column's width
@@ -75,7 +73,6 @@ class Dispatcher:
         if max_attempts < 1 or batch_size < 1 or http_timeout_s <= 0 or backoff_base_s < 0 or lease_margin_s < 0:
             raise ValueError("invalid dispatcher settings")
         self._sessions = sessions
-        self._allow_private = allow_private_networks
         self._webhook_key = webhook_key
         self._http_timeout_s = http_timeout_s
         self._max_attempts = max_attempts
@@ -84,7 +81,8 @@ class Dispatcher:
         self._lease_margin_s = lease_margin_s
         self._batch_size = batch_size
         self._clock = clock
-        self._http: aiohttp.ClientSession | None = None
+        self._sender = SignedSender(timeout_s=http_timeout_s, allow_private_networks=allow_private_networks,
+                                    user_agent=USER_AGENT, clock=lambda: self._clock().timestamp())
 
     def backoff(self, attempts: int) -> datetime.timedelta:
         """The wait after the `attempts`-th failed send."""
@@ -118,9 +116,7 @@ class Dispatcher:
         return len(jobs)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._sender.close()
 
     async def _claim(self) -> list[_Job]:
         async with self._sessions.begin() as session:
@@ -168,43 +164,8 @@ class Dispatcher:
         else:
             row.next_attempt_at = now + self.backoff(row.attempts)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            connector = None if self._allow_private else aiohttp.TCPConnector(resolver=egress.PublicOnlyResolver())
-            self._http = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self._http_timeout_s),
-                cookie_jar=aiohttp.DummyCookieJar(),  # a receiver cannot set state in our requests
-                headers={"User-Agent": USER_AGENT},
-            )
-        return self._http
-
-    async def _send(self, job: _Job) -> str | None:
-        """None if the receiver answered 2xx; otherwise what failed, in words safe to store."""
-        if not self._allow_private:
-            ip = egress.literal_ip(yarl.URL(job.url).host or "")
-            if ip is not None and not egress.is_public(ip):
-                return "refused: not a public address"
-        timestamp = int(self._clock().timestamp())
-        headers = signing.headers(job.secret, job.body, event_id=job.event_id, timestamp=timestamp)
-        try:
-            async with self._client().post(job.url, data=job.body, headers=headers, allow_redirects=False) as resp:
-                await resp.content.read(MAX_RESPONSE_BYTES)
-                return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
-        except TimeoutError:
-            return "timeout"
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, egress.PrivateAddressRefused):
-                return "refused: not a public address"
-            return f"connection failed ({type(exc).__name__})"
-        except aiohttp.ClientError as exc:
-            return f"connection failed ({type(exc).__name__})"
-        except Exception as exc:  # a bug must not stop the other deliveries
-            log.exception("webhook send to %s failed", job.webhook_id)
-            return f"send failed ({type(exc).__name__})"
-
     async def _deliver(self, job: _Job) -> None:
-        error = await self._send(job)
+        error = await self._sender.send(job.url, job.body, secret=job.secret, event_id=job.event_id)
         async with self._sessions.begin() as session:
             now = self._clock()
             row = (await session.execute(
