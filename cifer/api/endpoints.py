@@ -342,6 +342,14 @@ SECURITY_DECRYPT = Endpoint(
         **sec.described("Opens what /api/security/encrypt sealed, through the same key release as /v1/decrypt."),
         requestBody=s.json_body(sec.DECRYPT)),
     keyservice=False, sidecar=Sidecar.LOCAL, scope="decrypt")
+SECURITY_ENCRYPT_BATCH = Endpoint(
+    "POST", "/api/security/encrypt/batch", _op(
+        "securityEncryptBatch", {"200": s.ok(sec.BATCHED), "202": s.ok(sec.BATCHED, "Queued: the callback delivers"),
+                                 **s.errors(400, 401, 403, 413, 429, 503)},
+        **sec.described(f"Up to {sec.MAX_BATCH_OPERATIONS} encryptions, each answered on its own. With a callback, "
+                        f"more than {sec.QUEUED_OVER} are answered `queued` (202) and delivered by it."),
+        requestBody=s.json_body(sec.BATCH)),
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt")
 
 # Every endpoint above, in the order declared (the order of the OpenAPI documents' paths).
 ENDPOINTS: tuple[Endpoint, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Endpoint))

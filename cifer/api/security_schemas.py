@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from cifer.api.schemas import AEADS, OPTIONAL_TIME, TIME
+from cifer.api.schemas import (AEADS, MAX_WEBHOOK_SECRET_CHARS, MIN_WEBHOOK_SECRET_CHARS, OPTIONAL_TIME, TIME,
+                                WEBHOOK_URL)
 from cifer.dataprotection.fields import MAX_FIELDS, MAX_PATH_CHARS
 from cifer.dataprotection.keytypes import DATA_TYPES, KEY_TYPES, KEY_USAGES, MAX_USER_ID_CHARS
 from cifer.dataprotection.values import MAX_AAD_BYTES
 
 MAX_BATCH_OPERATIONS = 1000
+QUEUED_OVER = 100  # a batch of more operations, with a callback, is answered `queued` and delivered by it
+CALLBACK_ATTEMPTS = 3  # a callback is tried this often, 1 s and then 2 s apart
 MAX_EXPIRATION_DAYS = 3650
 DEFAULT_EXPIRATION_DAYS = 90
 DEFAULT_GRACE_PERIOD_DAYS = 30
@@ -105,12 +108,20 @@ DECRYPT = {"type": "object", "required": ["encryptedData", "userId", "accessPurp
 DECRYPTED = {"type": "object", "properties": {
     "data": DATA, "decryptionMetadata": {"type": "object"}, "accessLogged": {"type": "boolean"},
     "compliance": {"type": "object"}}}
+OPERATION = {"type": "object", "description": "One encryption as /api/security/encrypt takes it, with its operationId; "
+                                             "each is answered on its own (a bad one fails alone)",
+             "required": ["operationId"], "properties": {"operationId": {"type": "string", "minLength": 1,
+                                                                         "maxLength": 128}}}
 BATCH = {"type": "object", "required": ["operations"], "additionalProperties": False, "properties": {
-    "operations": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_OPERATIONS, "items": {"type": "object"}},
-    "batchId": {"type": "string", "minLength": 1, "maxLength": 128},
-    "priority": {"enum": ["low", "normal", "high", "urgent"]},
-    "callback": {"type": "object", "required": ["url", "authentication"], "properties": {
-        "url": {"type": "string", "format": "uri"}, "authentication": {"type": "string", "maxLength": 256}}}}}
+    "operations": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_OPERATIONS, "items": OPERATION},
+    "batchId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7e]+$"},
+    "priority": {"enum": ["low", "normal", "high", "urgent"], "default": "normal",
+                 "description": "Accepted and recorded; every batch is served as it arrives"},
+    "callback": {"type": "object", "required": ["url", "authentication"], "additionalProperties": False,
+                 "properties": {"url": WEBHOOK_URL, "authentication": {
+                     "type": "string", "minLength": MIN_WEBHOOK_SECRET_CHARS, "maxLength": MAX_WEBHOOK_SECRET_CHARS,
+                     "description": "The secret the callback is signed with, as a webhook's (X-Cifer-Signature, "
+                                    "X-Cifer-Signature-V2 with its timestamp)"}}}}}
 BATCHED = {"type": "object", "properties": {
     "batchId": {"type": "string"}, "status": {"enum": ["queued", "processing", "completed", "failed"]},
     "operations": {"type": "array", "items": {"type": "object"}}, "summary": {"type": "object"}}}

@@ -89,6 +89,12 @@ class SidecarSettings:
     """Most usage tallies (one per credential and cifer) held at once, unreported and unsent together:
     the bound on what reporting may hold while the key service is away. Past it, new tallies are
     dropped and logged, never the pod's memory."""
+    callback_allow_private_networks: bool = setting("--callback-allow-private-networks", default=False)
+    """Let seed 001's batch callbacks reach loopback, private and link-local addresses. Off: a caller
+    cannot make the sidecar POST into the cluster or a cloud metadata endpoint (SSRF), the key
+    service's webhook rule; `cifer dev` turns it on, its receivers being on the developer's machine."""
+    callback_timeout_s: float = 10.0
+    """The whole of one batch callback's POST; it is tried CALLBACK_ATTEMPTS times."""
     encrypt_limit_per_minute: int | None = setting("--encrypt-limit-per-minute", default=None, metavar="ENCRYPTS")
     """Seed §8.1's encrypt limit (1000 a minute there), counted here per credential in fixed minutes,
     with §8.2's X-RateLimit-* headers and a 429 RATE_LIMIT_EXCEEDED past it. None (the default): no

@@ -9,11 +9,38 @@ or is re-pointed at one after registration (DNS rebinding), is refused too.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from yarl import URL
+
+from cifer.api.schemas import MAX_WEBHOOK_URL_CHARS
+
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")  # RFC 3986's characters
+
+
+def receiver_url_problem(value: Any) -> str | None:
+    """What is wrong with a receiver's URL (a webhook's, a batch callback's), or None: an absolute
+    http(s) URL of RFC 3986 characters, with a host and no credentials."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_WEBHOOK_URL_CHARS:
+        return f"must be a string of 1 to {MAX_WEBHOOK_URL_CHARS} characters"
+    if not _URI_TEXT.fullmatch(value):
+        return "must be an absolute http(s) URL of RFC 3986 characters, without spaces"
+    scheme, sep, rest = value.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:  # also "https://@host": yarl would drop the empty userinfo silently
+        return "must not carry credentials"
+    try:
+        parsed = URL(value)
+        port = parsed.port
+    except ValueError:
+        return "is not a valid URL"
+    if not sep or parsed.scheme not in ("http", "https") or not parsed.host or port is None:
+        return "must be an absolute http(s) URL"
+    return None
 
 
 class PrivateAddressRefused(OSError):

@@ -80,8 +80,9 @@ async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: in
             await web.TCPSite(inner, "127.0.0.1", 0).start()
             inner_port = inner.addresses[0][1]
             await _accept(keyservice.database_url, key)
-            outer = server.AppRunner(sidecar_app(SidecarSettings(keyservice_url=f"http://127.0.0.1:{inner_port}",
-                                                              host=host, port=port)), handle_signals=False)
+            outer = server.AppRunner(sidecar_app(SidecarSettings(
+                keyservice_url=f"http://127.0.0.1:{inner_port}", host=host, port=port,
+                callback_allow_private_networks=True)), handle_signals=False)  # a developer's receivers are local
             await outer.setup()
             try:
                 await web.TCPSite(outer, host, port).start()

@@ -21,11 +21,12 @@ from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
 from cifer_proxy.origins import refuse_other_origins
-from cifer_proxy.routes import decrypt, encrypt, forward, infer, security
+from cifer_proxy.callbacks import Callbacks
+from cifer_proxy.routes import decrypt, encrypt, forward, infer, security, security_batch
 from cifer_proxy.usage import UsageReporter, reporting_to
 from cifer_proxy.encryptlimit import EncryptLimit
 from cifer.settings.sidecar import SidecarSettings
-from cifer_proxy.state import (CREDENTIALS, DECAPS, ENCRYPT_LIMIT, IDENTITY, INFERENCE, KEYSERVICE, METRICS,
+from cifer_proxy.state import (CALLBACKS, CREDENTIALS, DECAPS, ENCRYPT_LIMIT, IDENTITY, INFERENCE, KEYSERVICE, METRICS,
                                PUBLIC_KEYS, SETTINGS, USAGE)
 
 log = logging.getLogger("cifer.proxy")
@@ -62,7 +63,10 @@ def create_app(settings: SidecarSettings) -> web.Application:
         app[USAGE] = UsageReporter(reporting_to(client), interval_s=settings.usage_report_interval_s,
                                    max_entries=settings.usage_max_entries)
         app[USAGE].start()
+        app[CALLBACKS] = Callbacks(timeout_s=settings.callback_timeout_s,
+                                   allow_private_networks=settings.callback_allow_private_networks)
         yield
+        await app[CALLBACKS].close()  # queued batches still under way are cancelled
         await app[USAGE].close()  # the last report, while the key service is still reachable
         await app[DECAPS].close()
         await client.close()
@@ -95,6 +99,7 @@ def create_app(settings: SidecarSettings) -> web.Application:
     app.add_routes(decrypt.routes)
     app.add_routes(infer.routes)
     app.add_routes(security.routes)
+    app.add_routes(security_batch.routes)
     app.add_routes(openapi.routes(SIDECAR))
     forward.add_routes(app)
     return app

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from cifer_proxy.callbacks import Callbacks
 from cifer_proxy.decaps import Decapsulations
 from cifer_proxy.identity import Identity
 from cifer_proxy.inference import PodInference
@@ -22,3 +23,4 @@ METRICS = web.AppKey("metrics", SidecarMetrics)
 INFERENCE = web.AppKey("inference", PodInference)
 USAGE = web.AppKey("usage", UsageReporter)
 ENCRYPT_LIMIT = web.AppKey("encrypt_limit", EncryptLimit)  # absent: no limit (the default)
+CALLBACKS = web.AppKey("callbacks", Callbacks)  # seed 001 batch callbacks and queued batches

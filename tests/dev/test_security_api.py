@@ -71,6 +71,17 @@ DECRYPT_DATA_RESPONSE = {"type": "object", "required": ["data", "decryptionMetad
         "dataAccess": {"type": "object", "required": ["purpose", "authorized", "consentVerified"], "properties": {
             "purpose": {"type": "string"}, "authorized": {"type": "boolean"},
             "consentVerified": {"type": "boolean"}}}}}}}
+BATCH_OPERATION_RESULT = {"type": "object", "required": ["operationId", "status"], "properties": {
+    "operationId": {"type": "string"}, "status": {"enum": ["pending", "completed", "failed"]},
+    "result": ENCRYPT_DATA_RESPONSE,
+    "error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}}}}}
+BATCH_ENCRYPT_RESPONSE = {"type": "object", "required": ["batchId", "status", "operations", "summary"], "properties": {
+    "batchId": {"type": "string"}, "status": {"enum": ["queued", "processing", "completed", "failed"]},
+    "operations": {"type": "array", "items": BATCH_OPERATION_RESULT},
+    "summary": {"type": "object", "required": ["total", "successful", "failed"], "properties": {
+        "total": {"type": "number"}, "successful": {"type": "number"}, "failed": {"type": "number"},
+        "estimatedCompletion": ISO}}}}
 
 # --- The seed's example requests, verbatim ---------------------------------------------------
 GENERATE_EXAMPLE = {
@@ -301,3 +312,91 @@ def test_rotation_and_revocation_in_the_seeds_shapes(call):
     assert revoked["affectedData"]["dataTypes"] == ["health"] and revoked["affectedData"]["action"] == "delete"
     assert revoked["affectedData"]["recordCount"] == 1
     refused(call("POST", "/api/security/decrypt", decrypt_request(newer, userId="user_rotating")), 410, "CIFER_REVOKED")
+
+
+class CallbackReceiver:
+    """A loopback HTTP receiver in a thread: what a batch's caller would run."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        received = self.received = []
+        self.arrived = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 — http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers), body))
+                self.send_response(200)
+                self.end_headers()
+                outer.arrived.set()
+
+            def log_message(self, *args):
+                pass
+
+        outer = self
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/batches"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_a_batch_of_1000_with_3_bad_items_and_its_signed_callback(call):
+    from cifer.sdk.webhooks import verify_signature
+    from webhook_receiver import verify_webhook  # the seed's §7.3 function, verbatim
+
+    ok(call("POST", "/api/security/keys/generate", {**GENERATE_EXAMPLE, "userId": "user_batch"}),
+       GENERATE_KEY_RESPONSE, 201)
+    operations = [{"operationId": f"op-{n}", "data": {"n": n, "reading": "120/80"}, "dataType": "health",
+                   "userId": "user_batch"} for n in range(1000)]
+    operations[10]["dataType"] = "weather"  # not a data type
+    del operations[500]["data"]  # nothing to encrypt
+    operations[999]["userId"] = "user_without_keys"  # no key for them
+    receiver = CallbackReceiver()
+    secret = "whsec_" + "b" * 26
+    try:
+        batch = ok(call("POST", "/api/security/encrypt/batch", {
+            "operations": operations, "batchId": "batch-2026-12-05", "priority": "high",
+            "callback": {"url": receiver.url, "authentication": secret}}), BATCH_ENCRYPT_RESPONSE, 202)
+        assert batch["status"] == "queued" and batch["summary"]["total"] == 1000  # over 100, with a callback
+        assert receiver.arrived.wait(60), "the callback never came"
+    finally:
+        receiver.close()
+    (headers, body), = receiver.received
+    assert verify_webhook(body, headers["X-Cifer-Signature"], secret)  # the seed-style check
+    assert verify_signature(body, headers["X-Cifer-Signature-V2"], secret)  # and the timestamped one
+    assert not verify_webhook(body, headers["X-Cifer-Signature"], "whsec_" + "c" * 26)
+    result = json.loads(body)
+    jsonschema.validate(result, BATCH_ENCRYPT_RESPONSE)
+    assert result["batchId"] == "batch-2026-12-05" and headers["X-Cifer-Event-Id"] == "batch-2026-12-05"
+    assert result["summary"] == {"total": 1000, "successful": 997, "failed": 3}
+    failed = {r["operationId"]: r["error"] for r in result["operations"] if r["status"] == "failed"}
+    assert set(failed) == {"op-10", "op-500", "op-999"}
+    assert failed["op-10"]["code"] == "INVALID_REQUEST" and "dataType" in failed["op-10"]["message"]
+    assert failed["op-500"]["code"] == "INVALID_REQUEST" and "data" in failed["op-500"]["message"]
+    assert failed["op-999"]["code"] == "NOT_FOUND" and "user_without_keys" in failed["op-999"]["message"]
+    good = next(r for r in result["operations"] if r["operationId"] == "op-7")
+    jsonschema.validate(good["result"], ENCRYPT_DATA_RESPONSE)
+    opened = ok(call("POST", "/api/security/decrypt", {"encryptedData": good["result"]["encryptedData"],
+                                                       "userId": "user_batch", "accessPurpose": "check"}),
+                DECRYPT_DATA_RESPONSE)
+    assert opened["data"] == {"n": 7, "reading": "120/80"}
+
+
+def test_a_small_batch_is_answered_inline(call):
+    ok(call("POST", "/api/security/keys/generate", {**GENERATE_EXAMPLE, "userId": "user_small_batch"}),
+       GENERATE_KEY_RESPONSE, 201)
+    answer = ok(call("POST", "/api/security/encrypt/batch", {"operations": [
+        {"operationId": "a", "data": "one", "dataType": "health", "userId": "user_small_batch"},
+        {"operationId": "b", "data": "two", "dataType": "health", "userId": "user_small_batch",
+         "compression": "yes"}]}), BATCH_ENCRYPT_RESPONSE)
+    assert answer["status"] == "completed" and answer["summary"] == {"total": 2, "successful": 1, "failed": 1}
+    assert answer["operations"][1]["error"]["code"] == "INVALID_REQUEST"
+    error = refused(call("POST", "/api/security/encrypt/batch", {"operations": [{"operationId": "x"}] * 1001}),
+                    400, "INVALID_REQUEST")
+    assert error["details"]["field"] == "operations"
+    error = refused(call("POST", "/api/security/encrypt/batch", {"operations": [{"operationId": "x"}], "callback": {
+        "url": "https://user:pw@example.com/", "authentication": "s" * 20}}), 400, "INVALID_REQUEST")
+    assert error["details"]["field"] == "callback.url"

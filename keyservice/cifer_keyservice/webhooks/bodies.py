@@ -7,22 +7,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from yarl import URL
-
 from cifer.api.parsing import invalid, refuse_unknown
 from cifer.api.schemas import (
     MAX_WEBHOOK_CIFER_IDS,
     MAX_WEBHOOK_SECRET_CHARS,
-    MAX_WEBHOOK_URL_CHARS,
     MIN_WEBHOOK_SECRET_CHARS,
     WEBHOOK_ID_RE,
 )
 from cifer.envelope.format import CIFER_ID_RE
+from cifer.webhooks import egress
 from cifer_keyservice.events import EVENT_TYPES
 from cifer_keyservice.webhooks.service import CreateWebhook, UpdateWebhook
 
 FIELDS = ("url", "events", "secret", "cifer_ids")  # of a registration or an update
-_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")  # RFC 3986's characters
 
 
 def webhook_id(value: str) -> str:
@@ -33,21 +30,9 @@ def webhook_id(value: str) -> str:
 
 
 def _url(value: Any) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_WEBHOOK_URL_CHARS:
-        raise invalid("url", f"must be a string of 1 to {MAX_WEBHOOK_URL_CHARS} characters")
-    if not _URI_TEXT.fullmatch(value):
-        raise invalid("url", "must be an absolute http(s) URL of RFC 3986 characters, without spaces")
-    scheme, sep, rest = value.partition("://")
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    if "@" in authority:  # also "https://@host": yarl would drop the empty userinfo silently
-        raise invalid("url", "must not carry credentials")
-    try:
-        parsed = URL(value)
-        port = parsed.port
-    except ValueError:
-        raise invalid("url", "is not a valid URL") from None
-    if not sep or parsed.scheme not in ("http", "https") or not parsed.host or port is None:
-        raise invalid("url", "must be an absolute http(s) URL")
+    problem = egress.receiver_url_problem(value)
+    if problem is not None:
+        raise invalid("url", problem)
     return value
 
 

@@ -84,12 +84,11 @@ def encrypt_request(body: dict[str, Any], prefix: str = "") -> EncryptRequest:
                           compression, aad, key_id, chosen)
 
 
-async def chosen_key(request: web.Request, credential: str, asked: EncryptRequest) -> tuple[dict[str, Any], Recipient]:
+async def chosen_key(app: web.Application, credential: str, asked: EncryptRequest) -> tuple[dict[str, Any], Recipient]:
     """The key the request goes to (seed 001 view) and its public key: `keyId`, else the user's
     newest active key of the type that serves the data type (cifer.dataprotection.keytypes)."""
     key_type = DATA_TYPES[asked.data_type]
-    found = await request.app[KEYSERVICE].find_keys(credential, key_id=asked.key_id, user_id=asked.user_id,
-                                                    key_type=key_type)
+    found = await app[KEYSERVICE].find_keys(credential, key_id=asked.key_id, user_id=asked.user_id, key_type=key_type)
     if asked.key_id is None:
         found = [key for key in found if key.get("status") == "active"]
     if not found:
@@ -101,7 +100,7 @@ async def chosen_key(request: web.Request, credential: str, asked: EncryptReques
     if key.get("status") == "expired":  # as the key service judged it just now; it still decrypts
         raise ApiError(ErrorCode.FORBIDDEN, "this key has expired: it still decrypts but no longer encrypts",
                        {"keyId": key["keyId"], "expiresAt": key.get("expiresAt")})
-    recipient = await request.app[PUBLIC_KEYS].recipient(key["keyId"])  # 403 once expired, 410 once revoked
+    recipient = await app[PUBLIC_KEYS].recipient(key["keyId"])  # 403 once expired, 410 once revoked
     return key, recipient
 
 
@@ -177,7 +176,7 @@ def _serialized(data: Any) -> tuple[bytes, str]:
 async def encrypt_data(request: web.Request) -> web.Response:
     credential, limited = await v1_encrypt.authorize(request)
     asked = encrypt_request(await bodies.json_object(request, ENCRYPT_FIELDS))
-    key, recipient = await chosen_key(request, credential, asked)
+    key, recipient = await chosen_key(request.app, credential, asked)
     answer, size = encrypted(key, recipient, asked)
     request.app[METRICS].bytes_encrypted.inc(size)
     request.app[USAGE].encrypted(credential, recipient.cifer_id, size)
