@@ -202,3 +202,22 @@ def test_connections_are_kept_alive_and_reused(ts_sdk):
     """)
     assert result["sequential"] == 1  # five calls, one connection
     assert result["requests"] == 14 and result["overall"] <= 4  # four at once need four; the pool keeps them
+
+
+def test_an_api_key_function_is_asked_on_every_attempt_and_the_environment_fills_the_defaults(ts_sdk):
+    result = run_js(SERVER + """
+      script.push([503, error('SERVICE_UNAVAILABLE'), { 'Retry-After': '0' }]);
+      let n = 0;
+      const rotating = new sdk.CiferClient({ baseUrl, apiKey: () => `sk_test_token${++n}`, rateLimitRetry: { initialDelay: 1 } });
+      await rotating.cifers.get('cif_abcdefghijklmnop');
+      process.env.CIFER_PROXY_URL = baseUrl + '/v1/';
+      process.env.CIFER_API_KEY = 'sk_test_from_env';
+      const fromEnv = new sdk.CiferClient();
+      await fromEnv.cifers.get('cif_abcdefghijklmnop');
+      delete process.env.CIFER_PROXY_URL;
+      const fallback = new sdk.CiferClient({ apiKey: 'x' });
+      out({ auth: seen.map((s) => s.headers['authorization']), baseUrl: fromEnv.baseUrl === baseUrl, fallback: fallback.baseUrl });
+      server.close();
+    """)
+    assert result["auth"] == ["Bearer sk_test_token1", "Bearer sk_test_token2", "Bearer sk_test_from_env"]
+    assert result["baseUrl"] is True and result["fallback"] == "http://localhost:8080"

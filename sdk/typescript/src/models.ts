@@ -9,7 +9,8 @@ import { invalidResponse } from './errors.js';
 
 /** Bytes whose `toString()` is their UTF-8 text, as a Node Buffer's is (`decrypted.plaintext.toString()`). */
 export class Bytes extends Uint8Array {
-  static of_(bytes: Uint8Array): Bytes {
+  /** The same memory seen as Bytes (no copy). */
+  static view(bytes: Uint8Array): Bytes {
     return new Bytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length);
   }
 
@@ -57,7 +58,7 @@ function requiredStr(data: Data, key: string): string {
 export function b64(value: unknown, field: string): Bytes {
   const bytes = typeof value === 'string' ? fromBase64(value) : null;
   if (!bytes) throw invalidResponse(`${field} is not valid base64`);
-  return Bytes.of_(bytes);
+  return Bytes.view(bytes);
 }
 
 function list(data: Data, key: string): Data[] {

@@ -43,7 +43,7 @@ interface StreamModule {
 
 const BUFFER_BYTES = 64 * 1024; // bytes read ahead of the socket: backpressure, not a 16-chunk queue
 
-const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+export const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 
 async function load<T>(name: string): Promise<T> {
   return (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as T;

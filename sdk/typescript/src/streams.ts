@@ -11,6 +11,7 @@
  */
 
 import { CiferError, StreamError, invalidResponse } from './errors.js';
+import { isNode } from './nodehttp.js';
 import type { UploadBody } from './transport.js';
 
 export type BodySource =
@@ -102,7 +103,9 @@ export class CiferStream implements AsyncIterable<Uint8Array> {
   constructor(response: Response, upload: Upload) {
     const headers = response.headers;
     const chunked = (headers.get('Transfer-Encoding') ?? '').toLowerCase().includes('chunked');
-    if (!chunked && !headers.has('Content-Length') && typeof window === 'undefined') {
+    // Only node:http shows the framing headers; a browser's or an edge runtime's fetch hides
+    // them and reports a cut-off as an error itself.
+    if (isNode && !chunked && !headers.has('Content-Length')) {
       void response.body?.cancel();
       throw new StreamError('the server\'s answer is neither chunked nor sized, so a cut-off could not be told');
     }
