@@ -60,6 +60,12 @@ class CircuitBreaker:
         raise CircuitOpenError("the CIFER API failed repeatedly; calls are paused (circuit breaker open)",
                                retry_after=wait_s)
 
+    def release(self) -> None:
+        """An attempt that ended before its outcome was known (its body source or credential
+        function raised): the half-open probe is free again."""
+        with self._lock:
+            self._probing = False
+
     def record(self, error: CiferError | None) -> None:
         """The outcome of a call that was sent: None for an answer that is not an outage."""
         with self._lock:

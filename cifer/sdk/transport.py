@@ -131,6 +131,7 @@ class _Attempts:
         self.attempt = 0
         self.span = CallSpan(transport.tracer, self.operation, method, self.template)
         self._started = 0.0
+        self._unrecorded = False  # an attempt is under way whose outcome the breaker has not seen
 
     def begin(self, headers: dict[str, str]) -> dict[str, str]:
         """Before sending attempt `attempt`: the breaker may refuse; returns the headers to send."""
@@ -142,21 +143,36 @@ class _Attempts:
             except CircuitOpenError as refused:
                 self._report(None, refused, will_retry=False)
                 raise
+            self._unrecorded = True
         parent = self.span.traceparent()
         return {**headers, "traceparent": parent} if parent else headers
 
     def succeeded(self, status: int) -> None:
+        self._unrecorded = False
         if self._transport.breaker is not None:
             self._transport.breaker.record(None)
         self._report(status, None, will_retry=False)
 
     def failed(self, error: CiferError, *, replayable: bool = True) -> float | None:
         """Records a failed attempt; returns the wait before the next, or None to give up."""
+        self._unrecorded = False
         if self._transport.breaker is not None:
             self._transport.breaker.record(error)
         delay = self._transport.retry.delay_s(self.attempt, error) if replayable else None
         self._report(error.status, error, will_retry=delay is not None)
         return delay
+
+    def interrupted(self, exc: BaseException) -> None:
+        """An attempt ended by something else than an answer or a transport failure: a malformed
+        answer still came from a live server; anything else frees the breaker's probe."""
+        breaker = self._transport.breaker
+        if breaker is None or not self._unrecorded:
+            return
+        self._unrecorded = False
+        if isinstance(exc, CiferError):
+            breaker.record(None)
+        else:
+            breaker.release()
 
     def _report(self, status: int | None, error: CiferError | None, *, will_retry: bool) -> None:
         report(self._transport.on_request, RequestEvent(
@@ -268,6 +284,7 @@ class Transport:
                 await self._wait(attempts, attempts.failed(error), error, path)
         except BaseException as exc:
             failure = exc
+            attempts.interrupted(exc)
             raise
         finally:
             attempts.span.end(attempts.attempt + 1, failure)
@@ -308,6 +325,7 @@ class Transport:
                 await self._wait(attempts, attempts.failed(error, replayable=upload.replayable), error, path)
         except BaseException as exc:
             failure = exc
+            attempts.interrupted(exc)
             raise
         finally:
             attempts.span.end(attempts.attempt + 1, failure)

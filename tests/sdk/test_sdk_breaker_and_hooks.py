@@ -218,3 +218,36 @@ async def test_the_blocking_client_takes_the_same_options(standin):
 
     assert await asyncio.get_running_loop().run_in_executor(None, use) == "closed"
     assert [e.operation for e in events] == ["createCifer"]
+
+
+async def test_a_probe_answered_malformed_or_interrupted_does_not_leave_the_circuit_stuck(standin, sleeps):
+    from aiohttp import web
+
+    from cifer import CiferError
+
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=1, reset_timeout_s=1, clock=clock)
+    async with AsyncCiferClient(API_KEY, base_url=standin.url, sleep=sleeps, max_retries=0, circuit_breaker=breaker) as c:
+        standin.fail_next("GET", "/v1/cifers", unavailable)
+        with pytest.raises(ServiceUnavailableError):
+            await c.cifers.list()
+        clock.now += 1
+        standin.fail_next("GET", "/v1/cifers", lambda: web.json_response({"hello": "world"}))
+        with pytest.raises(CiferError) as malformed:  # the probe: a live server, if a confused one
+            await c.cifers.list()
+        assert malformed.value.code == "INVALID_RESPONSE" and c.circuit_state == "closed"
+
+        standin.fail_next("GET", "/v1/cifers", unavailable)
+        with pytest.raises(ServiceUnavailableError):
+            await c.cifers.list()
+        clock.now += 1
+
+        def broken_source():
+            raise OSError("disk gone")
+            yield b""  # pragma: no cover
+
+        with pytest.raises(OSError):  # the probe's own source fails before any answer
+            async with c.encrypt_stream("cif_standin00000001", broken_source()) as sealed:
+                [chunk async for chunk in sealed]
+        assert c.circuit_state == "half-open"  # the probe is free again, not taken for good
+        assert len(await c.cifers.list()) == 0 and c.circuit_state == "closed"

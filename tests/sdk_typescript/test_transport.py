@@ -221,3 +221,27 @@ def test_an_api_key_function_is_asked_on_every_attempt_and_the_environment_fills
     """)
     assert result["auth"] == ["Bearer sk_test_token1", "Bearer sk_test_token2", "Bearer sk_test_from_env"]
     assert result["baseUrl"] is True and result["fallback"] == "http://localhost:8080"
+
+
+def test_a_probe_answered_malformed_or_interrupted_does_not_leave_the_circuit_stuck(ts_sdk):
+    result = run_js(SERVER + """
+      script.push([503, error('SERVICE_UNAVAILABLE'), {}], [200, { hello: 'world' }, {}], [503, error('SERVICE_UNAVAILABLE'), {}]);
+      const client = new sdk.CiferClient({ baseUrl, maxRetries: 0, circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 50 } });
+      const wait = () => new Promise((r) => setTimeout(r, 60));
+      const first = (await failure(client.cifers.list())).cls;
+      await wait();
+      const malformed = (await failure(client.cifers.list())).code;  // the probe: a live, confused server
+      const afterMalformed = client.circuitState;
+      const reopened = (await failure(client.cifers.list())).cls;
+      await wait();
+      const broken = (async function* () { throw new Error('disk gone'); })();
+      let interrupted = null;
+      try { await (await client.encryptStream('cif_abcdefghijklmnop', broken)).bytes(); } catch (e) { interrupted = e.message; }
+      const next = (await client.cifers.get('cif_abcdefghijklmnop')).id;  // the probe was freed, not taken for good
+      out({ first, malformed, afterMalformed, reopened, interrupted, next, afterNext: client.circuitState });
+      server.close();
+    """)
+    assert result["first"] == "ServiceUnavailableError" and result["malformed"] == "INVALID_RESPONSE"
+    assert result["afterMalformed"] == "closed" and result["reopened"] == "ServiceUnavailableError"
+    assert result["interrupted"] == "disk gone"
+    assert result["next"] == "cif_abcdefghijklmnop" and result["afterNext"] == "closed"

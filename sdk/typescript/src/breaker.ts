@@ -57,6 +57,11 @@ export class CircuitBreaker {
     this.probing = false;
   }
 
+  /** An attempt that ended before its outcome was known (a source or a credential function threw): the probe is free again. */
+  release(): void {
+    this.probing = false;
+  }
+
   failure(): void {
     this.failures += 1;
     if (this.probing || this.failures >= this.failureThreshold) {

@@ -227,6 +227,8 @@ export class Transport {
           outcome = await attemptOnce(this.authorized(parent ? { ...baseHeaders, traceparent: parent } : baseHeaders));
         } catch (error) {
           if (error instanceof CircuitOpenError) this.report(endpoint, attempt, undefined, error, started, false);
+          else if (error instanceof CiferError) this.settings.breaker?.success(); // an answer, if a malformed one
+          else this.settings.breaker?.release();
           throw error;
         }
         if ('value' in outcome) {
