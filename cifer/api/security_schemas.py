@@ -108,10 +108,9 @@ DECRYPT = {"type": "object", "required": ["encryptedData", "userId", "accessPurp
 DECRYPTED = {"type": "object", "properties": {
     "data": DATA, "decryptionMetadata": {"type": "object"}, "accessLogged": {"type": "boolean"},
     "compliance": {"type": "object"}}}
-OPERATION = {"type": "object", "description": "One encryption as /api/security/encrypt takes it, with its operationId; "
-                                             "each is answered on its own (a bad one fails alone)",
-             "required": ["operationId"], "properties": {"operationId": {"type": "string", "minLength": 1,
-                                                                         "maxLength": 128}}}
+OPERATION = {"description": "One encryption as /api/security/encrypt takes it (ENCRYPT), with an `operationId` of 1 "
+                              "to 128 characters. Each is judged and answered on its own, so the batch's schema "
+                              "constrains none: a bad one fails alone, in its result, with its code and reason"}
 BATCH = {"type": "object", "required": ["operations"], "additionalProperties": False, "properties": {
     "operations": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_OPERATIONS, "items": OPERATION},
     "batchId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7e]+$"},

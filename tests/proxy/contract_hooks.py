@@ -8,8 +8,10 @@ X-Cifer-Id, and an idempotency key is reused only for the same request.
 
 What exists is read from the JSON file named by CIFER_CONTRACT_KNOWN, written by the test:
 `cifer_id` (the cifer every operation but revocation and update uses), `doomed` (cifers to
-revoke), `updatable` (the cifer updates change), `ciphertext` (base64, sealed to `cifer_id`) and
-`webhook_id`.
+revoke), `updatable` (the cifer updates change), `ciphertext` (base64, sealed to `cifer_id`),
+`webhook_id`, and for seed 001: `user_id` (a user with a health-data key `key_id`),
+`encrypted_data` (what /api/security/encrypt answered for that user) and `doomed_keys` (keys to
+revoke, each at version 1).
 """
 
 from __future__ import annotations
@@ -69,6 +71,18 @@ def swaps(case) -> list[tuple[str, Any]]:
         found.append(("body", {**body, "cifer_id": KNOWN["cifer_id"]}))
     if case.path == "/v1/encrypt" and "X-Cifer-Id" in headers:
         found.append(("headers", {**headers, "X-Cifer-Id": KNOWN["cifer_id"]}))
+    if "keyId" in path:  # a revocation needs its confirmation too (substitute)
+        targets = KNOWN["doomed_keys"] if case.method.upper() == "DELETE" else [KNOWN["key_id"]]
+        for target in targets:
+            found.append(("path_parameters", {**path, "keyId": target}))
+    if case.path == "/api/security/keys" and "userId" in query:
+        found.append(("query", {**query, "userId": KNOWN["user_id"], "keyType": "health-data"}))
+    if case.path == "/api/security/encrypt" and isinstance(body, dict):
+        found.append(("body", {**{k: v for k, v in body.items() if k not in ("keyId", "fields")},
+                               "userId": KNOWN["user_id"], "dataType": "health"}))
+    if case.path == "/api/security/decrypt" and isinstance(body, dict):
+        found.append(("body", {**{k: v for k, v in body.items() if k != "additionalAuthenticatedData"},
+                               "encryptedData": KNOWN["encrypted_data"], "userId": KNOWN["user_id"]}))
     if case.path == "/v1/decrypt":
         envelope = base64.b64decode(KNOWN["ciphertext"])
         if isinstance(body, dict):
@@ -86,6 +100,9 @@ def substitute(case, choice: int):
     if choice:
         attribute, value = swaps(case)[choice - 1]
         setattr(case, attribute, value)
+        if (attribute == "path_parameters" and case.method.upper() == "DELETE" and "keyId" in value
+                and isinstance(case.body, dict) and _valid(case, "body")):
+            case.body = {**case.body, "confirmationCode": f"{value['keyId']}:1"}
         if _positive(case):
             _key_for_the_request(case)
     return case

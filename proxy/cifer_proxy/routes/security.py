@@ -305,9 +305,9 @@ async def _open_fields(request: web.Request, credential: str, asked: DecryptRequ
         raise invalid("encryptedData.value", "must be the object /api/security/encrypt answered for fields")
     try:
         paths = fields.chosen(asked.fields, "encryptedData.fields")
+        sealed = fields.replace(asked.value, paths, lambda path, inner: inner, "encryptedData.fields")  # all exist
     except values.UnsealableValue as err:
         raise _core(err) from None
-    sealed = fields.replace(asked.value, paths, lambda path, inner: inner)  # every listed field exists
     envelopes = []
     for path in paths:
         pointer, inner = fields.spelled(path), _at(sealed, path)

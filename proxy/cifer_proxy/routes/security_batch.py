@@ -31,9 +31,7 @@ routes = web.RouteTableDef()
 YIELD_EVERY = 50  # operations sealed between two turns of the event loop
 
 
-def _callback(value: Any) -> dict[str, str] | None:
-    if value is None:
-        return None
+def _callback(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or set(value) != {"url", "authentication"}:
         raise invalid("callback", "must be {url, authentication}")
     url, secret = value["url"], value["authentication"]
@@ -48,8 +46,6 @@ def _callback(value: Any) -> dict[str, str] | None:
 
 
 def batch_id(value: Any) -> str:
-    if value is None:
-        return "batch_" + secrets.token_hex(12)
     if not isinstance(value, str) or not 0 < len(value) <= 128 or not all("!" <= c <= "~" for c in value):
         raise invalid("batchId", "must be 1 to 128 visible ASCII characters")
     return value
@@ -106,7 +102,8 @@ async def encrypt_batch(request: web.Request) -> web.Response:
         raise invalid("operations", f"must be a list of 1 to {sec.MAX_BATCH_OPERATIONS} operations")
     if body.get("priority", "normal") not in sec.BATCH["properties"]["priority"]["enum"]:
         raise invalid("priority", "must be low, normal, high or urgent")
-    batch, callback = batch_id(body.get("batchId")), _callback(body.get("callback"))
+    batch = batch_id(body["batchId"]) if "batchId" in body else "batch_" + secrets.token_hex(12)
+    callback = _callback(body["callback"]) if "callback" in body else None
     app = request.app
 
     async def deliver(answer: dict[str, Any]) -> None:
