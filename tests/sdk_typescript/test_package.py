@@ -34,3 +34,24 @@ def test_every_endpoint_the_sdk_calls_is_the_servers_with_its_operation_id(ts_sd
     for method, path, name in ours:
         assert (method, path) in served, (method, path)
         assert served[(method, path)].operation["operationId"] == name
+
+
+def test_the_seeds_typescript_snippets_type_check_against_the_package(ts_sdk, tmp_path):
+    """§6.3, §8.4, §9.3, §10.1 and §10.3 as written compile against the package's declarations."""
+    import subprocess
+
+    from sdk_typescript.node import SDK_DIR, tool
+
+    scope = tmp_path / "node_modules" / "@cifer-io"
+    scope.mkdir(parents=True)
+    (scope / "sdk").symlink_to(SDK_DIR, target_is_directory=True)
+    examples = sorted((SDK_DIR / "examples").glob("seed-*.ts"))
+    assert [p.name for p in examples] == ["seed-10.1.ts", "seed-10.3.ts", "seed-6.3.ts", "seed-8.4.ts", "seed-9.3.ts"]
+    (tmp_path / "package.json").write_text(json.dumps({"name": "snippets", "private": True, "type": "module"}))
+    (tmp_path / "tsconfig.json").write_text(json.dumps({"compilerOptions": {
+        "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022", "strict": True,
+        "strictPropertyInitialization": False, "noEmit": True, "types": ["node"],
+        "typeRoots": [str(SDK_DIR / "node_modules" / "@types")]}, "files": [str(p) for p in examples]}))
+    checked = subprocess.run([tool("node"), str(SDK_DIR / "node_modules" / "typescript" / "bin" / "tsc"), "-p", "."],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -61,8 +61,16 @@ export class UnauthorizedDecryptError extends PermissionDeniedError {
 
 export class NotFoundError extends CiferError { static override readonly defaultCode: string = 'NOT_FOUND'; }
 export class CiferRevokedError extends CiferError { static override readonly defaultCode: string = 'CIFER_REVOKED'; }
-/** 429. `retryAfter` is the server's Retry-After in seconds. */
-export class RateLimitError extends CiferError { static override readonly defaultCode: string = 'RATE_LIMIT_EXCEEDED'; }
+/** 429. `retryAfter` is the server's Retry-After in seconds (0 if it did not say), as seed §8.4 uses it. */
+export class RateLimitError extends CiferError {
+  static override readonly defaultCode: string = 'RATE_LIMIT_EXCEEDED';
+  override readonly retryAfter: number;
+
+  constructor(message: string, options: CiferErrorOptions = {}) {
+    super(message, options);
+    this.retryAfter = options.retryAfter ?? 0;
+  }
+}
 export class InternalError extends CiferError { static override readonly defaultCode: string = 'INTERNAL_ERROR'; }
 export class ServiceUnavailableError extends CiferError { static override readonly defaultCode: string = 'SERVICE_UNAVAILABLE'; }
 /** No answer: the sidecar is not listening, the connection broke, or it timed out. */
