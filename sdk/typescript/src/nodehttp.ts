@@ -45,7 +45,8 @@ const BUFFER_BYTES = 64 * 1024; // bytes read ahead of the socket: backpressure,
 
 export const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 
-async function load<T>(name: string): Promise<T> {
+/** A Node built-in by a computed dynamic import, which browser bundlers leave alone. Node only. */
+export async function load<T>(name: string): Promise<T> {
   return (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as T;
 }
 

@@ -1,12 +1,16 @@
 // Reproduces tests/vectors/envelope-v1.json with the SDK's envelope code: the same seeds, data
 // keys, message ids and KEM ciphertexts (the shared secret is recovered by decapsulating the
-// stored ciphertext with the vector's private seed). Prints {name: envelope hex}.
+// stored ciphertext with the vector's private seed), once with each AES-GCM the SDK may use
+// (node:crypto on Node, WebCrypto in browsers). Prints {name: {platform, webcrypto}} as hex.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const sdkDir = process.env.CIFER_SDK_DIR;
 const sdk = await import(join(sdkDir, 'dist/esm/index.js'));
+const { sealWith } = await import(join(sdkDir, 'dist/esm/envelope/seal.js'));
+const { platformAead, webCryptoAead } = await import(join(sdkDir, 'dist/esm/envelope/aead.js'));
+const aeads = { platform: await platformAead(), webcrypto: webCryptoAead };
 const require = createRequire(join(sdkDir, 'package.json'));
 const { ml_kem768, ml_kem1024 } = await import(require.resolve('@noble/post-quantum/ml-kem.js'));
 const { ml_kem768_x25519 } = await import(require.resolve('@noble/post-quantum/hybrid.js'));
@@ -21,8 +25,13 @@ for (const v of vectors) {
   const kemCiphertext = hex(v.kem_ciphertext);
   const sharedSecret = kem.decapsulate(kemCiphertext, secretKey);
   const recipient = { ciferId: v.cifer_id, keyVersion: v.key_version, suite, publicKey };
-  const envelope = await sdk.unsafeSealWithRandomness(recipient, hex(v.plaintext), { metadata: v.metadata, chunkSize: v.chunk_size },
-    { dataKey: hex(v.data_key), messageId: hex(v.message_id), sharedSecret, kemCiphertext });
-  out[v.name] = Buffer.from(envelope).toString('hex');
+  const randomness = { dataKey: hex(v.data_key), messageId: hex(v.message_id), sharedSecret, kemCiphertext };
+  const options = { metadata: v.metadata, chunkSize: v.chunk_size };
+  out[v.name] = {
+    public: Buffer.from(await sdk.unsafeSealWithRandomness(recipient, hex(v.plaintext), options, randomness)).toString('hex'),
+  };
+  for (const [which, aead] of Object.entries(aeads)) {
+    out[v.name][which] = Buffer.from(await sealWith(recipient, hex(v.plaintext), options, randomness, aead)).toString('hex');
+  }
 }
 process.stdout.write(JSON.stringify(out));

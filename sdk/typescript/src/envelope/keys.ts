@@ -7,13 +7,15 @@
  *     commitment   = HKDF-SHA256(ikm=data key, salt=message id, info=lp("CIFER-v1 commit"))
  *     payload key  = HKDF-SHA256(ikm=data key, salt=message id, info=lp("CIFER-v1 payload"))
  *
- * HKDF is @noble/hashes (synchronous, three small calls per envelope); AES-GCM is WebCrypto.
+ * HKDF is @noble/hashes (synchronous, three small calls per envelope); AES-GCM is the
+ * platform's (aead.ts).
  */
 
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 
 import { concat, u16, u32, utf8 } from '../bytes.js';
+import type { AeadFactory } from './aead.js';
 import type { Suite } from './suites.js';
 
 const LABEL_WRAP = utf8('CIFER-v1 wrap');
@@ -39,15 +41,9 @@ export function payloadKey(dataKey: Uint8Array, messageId: Uint8Array): Uint8Arr
   return hkdf(sha256, dataKey, messageId, lp(LABEL_PAYLOAD), 32);
 }
 
-export function aesKey(raw: Uint8Array): Promise<CryptoKey> {
-  return globalThis.crypto.subtle.importKey('raw', raw as BufferSource, 'AES-GCM', false, ['encrypt']);
-}
-
 /** The data key sealed under the wrapping key, bound to the message header. */
-export async function wrapDataKey(wrapping: Uint8Array, dataKey: Uint8Array, messageHeader: Uint8Array): Promise<Uint8Array> {
-  const key = await aesKey(wrapping);
-  const sealed = await globalThis.crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv: ZERO_NONCE, additionalData: messageHeader as BufferSource, tagLength: 128 }, key, dataKey as BufferSource,
-  );
-  return new Uint8Array(sealed);
+export async function wrapDataKey(
+  aead: AeadFactory, wrapping: Uint8Array, dataKey: Uint8Array, messageHeader: Uint8Array,
+): Promise<Uint8Array> {
+  return concat(await (await aead(wrapping, messageHeader)).seal(ZERO_NONCE, dataKey));
 }

@@ -11,7 +11,8 @@ import {
   DATA_KEY_BYTES, DEFAULT_CHUNK_SIZE, MESSAGE_ID_BYTES, type Metadata, checkCiferId, chunkLog2, encodeKeySlot,
   encodeMessageHeader, encodeMetadata,
 } from './format.js';
-import { aesKey, commitment, payloadKey, wrapDataKey, wrappingKey } from './keys.js';
+import { type AeadFactory, platformAead } from './aead.js';
+import { commitment, payloadKey, wrapDataKey, wrappingKey } from './keys.js';
 import { PayloadSealer } from './stream.js';
 import { type Suite, publicKeyFromSpki, suiteByName } from './suites.js';
 
@@ -60,8 +61,9 @@ export function recipientOf(key: PublicKeyInput): Recipient {
 
 /** One message being sealed: its header bytes, then a sealer for the payload. */
 export async function startEnvelope(
-  recipient: Recipient, options: SealOptions = {}, unsafeRandomness?: UnsafeRandomness,
+  recipient: Recipient, options: SealOptions = {}, unsafeRandomness?: UnsafeRandomness, aead?: AeadFactory,
 ): Promise<{ header: Uint8Array; sealer: PayloadSealer }> {
+  const aeadOf = aead ?? await platformAead();
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   chunkLog2(chunkSize);
   const metadata = encodeMetadata(options.metadata);
@@ -76,9 +78,9 @@ export async function startEnvelope(
   });
   const { sharedSecret, kemCiphertext } = unsafeRandomness ?? recipient.suite.encapsulate(recipient.publicKey);
   const wrapping = wrappingKey(sharedSecret, recipient.suite, recipient.ciferId, recipient.keyVersion);
-  const wrapped = await wrapDataKey(wrapping, dataKey, messageHeader);
+  const wrapped = await wrapDataKey(aeadOf, wrapping, dataKey, messageHeader);
   const header = concat([messageHeader, encodeKeySlot(recipient.suite, recipient.keyVersion, kemCiphertext, wrapped)]);
-  const sealer = new PayloadSealer(await aesKey(payloadKey(dataKey, messageId)), chunkSize, messageHeader);
+  const sealer = new PayloadSealer(await aeadOf(payloadKey(dataKey, messageId), messageHeader), chunkSize);
   return { header, sealer };
 }
 
@@ -97,11 +99,14 @@ export async function unsafeSealWithRandomness(
   return sealWith(toRecipient(publicKey), plaintext, options, randomness);
 }
 
-async function sealWith(recipient: Recipient, plaintext: Uint8Array, options: SealOptions, randomness?: UnsafeRandomness): Promise<Uint8Array> {
+/** The envelope of `plaintext`; `aead` chooses the AES-GCM (the platform's by default; tests run both). */
+export async function sealWith(
+  recipient: Recipient, plaintext: Uint8Array, options: SealOptions, randomness?: UnsafeRandomness, aead?: AeadFactory,
+): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
-  const { header, sealer } = await startEnvelope(recipient, options, randomness);
+  const { header, sealer } = await startEnvelope(recipient, options, randomness, aead);
   const chunks = await sealer.update(plaintext);
-  chunks.push(await sealer.finalize());
+  chunks.push(...await sealer.finalize());
   return concat([header, ...chunks]);
 }
 
@@ -130,7 +135,7 @@ export function sealStreamLocally(
         const next = await (iterator as AsyncIterator<Uint8Array>).next();
         if (next.done) {
           ended = true;
-          controller.enqueue(await state.sealer.finalize());
+          for (const part of await state.sealer.finalize()) controller.enqueue(part);
           controller.close();
           return;
         }

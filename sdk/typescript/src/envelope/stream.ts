@@ -9,6 +9,7 @@
  */
 
 import { u32 } from '../bytes.js';
+import type { Aead } from './aead.js';
 
 export const TAG_BYTES = 16;
 export const MAX_CHUNKS = 2 ** 32;
@@ -26,26 +27,24 @@ export class PayloadSealer {
   private counter = 0;
   private done = false;
 
-  constructor(private readonly key: CryptoKey, private readonly chunkSize: number, private readonly aad: Uint8Array) {
+  /** `aead` is AES-256-GCM under the payload key with the message header as associated data. */
+  constructor(private readonly aead: Aead, private readonly chunkSize: number) {
     this.pending = new Uint8Array(chunkSize);
   }
 
-  private seal(chunk: Uint8Array, last: boolean): Promise<Uint8Array> {
+  private seal(chunk: Uint8Array, last: boolean): Uint8Array[] | Promise<Uint8Array[]> {
     if (this.counter >= MAX_CHUNKS) throw new RangeError('plaintext too long for one envelope');
-    // WebCrypto copies `chunk` before this returns, so the caller may reuse its buffer at once.
-    const sealed = globalThis.crypto.subtle.encrypt(
-      { name: 'AES-GCM', iv: nonce(this.counter, last) as BufferSource, additionalData: this.aad as BufferSource, tagLength: 128 },
-      this.key, chunk as BufferSource,
-    );
+    // Either AEAD has read `chunk` before this returns, so the caller may reuse its buffer at once.
+    const sealed = this.aead.seal(nonce(this.counter, last), chunk);
     this.counter += 1;
-    return sealed.then((buffer) => new Uint8Array(buffer));
+    return sealed;
   }
 
-  /** Sealed chunks for `data`: every complete chunk known not to be the last. */
-  update(data: Uint8Array): Promise<Uint8Array[]> {
+  /** Sealed chunks for `data` (each chunk in one or more parts): every complete chunk known not to be the last. */
+  async update(data: Uint8Array): Promise<Uint8Array[]> {
     if (this.done) throw new Error('internal error: update after finalize');
     const size = this.chunkSize;
-    const out: Promise<Uint8Array>[] = [];
+    const out: (Uint8Array[] | Promise<Uint8Array[]>)[] = [];
     let offset = 0;
     while (offset < data.length) {
       if (this.pendingLength === size) {
@@ -62,11 +61,11 @@ export class PayloadSealer {
       this.pendingLength += take;
       offset += take;
     }
-    return Promise.all(out);
+    return (await Promise.all(out)).flat();
   }
 
-  /** The final chunk (empty only if the whole plaintext was). */
-  finalize(): Promise<Uint8Array> {
+  /** The final chunk, in parts (its plaintext is empty only if the whole plaintext was). */
+  async finalize(): Promise<Uint8Array[]> {
     if (this.done) throw new Error('internal error: finalize twice');
     this.done = true;
     return this.seal(this.pending.subarray(0, this.pendingLength), true);
