@@ -55,3 +55,49 @@ def test_the_seeds_typescript_snippets_type_check_against_the_package(ts_sdk, tm
     checked = subprocess.run([tool("node"), str(SDK_DIR / "node_modules" / "typescript" / "bin" / "tsc"), "-p", "."],
                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_browser_bundle_seals_and_calls_with_web_apis_only(ts_sdk):
+    """The SDK bundled for browsers, run where only web globals exist: WebCrypto seals an envelope
+    the Python core opens, and a call goes through fetch."""
+    import base64
+    import http.server
+    import subprocess
+    import threading
+
+    from cifer.crypto.suites import ML_KEM_768
+    from cifer.envelope import Keyring, decrypt
+    from sdk_typescript.node import SDK_DIR, tool
+
+    keyring = Keyring()
+    recipient = keyring.add("cif_browserSDK0001", 2, ML_KEM_768, ML_KEM_768.generate_seed())
+    key = {"ciferId": recipient.cifer_id, "keyVersion": 2, "algorithm": "ML-KEM-768",
+           "encapsulationKey": base64.b64encode(ML_KEM_768.public_key_der(recipient.public_key)).decode()}
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's spelling)
+            seen.append((self.path, self.headers["Authorization"], self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.dumps({"success": True, "data": {"cifer_id": "cif_fromabrowser01"}}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ran = subprocess.run([tool("node"), str(SDK_DIR.parents[1] / "tests" / "sdk_typescript" / "scripts" / "browser.mjs"),
+                              str(SDK_DIR), json.dumps(key), f"http://127.0.0.1:{server.server_port}"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["node"] is False and result["created"] == "cif_fromabrowser01"
+    assert decrypt(bytes.fromhex(result["envelope"]), keyring) == b"sealed in a browser"
+    assert seen == [("/v1/cifers", "Bearer sk_test_browser", b'{"name":"from a browser"}')]

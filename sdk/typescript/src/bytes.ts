@@ -2,6 +2,12 @@
 
 const encoder = new TextEncoder();
 
+/** A Uint8Array (a Node Buffer is one), also one made in another realm (an iframe, a vm context). */
+export function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array
+    || (ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Uint8Array]');
+}
+
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }

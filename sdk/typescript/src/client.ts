@@ -4,7 +4,7 @@
  */
 
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker.js';
-import { toBase64, fromBase64 } from './bytes.js';
+import { toBase64, fromBase64, isBytes } from './bytes.js';
 import * as E from './endpoints.js';
 import { InvalidCiphertextError } from './errors.js';
 import type { RequestHook, TracerLike } from './hooks.js';
@@ -89,8 +89,8 @@ function envelopeBytes(ciphertext: Ciphertext): Uint8Array {
     if (!bytes) throw new InvalidCiphertextError('the ciphertext text is not valid base64');
     return bytes;
   }
-  if (ciphertext instanceof Uint8Array) return ciphertext;
-  if (ciphertext && ciphertext.ciphertext instanceof Uint8Array) return ciphertext.ciphertext;
+  if (isBytes(ciphertext)) return ciphertext;
+  if (ciphertext && isBytes(ciphertext.ciphertext)) return ciphertext.ciphertext;
   throw new TypeError('ciphertext must be a Uint8Array, its base64 text, or an EncryptResult');
 }
 
@@ -144,7 +144,7 @@ export class CiferClient {
 
   /** Seal `plaintext` to the CIFER's public key through the sidecar (seed §4.3): for small data. */
   async encrypt(ciferId: string, plaintext: Uint8Array, options: EncryptOptions = {}): Promise<EncryptResult> {
-    if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
+    if (!isBytes(plaintext)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
     const body: Record<string, unknown> = { cifer_id: ciferId, plaintext: toBase64(plaintext), encoding: 'base64' };
     if (options.metadata !== undefined) body['metadata'] = { ...options.metadata };
     return encryptResult(await this.transport.call(E.ENCRYPT, E.pathOf(E.ENCRYPT), {

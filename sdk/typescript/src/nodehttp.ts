@@ -10,6 +10,7 @@
  * alone: the browser path has no Node-only import and uses fetch.
  */
 
+import { isBytes } from './bytes.js';
 import type { Exchange, FetchLike } from './transport.js';
 
 // The parts of node:http, node:https and node:stream used here, typed locally: src/ compiles
@@ -115,7 +116,7 @@ export async function nodeHttp(idleTimeoutMs: number): Promise<{ exchange: Excha
       resolve(new Response(body, { status, headers: headersOf(response) }));
     });
     const body = init.body as Uint8Array | ReadableStream<Uint8Array> | null | undefined;
-    if (body == null || body instanceof Uint8Array) {
+    if (body == null || isBytes(body)) {
       request.end(body ?? undefined);
     } else {
       // An error of the source destroys the request, which then errors the response (or rejects).

@@ -10,6 +10,7 @@
  * read before must be thrown away.
  */
 
+import { isBytes } from './bytes.js';
 import { CiferError, StreamError, invalidResponse } from './errors.js';
 import { isNode } from './nodehttp.js';
 import type { UploadBody } from './transport.js';
@@ -26,18 +27,18 @@ export class Upload implements UploadBody {
 
   constructor(private readonly source: BodySource) {
     if (typeof source === 'string') throw new TypeError('a body must be bytes or a stream of bytes, not a string');
-    const ok = source instanceof Uint8Array || isReadableStream(source)
+    const ok = isBytes(source) || isReadableStream(source)
       || typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function'
       || typeof (source as Iterable<Uint8Array>)[Symbol.iterator] === 'function';
     if (!ok) throw new TypeError('cannot send this value as a body');
   }
 
   get replayable(): boolean {
-    return this.source instanceof Uint8Array || !this.started;
+    return isBytes(this.source) || !this.started;
   }
 
   body(): Uint8Array | ReadableStream<Uint8Array> {
-    if (this.source instanceof Uint8Array) return this.source;
+    if (isBytes(this.source)) return this.source;
     const iterator = pieces(this.source);
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -48,7 +49,7 @@ export class Upload implements UploadBody {
               controller.close();
               return;
             }
-            if (!(next.value instanceof Uint8Array)) throw new TypeError('a body source yielded something other than bytes');
+            if (!isBytes(next.value)) throw new TypeError('a body source yielded something other than bytes');
             if (next.value.length) {
               this.started = true;
               controller.enqueue(next.value);

@@ -14,7 +14,7 @@
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 
-import { concat, timingSafeEqual, toHex, utf8 } from './bytes.js';
+import { concat, timingSafeEqual, toHex, utf8, isBytes } from './bytes.js';
 
 export const SIGNATURE_HEADER = 'X-Cifer-Signature';
 export const SIGNATURE_V2_HEADER = 'X-Cifer-Signature-V2';
@@ -48,7 +48,7 @@ export function verifyWebhookSignature(
   if (typeof signatureHeader !== 'string' || signatureHeader.length > MAX_SIGNATURE_HEADER_CHARS) return false;
   if (typeof secret !== 'string' || secret.length === 0) return false;
   const body = typeof payload === 'string' ? utf8(payload) : payload;
-  if (!(body instanceof Uint8Array)) return false;
+  if (!isBytes(body)) return false;
   const header = signatureHeader.trim();
   if (header.startsWith('sha256=')) return equal('sha256=' + hmacHex(secret, body), header);
   let timestamp: number | undefined;

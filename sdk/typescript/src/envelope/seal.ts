@@ -5,7 +5,7 @@
  * keys never leave the key service, so there is no local decrypt here.
  */
 
-import { concat, fromBase64, randomBytes } from '../bytes.js';
+import { concat, fromBase64, randomBytes, isBytes } from '../bytes.js';
 import { InvalidKeyError } from '../errors.js';
 import {
   DATA_KEY_BYTES, DEFAULT_CHUNK_SIZE, MESSAGE_ID_BYTES, type Metadata, checkCiferId, chunkLog2, encodeKeySlot,
@@ -103,7 +103,7 @@ export async function unsafeSealWithRandomness(
 export async function sealWith(
   recipient: Recipient, plaintext: Uint8Array, options: SealOptions, randomness?: UnsafeRandomness, aead?: AeadFactory,
 ): Promise<Uint8Array> {
-  if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
+  if (!isBytes(plaintext)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
   const { header, sealer } = await startEnvelope(recipient, options, randomness, aead);
   const chunks = await sealer.update(plaintext);
   chunks.push(...await sealer.finalize());
@@ -139,7 +139,7 @@ export function sealStreamLocally(
           controller.close();
           return;
         }
-        if (!(next.value instanceof Uint8Array)) throw new TypeError('a plaintext source yielded something other than bytes');
+        if (!isBytes(next.value)) throw new TypeError('a plaintext source yielded something other than bytes');
         const sealed = await state.sealer.update(next.value);
         for (const chunk of sealed) controller.enqueue(chunk);
         if (sealed.length) return;
