@@ -17,6 +17,8 @@ MAX_METADATA_KEY_CHARS = 128
 MAX_METADATA_VALUE_CHARS = 1024
 MAX_ALLOWED_PRINCIPALS = 100
 MAX_PRINCIPAL_CHARS = 255  # owner_id columns are String(255)
+MAX_ALLOWED_PURPOSES = 32
+MAX_PURPOSE_CHARS = 255  # seed 001's accessPurpose
 MAX_PAGE_LIMIT = 100  # cifers, webhooks, deliveries
 MAX_AUDIT_PAGE_LIMIT = 500
 WEBHOOK_ID_RANDOM_CHARS = 24  # 142 bits, as cifer ids
@@ -164,6 +166,10 @@ COMPONENTS: dict[str, Any] = {
             "allowed_operations": {"type": "array", "items": {"enum": OPERATIONS}},
             "allowed_principals": {"type": "array", "maxItems": MAX_ALLOWED_PRINCIPALS, "items": {
                 "type": "string", "minLength": 1, "maxLength": MAX_PRINCIPAL_CHARS}},
+            "allowed_purposes": {
+                "type": "array", "maxItems": MAX_ALLOWED_PURPOSES,
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_PURPOSE_CHARS},
+                "description": "Seed 001's accessPurposes a decryption must name one of; absent or empty: any"},
             "re_encryption_window_days": {
                 "type": "integer", "minimum": 0, "maximum": 365,
                 "description": "Days a rotated-out version still decrypts when a rotation names no window "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cifer.api.schemas import (AEADS, MAX_WEBHOOK_SECRET_CHARS, MIN_WEBHOOK_SECRET_CHARS, OPTIONAL_TIME, TIME,
+from cifer.api.schemas import (AEADS, MAX_ALLOWED_PURPOSES, MAX_PURPOSE_CHARS, MAX_WEBHOOK_SECRET_CHARS, MIN_WEBHOOK_SECRET_CHARS, OPTIONAL_TIME, TIME,
                                 WEBHOOK_URL)
 from cifer.dataprotection.fields import MAX_FIELDS, MAX_PATH_CHARS
 from cifer.dataprotection.keytypes import DATA_TYPES, KEY_TYPES, KEY_USAGES, MAX_USER_ID_CHARS
@@ -17,7 +17,6 @@ CALLBACK_ATTEMPTS = 3  # a callback is tried this often, 1 s and then 2 s apart
 MAX_EXPIRATION_DAYS = 3650
 DEFAULT_EXPIRATION_DAYS = 90
 DEFAULT_GRACE_PERIOD_DAYS = 30
-MAX_PURPOSE_CHARS = 255
 SCOPES_NOTE = ("Seed 001's tokens map onto CIFER's scopes: its admin token is a credential holding "
                "`cifer:create` (or `admin`) for keys, its user token one holding `encrypt` or `decrypt`, its "
                "system token one holding `encrypt` for batches.")
@@ -53,6 +52,9 @@ GENERATE_KEY = {"type": "object", "required": ["userId", "keyType", "algorithm",
         "purpose": {"type": "string", "maxLength": 1000},
         "dataClassification": {"enum": ["public", "internal", "confidential", "restricted"]},
         "regulatoryRequirement": {"type": "string", "maxLength": 1024}}},
+    "allowedPurposes": {"type": "array", "maxItems": MAX_ALLOWED_PURPOSES,
+                        "items": {"type": "string", "minLength": 1, "maxLength": MAX_PURPOSE_CHARS},
+                        "description": "CIFER's extension: a decryption must name one of these accessPurposes"},
     "allowedPrincipals": {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1,
                                                                        "maxLength": 255},
                           "description": "CIFER's extension: principals besides the key's creator that may decrypt"}}}

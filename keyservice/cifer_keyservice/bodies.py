@@ -10,6 +10,8 @@ from typing import Any
 from cifer.api.parsing import integer, invalid, optional_object, refuse_unknown, string
 from cifer.api.schemas import (
     AEADS,
+    MAX_ALLOWED_PURPOSES,
+    MAX_PURPOSE_CHARS,
     KEY_RATE_CATEGORIES,
     MAX_ALLOWED_PRINCIPALS,
     MAX_KEY_RATE_LIMIT,
@@ -57,6 +59,15 @@ def rate_limits(value: Any, field: str) -> dict[str, FixedWindow]:
     return out
 
 
+def purposes(value: Any, field: str) -> tuple[str, ...]:
+    """Seed 001's accessPurposes a key's decryptions may name, once each in their order."""
+    if (not isinstance(value, list) or len(value) > MAX_ALLOWED_PURPOSES
+            or not all(isinstance(p, str) and 0 < len(p) <= MAX_PURPOSE_CHARS for p in value)):
+        raise invalid(field, f"must be a list of at most {MAX_ALLOWED_PURPOSES} purposes of 1 to {MAX_PURPOSE_CHARS} "
+                             "characters")
+    return tuple(dict.fromkeys(value))
+
+
 def policy(value: Any, field: str = "policy") -> Policy:
     if value is None:
         return Policy()
@@ -76,6 +87,7 @@ def policy(value: Any, field: str = "policy") -> Policy:
         raise invalid(f"{field}.allowed_principals", f"must be a list of at most {MAX_ALLOWED_PRINCIPALS} principal names")
     return Policy(
         auto_rotate_days=days or None,
+        allowed_purposes=purposes(value.get("allowed_purposes", []), f"{field}.allowed_purposes"),
         allowed_operations=tuple(op for op in OPERATIONS if op in operations),
         allowed_principals=tuple(dict.fromkeys(principals)),
         re_encryption_window_days=window,

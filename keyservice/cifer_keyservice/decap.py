@@ -134,6 +134,10 @@ class DecapService:
         if not allowed or not policy.allows("decrypt"):
             return item.fail(errors.DecryptDenied, "You are not authorized to decrypt this ciphertext",
                              required_permission="owner")
+        purpose = (item.context or {}).get("purpose")
+        if policy.allowed_purposes and purpose not in policy.allowed_purposes:
+            return item.fail(errors.DecryptDenied, "this key's policy does not allow decryption for this purpose",
+                             allowed_purposes=list(policy.allowed_purposes))
         if version is None or header.suite.name != cifer.suite:
             return item.fail(errors.UnopenableHeader, "unknown key version", key_version=header.key_version)
         if version.state == "retired" or (version.decrypt_until is not None and version.decrypt_until < now):

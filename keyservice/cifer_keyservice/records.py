@@ -14,7 +14,7 @@ from cifer_keyservice.settings import FixedWindow
 
 OPERATIONS = tuple(schemas.OPERATIONS)  # the seed's, in its order
 POLICY_FIELDS = ("auto_rotate_days", "allowed_operations", "allowed_principals", "re_encryption_window_days",
-                 "rate_limits")
+                 "rate_limits", "allowed_purposes")
 T = TypeVar("T")
 
 
@@ -31,6 +31,9 @@ class Policy:
     re_encryption_window_days: int | None = None
     """Days a rotated-out version stays decrypt-only when a rotation names no window (scheduled
     rotations never do); None: the service's `default_re_encryption_window_days`. 0: retired at once."""
+    allowed_purposes: tuple[str, ...] = ()
+    """Seed 001's accessPurposes a decryption may name; empty: any (a decryption naming none, as
+    /v1/decrypt's do, is refused when the list is set)."""
     rate_limits: Mapping[str, FixedWindow] = dataclasses.field(default_factory=dict)
     """This key's own limits per principal, by category (`schemas.KEY_RATE_CATEGORIES`), counted on
     top of the service's (`ratelimit.py`): they can only tighten what a principal may do with it."""
@@ -44,6 +47,8 @@ class Policy:
             out["allowed_principals"] = list(self.allowed_principals)
         if self.re_encryption_window_days is not None:
             out["re_encryption_window_days"] = self.re_encryption_window_days
+        if self.allowed_purposes:
+            out["allowed_purposes"] = list(self.allowed_purposes)
         if self.rate_limits:
             out["rate_limits"] = {category: f"{window.limit}/{window.window_s}"
                                   for category, window in sorted(self.rate_limits.items())}
@@ -59,6 +64,7 @@ class Policy:
             allowed_operations=tuple(value.get("allowed_operations", OPERATIONS)),
             allowed_principals=tuple(value.get("allowed_principals", ())),
             re_encryption_window_days=value.get("re_encryption_window_days"),
+            allowed_purposes=tuple(value.get("allowed_purposes", ())),
             rate_limits=rate_limits_from_stored(value.get("rate_limits")),
         )
 

@@ -400,3 +400,23 @@ def test_a_small_batch_is_answered_inline(call):
     error = refused(call("POST", "/api/security/encrypt/batch", {"operations": [{"operationId": "x"}], "callback": {
         "url": "https://user:pw@example.com/", "authentication": "s" * 20}}), 400, "INVALID_REQUEST")
     assert error["details"]["field"] == "callback.url"
+
+
+def test_a_keys_allowed_purposes_bind_its_decryptions(call):
+    key = ok(call("POST", "/api/security/keys/generate", {**GENERATE_EXAMPLE, "userId": "user_purposes",
+                                                           "allowedPurposes": ["treatment", "billing"]}),
+             GENERATE_KEY_RESPONSE, 201)
+    data = ok(call("POST", "/api/security/encrypt", {**ENCRYPT_EXAMPLE, "userId": "user_purposes"}),
+              ENCRYPT_DATA_RESPONSE)["encryptedData"]
+    error = refused(call("POST", "/api/security/decrypt", decrypt_request(data, userId="user_purposes",
+                                                                          accessPurpose="marketing")),
+                    403, "UNAUTHORIZED_DECRYPT")
+    assert error["details"]["allowed_purposes"] == ["treatment", "billing"]
+    opened = ok(call("POST", "/api/security/decrypt", decrypt_request(data, userId="user_purposes",
+                                                                      accessPurpose="billing")), DECRYPT_DATA_RESPONSE)
+    assert opened["compliance"]["dataAccess"]["purpose"] == "billing"
+    # /v1/decrypt names no purpose: such a key refuses it
+    status, body = call("POST", "/v1/decrypt", {"ciphertext": data["value"]})
+    assert (status, body["error"]["code"]) == (403, "UNAUTHORIZED_DECRYPT")
+    status, audit = call("GET", f"/v1/audit?cifer_id={key['keyId']}&operation=decrypt&outcome=denied")
+    assert sorted(entry["details"].get("purpose", "") for entry in audit["data"]["audit_logs"]) == ["", "marketing"]

@@ -22,7 +22,7 @@ from cifer.api.timestamps import iso
 from cifer.dataprotection import compliance
 from cifer.dataprotection.keytypes import KEY_TYPES, KEY_USAGES, MAX_USER_ID_CHARS, key_name, valid_user_id
 from cifer_keyservice.audit_query import AuditQuery
-from cifer_keyservice.bodies import string_map
+from cifer_keyservice.bodies import purposes, string_map
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.records import CiferRecord, CreateCifer, Policy, RotateCifer
 from cifer_keyservice.routes.common import caller
@@ -83,7 +83,7 @@ def key_view(key: CiferRecord, kek_id: str, now: datetime.datetime) -> dict[str,
 
 def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime) -> CreateCifer:
     refuse_unknown(body, {"userId", "keyType", "algorithm", "keyUsage", "expirationDays", "metadata",
-                          "allowedPrincipals"})
+                          "allowedPrincipals", "allowedPurposes"})
     user = user_id(body.get("userId"))
     key_type = one_of(body, "keyType", KEY_TYPES)
     if body.get("algorithm") == "AES-256-CBC":
@@ -105,7 +105,8 @@ def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime
     return CreateCifer(
         name=key_name(key_type, user), description=string(extra, "purpose", max_chars=1000, default=""),
         metadata=metadata, policy=Policy(allowed_operations=KEY_USAGES[usage],
-                                         allowed_principals=tuple(dict.fromkeys(principals))),
+                                         allowed_principals=tuple(dict.fromkeys(principals)),
+                                         allowed_purposes=purposes(body.get("allowedPurposes", []), "allowedPurposes")),
         algorithm=suite, aead=aead, expires_at=now + datetime.timedelta(days=days))
 
 
