@@ -12,6 +12,9 @@ the key service in batches. Written here once; the sidecar builds it, the key se
 - `failed_decryptions`: payloads that failed authentication in the sidecar after the key service
   released their data key (a header the key service refused is counted there already).
 - `window`: unix seconds, the first and last use counted in the entry.
+- `labels` (optional): what seed 001's encryptions said of their data (`data_type`, `user_id`,
+  `purpose`), so that its usage figures and audit records name them; entries with other labels
+  are other entries.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ MAX_ENTRIES = 1000  # per report: a sidecar splits a bigger batch
 MAX_COUNT = 2**40  # per entry and field: far above what 5 s can hold, far below a BIGINT
 REPORT_ID_RE = re.compile(r"urp_[0-9a-f]{32}")
 FIELDS = ("encryptions", "encrypted_bytes", "failed_decryptions")
+LABELS = {"data_type": 32, "user_id": 128, "purpose": 1024}  # the labels an entry may carry, and their bounds
 SCHEMA = {"type": "object", "required": ["report_id", "entries"], "additionalProperties": False, "properties": {
     "report_id": {"type": "string", "pattern": f"^{REPORT_ID_RE.pattern}$"},
     "entries": {"type": "array", "minItems": 1, "maxItems": MAX_ENTRIES, "items": {
@@ -35,7 +39,9 @@ SCHEMA = {"type": "object", "required": ["report_id", "entries"], "additionalPro
             "cifer_id": {"type": "string", "pattern": f"^{CIFER_ID_RE.pattern}$"},
             **{name: {"type": "integer", "minimum": 0, "maximum": MAX_COUNT} for name in FIELDS},
             "window": {"type": "object", "required": ["start", "end"], "additionalProperties": False,
-                       "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}}}}}}
+                       "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}},
+            "labels": {"type": "object", "additionalProperties": False, "properties": {
+                name: {"type": "string", "minLength": 1, "maxLength": bound} for name, bound in LABELS.items()}}}}}}}
 
 
 class InvalidReport(ValueError):
@@ -58,10 +64,14 @@ class Entry:
     failed_decryptions: int
     start: int  # unix seconds
     end: int
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"cifer_id": self.cifer_id, "encryptions": self.encryptions, "encrypted_bytes": self.encrypted_bytes,
-                "failed_decryptions": self.failed_decryptions, "window": {"start": self.start, "end": self.end}}
+        out = {"cifer_id": self.cifer_id, "encryptions": self.encryptions, "encrypted_bytes": self.encrypted_bytes,
+               "failed_decryptions": self.failed_decryptions, "window": {"start": self.start, "end": self.end}}
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +91,7 @@ def _count(entry: Mapping[str, Any], name: str, where: str) -> int:
 
 
 def _entry(raw: object, where: str) -> Entry:
-    if not isinstance(raw, dict) or not set(raw) <= {"cifer_id", "window", *FIELDS}:
+    if not isinstance(raw, dict) or not set(raw) <= {"cifer_id", "window", "labels", *FIELDS}:
         raise InvalidReport(where, "must be an object with cifer_id, window and counts")
     cifer_id = raw.get("cifer_id")
     if not isinstance(cifer_id, str) or not CIFER_ID_RE.fullmatch(cifer_id):
@@ -91,7 +101,11 @@ def _entry(raw: object, where: str) -> Entry:
             type(window[k]) is int and 0 <= window[k] < 2**40 for k in ("start", "end")) \
             or window["start"] > window["end"]:
         raise InvalidReport(f"{where}.window", "must be {start, end}: unix seconds, start <= end")
-    return Entry(cifer_id, *(_count(raw, name, where) for name in FIELDS), window["start"], window["end"])
+    labels = raw.get("labels", {})
+    if not isinstance(labels, dict) or not set(labels) <= set(LABELS) or not all(
+            isinstance(value, str) and 0 < len(value) <= LABELS[name] for name, value in labels.items()):
+        raise InvalidReport(f"{where}.labels", f"must be an object of {', '.join(LABELS)}: non-empty strings")
+    return Entry(cifer_id, *(_count(raw, name, where) for name in FIELDS), window["start"], window["end"], labels)
 
 
 def parse(body: Mapping[str, Any]) -> Report:

@@ -11,7 +11,7 @@ transaction holds everything a report changes, so it counts whole or not at all:
   and `encrypted_bytes` grow; a payload failure moves one decryption from `decryptions` (the
   key service counted the release of its data key as a success) to `decrypt_failures`.
 - audit records through the log's append path, aggregated: one `encrypt` record per cifer
-  (details: count, bytes, window, report_id) and one `decrypt`/`failure` record for its
+  (details: count, bytes, window, report_id, and the entry's labels) and one `decrypt`/`failure` record for its
   payload failures (error INVALID_CIPHERTEXT, stage payload, count, window).
 - a `decrypt.failed` event per cifer with payload failures (data: the count).
 
@@ -65,7 +65,8 @@ class Counted:
 def encrypt_entry(caller: Caller, usage: Usage, report_id: str) -> Entry:
     """The aggregated `encrypt` record: encryptions the sidecar made locally with one cifer."""
     return caller.entry("encrypt", "success", cifer_id=usage.cifer_id, details={
-        "count": usage.encryptions, "bytes": usage.encrypted_bytes, "window": _window(usage), "report_id": report_id})
+        "count": usage.encryptions, "bytes": usage.encrypted_bytes, "window": _window(usage), "report_id": report_id,
+        **usage.labels})
 
 
 def payload_failure_entry(caller: Caller, usage: Usage, report_id: str) -> Entry:

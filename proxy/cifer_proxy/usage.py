@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from cifer.api import usage
 from cifer.api.endpoints import REPORT_USAGE
@@ -65,7 +65,7 @@ class UsageReporter:
         if not 0.05 <= interval_s <= MAX_INTERVAL_S or max_entries < 2:
             raise ValueError(f"usage is reported every 0.05 to {MAX_INTERVAL_S} s, and holds at least 2 tallies")
         self._send, self._interval_s, self._max_entries, self._clock = send, interval_s, max_entries, clock
-        self._open: dict[tuple[str, str], _Tally] = {}
+        self._open: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Tally] = {}
         self._unsent: list[_Unsent] = []
         self._held = 0  # entries of `_unsent`
         self._flushing = asyncio.Lock()
@@ -78,8 +78,9 @@ class UsageReporter:
         """Tallies held, open and unsent: never more than `max_entries`."""
         return len(self._open) + self._held
 
-    def encrypted(self, credential: str, cifer_id: str, nbytes: int) -> None:
-        tally = self._tally(credential, cifer_id)
+    def encrypted(self, credential: str, cifer_id: str, nbytes: int, labels: Mapping[str, str] | None = None) -> None:
+        """One local encryption; `labels` (cifer.api.usage.LABELS) say what its data was."""
+        tally = self._tally(credential, cifer_id, tuple(sorted((labels or {}).items())))
         if tally is not None:
             tally.encryptions += 1
             tally.encrypted_bytes += nbytes
@@ -89,9 +90,9 @@ class UsageReporter:
         if tally is not None:
             tally.failed_decryptions += 1
 
-    def _tally(self, credential: str, cifer_id: str) -> _Tally | None:
+    def _tally(self, credential: str, cifer_id: str, labels: tuple[tuple[str, str], ...] = ()) -> _Tally | None:
         now = int(self._clock())
-        tally = self._open.get((credential, cifer_id))
+        tally = self._open.get((credential, cifer_id, labels))
         if tally is None:
             if self.held >= self._max_entries:
                 if not self.dropped:
@@ -99,7 +100,7 @@ class UsageReporter:
                                 self._max_entries)
                 self.dropped += 1
                 return None
-            tally = self._open[(credential, cifer_id)] = _Tally(now, now)
+            tally = self._open[(credential, cifer_id, labels)] = _Tally(now, now)
             if len(self._open) * 2 >= self._max_entries:
                 self._due.set()  # report early rather than fill up
         tally.end = max(tally.end, now)
@@ -140,9 +141,9 @@ class UsageReporter:
     def _close_tallies(self) -> None:
         tallies, self._open = self._open, {}
         by_credential: dict[str, list[usage.Entry]] = {}
-        for (credential, cifer_id), t in tallies.items():
+        for (credential, cifer_id, labels), t in tallies.items():
             by_credential.setdefault(credential, []).append(usage.Entry(
-                cifer_id, t.encryptions, t.encrypted_bytes, t.failed_decryptions, t.start, t.end))
+                cifer_id, t.encryptions, t.encrypted_bytes, t.failed_decryptions, t.start, t.end, dict(labels)))
         for credential, entries in by_credential.items():
             for at in range(0, len(entries), usage.MAX_ENTRIES):
                 part = tuple(entries[at:at + usage.MAX_ENTRIES])

@@ -105,6 +105,9 @@ async def test_a_bad_report_is_a_400_naming_the_field(keyservice):
                         (report(entry(cid, -1)), "entries[0].encryptions"),
                         (report(entry(cid, True)), "entries[0].encryptions"),
                         (report(entry(cid, 1, start=9, end=8)), "entries[0].window"),
+                        (report({**entry(cid, 1), "labels": {"color": "red"}}), "entries[0].labels"),
+                        (report({**entry(cid, 1), "labels": {"user_id": "u" * 129}}), "entries[0].labels"),
+                        (report({**entry(cid, 1), "labels": {"data_type": ""}}), "entries[0].labels"),
                         (report(entry(cid, 1), *[entry(cid, 1)] * 1000), "entries")):
         _, answer = await keyservice.call("POST", "/v1/usage", json=body, headers=alice, expect=400)
         assert answer["error"]["details"]["field"] == field, (body, answer)

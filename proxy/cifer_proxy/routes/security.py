@@ -104,6 +104,14 @@ async def chosen_key(app: web.Application, credential: str, asked: EncryptReques
     return key, recipient
 
 
+def usage_labels(asked: EncryptRequest) -> dict[str, str]:
+    """What the usage figures and the key service's encrypt records say of an encryption's data."""
+    labels = {"data_type": asked.data_type, "user_id": asked.user_id}
+    if asked.context.get("purpose"):
+        labels["purpose"] = asked.context["purpose"]
+    return labels
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -179,7 +187,7 @@ async def encrypt_data(request: web.Request) -> web.Response:
     key, recipient = await chosen_key(request.app, credential, asked)
     answer, size = encrypted(key, recipient, asked)
     request.app[METRICS].bytes_encrypted.inc(size)
-    request.app[USAGE].encrypted(credential, recipient.cifer_id, size)
+    request.app[USAGE].encrypted(credential, recipient.cifer_id, size, usage_labels(asked))
     resp = response.ok(request, answer)
     resp.headers.update(limited)
     return resp

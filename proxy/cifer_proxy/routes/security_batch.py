@@ -24,7 +24,7 @@ from cifer.dataprotection.keytypes import DATA_TYPES
 from cifer.webhooks import egress
 from cifer_proxy import bodies
 from cifer_proxy.routes import encrypt as v1_encrypt
-from cifer_proxy.routes.security import chosen_key, encrypt_request, encrypted
+from cifer_proxy.routes.security import chosen_key, encrypt_request, encrypted, usage_labels
 from cifer_proxy.state import CALLBACKS, METRICS, USAGE
 
 routes = web.RouteTableDef()
@@ -77,7 +77,7 @@ async def _run(app: web.Application, credential: str, operations: list[Any]) -> 
             key, recipient = keys[which]
             answer, size = encrypted(key, recipient, asked)
             app[METRICS].bytes_encrypted.inc(size)
-            app[USAGE].encrypted(credential, recipient.cifer_id, size)
+            app[USAGE].encrypted(credential, recipient.cifer_id, size, usage_labels(asked))
             results.append({"operationId": operation_id, "status": "completed", "result": answer})
         except ApiError as err:
             if err.code.status >= 500:
