@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cifer.api import parsing
 from cifer.api.parsing import invalid
+from cifer.dataprotection import values
 from cifer.envelope.format import encode_metadata
 
 ENCODINGS = ("base64", "hex", "utf8")
@@ -60,6 +61,9 @@ def metadata(value: object, field: str = "metadata") -> dict[str, str]:
     Callers pass {} when it is absent (null is not absent)."""
     if not isinstance(value, Mapping):
         raise invalid(field, "must be an object of strings")
+    reserved = values.reserved_keys(value)
+    if reserved:  # they tell /api/security/decrypt how to open: only it sets them
+        raise invalid(f"{field}.{reserved[0]}", f"keys starting {values.RESERVED_PREFIX} are CIFER's own")
     try:
         encode_metadata(value)
     except ValueError as exc:

@@ -406,14 +406,14 @@ def test_a_keys_allowed_purposes_bind_its_decryptions(call):
     key = ok(call("POST", "/api/security/keys/generate", {**GENERATE_EXAMPLE, "userId": "user_purposes",
                                                            "allowedPurposes": ["treatment", "billing"]}),
              GENERATE_KEY_RESPONSE, 201)
-    data = ok(call("POST", "/api/security/encrypt", {**ENCRYPT_EXAMPLE, "userId": "user_purposes"}),
+    no_aad = {k: v for k, v in ENCRYPT_EXAMPLE.items() if k != "additionalAuthenticatedData"}
+    data = ok(call("POST", "/api/security/encrypt", {**no_aad, "userId": "user_purposes"}),
               ENCRYPT_DATA_RESPONSE)["encryptedData"]
-    error = refused(call("POST", "/api/security/decrypt", decrypt_request(data, userId="user_purposes",
-                                                                          accessPurpose="marketing")),
+    asked = {"encryptedData": data, "userId": "user_purposes"}
+    error = refused(call("POST", "/api/security/decrypt", {**asked, "accessPurpose": "marketing"}),
                     403, "UNAUTHORIZED_DECRYPT")
     assert error["details"]["allowed_purposes"] == ["treatment", "billing"]
-    opened = ok(call("POST", "/api/security/decrypt", decrypt_request(data, userId="user_purposes",
-                                                                      accessPurpose="billing")), DECRYPT_DATA_RESPONSE)
+    opened = ok(call("POST", "/api/security/decrypt", {**asked, "accessPurpose": "billing"}), DECRYPT_DATA_RESPONSE)
     assert opened["compliance"]["dataAccess"]["purpose"] == "billing"
     # /v1/decrypt names no purpose: such a key refuses it
     status, body = call("POST", "/v1/decrypt", {"ciphertext": data["value"]})
@@ -442,3 +442,11 @@ def test_encryptions_reach_the_usage_figures_with_their_data_type_and_user(call)
     assert record["details"]["purpose"] == "Health monitoring and AI recommendations"
     status, cifer = call("GET", f"/v1/cifers/{key['keyId']}")
     assert cifer["data"]["statistics"]["total_encryptions"] == 3
+
+
+def test_v1_cannot_open_what_aad_binds_nor_forge_the_layers_metadata(call, health_key):
+    data = ok(call("POST", "/api/security/encrypt", ENCRYPT_EXAMPLE), ENCRYPT_DATA_RESPONSE)["encryptedData"]
+    refused(call("POST", "/v1/decrypt", {"ciphertext": data["value"]}), 400, "INVALID_CIPHERTEXT")  # no AAD given
+    error = refused(call("POST", "/v1/encrypt", {"cifer_id": health_key["keyId"], "plaintext": "aGk=",
+                                                 "metadata": {"cifer:compression": "deflate"}}), 400, "INVALID_REQUEST")
+    assert error["details"]["field"] == "metadata.cifer:compression"

@@ -18,6 +18,7 @@ from cifer.api.endpoints import DECRYPT, route
 from cifer.api import response
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.response import REQUEST_ID
+from cifer.dataprotection import values
 from cifer.envelope import Header, adecrypt_stream, decrypt
 from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
@@ -64,6 +65,7 @@ async def decrypt_data(request: web.Request) -> web.StreamResponse:
         header, _ = parse_header(envelope)
     except Incomplete:
         raise InvalidCiphertext() from None
+    values.require_aad(header.metadata, None)  # sealed with AAD: only /api/security/decrypt, given it, opens it
     key, passed = await data_key(request, credential, header)
     try:
         plaintext = decrypt(envelope, lambda _: key)
@@ -83,6 +85,7 @@ async def _decrypt_stream(request: web.Request, credential: str) -> web.StreamRe
     opened: dict[str, object] = {}
 
     async def open_key(header: Header) -> bytes:
+        values.require_aad(header.metadata, None)
         key, opened["passed"] = await data_key(request, credential, header)
         opened["header"] = header
         return key
