@@ -245,3 +245,16 @@ def test_a_probe_answered_malformed_or_interrupted_does_not_leave_the_circuit_st
     assert result["afterMalformed"] == "closed" and result["reopened"] == "ServiceUnavailableError"
     assert result["interrupted"] == "disk gone"
     assert result["next"] == "cif_abcdefghijklmnop" and result["afterNext"] == "closed"
+
+
+def test_close_ends_the_pool_and_later_calls_fail(ts_sdk):
+    result = run_js(SERVER + """
+      const client = new sdk.CiferClient({ baseUrl });
+      await client.cifers.get('cif_abcdefghijklmnop');
+      await client.close();
+      let after = null;
+      try { await client.cifers.get('cif_abcdefghijklmnop'); } catch (e) { after = e.message; }
+      out({ after, requests: seen.length });
+      server.close();
+    """)
+    assert result == {"after": "this CIFER client is closed", "requests": 1}

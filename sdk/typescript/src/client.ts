@@ -14,7 +14,7 @@ import { type PublicKeyInput, type SealOptions, recipientOf, sealLocally, sealSt
 import type { Metadata } from './envelope/format.js';
 import { type BodySource, CiferStream, Upload } from './streams.js';
 import { nodeHttp } from './nodehttp.js';
-import { type Exchange, type FetchLike, type RetryOptions, Transport, displayUrl, fetchExchange } from './transport.js';
+import { type FetchLike, type HttpCarrier, type RetryOptions, Transport, displayUrl, fetchExchange } from './transport.js';
 
 export const DEFAULT_BASE_URL = 'http://localhost:8080';
 export const BASE_URL_ENV = 'CIFER_PROXY_URL';
@@ -109,6 +109,8 @@ export class CiferClient {
   private readonly breaker: CircuitBreaker | undefined;
   private readonly publicKeyCacheMs: number;
   private readonly publicKeys = new Map<string, { key: Promise<PublicKey>; at: number }>();
+  private readonly closeCarrier: () => Promise<void>;
+  private closed = false;
 
   constructor(options: CiferClientOptions = {}) {
     this.baseUrl = resolveBaseUrl(options.baseUrl);
@@ -121,20 +123,33 @@ export class CiferClient {
     if (Object.values(resolvedRetry).some((v) => !(v >= 0))) throw new RangeError('retry settings must not be negative');
     this.breaker = options.circuitBreaker === false ? undefined : new CircuitBreaker(options.circuitBreaker ?? {});
     const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    const viaFetch = { exchange: fetchExchange(fetchImpl), streamFetch: fetchImpl };
-    let http: Promise<{ exchange: Exchange; streamFetch: FetchLike }> | undefined;
+    const viaFetch: HttpCarrier = { exchange: fetchExchange(fetchImpl), streamFetch: fetchImpl, close: () => {} };
+    let http: Promise<HttpCarrier> | undefined;
     this.transport = new Transport({
       baseUrl: this.baseUrl, apiKey: options.apiKey ?? environment(API_KEY_ENV), region: options.region,
       timeoutMs: options.timeoutMs ?? 60_000, retry: resolvedRetry, breaker: this.breaker,
       onRequest: options.onRequest, tracer: options.tracer,
-      http: () => (http ??= options.fetch ? Promise.resolve(viaFetch)
-        : nodeHttp(options.streamIdleTimeoutMs ?? 300_000).then((found) => found ?? viaFetch)),
+      http: () => {
+        if (this.closed) throw new Error('this CIFER client is closed');
+        return (http ??= options.fetch ? Promise.resolve(viaFetch)
+          : nodeHttp(options.streamIdleTimeoutMs ?? 300_000).then((found) => found ?? viaFetch));
+      },
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random,
     });
+    this.closeCarrier = async () => (await http)?.close();
     this.publicKeyCacheMs = options.publicKeyCacheMs ?? 60_000;
     this.cifers = new Cifers(this.transport);
     this.keys = new Keys(this.transport);
     this.webhooks = new Webhooks(this.transport);
+  }
+
+  /**
+   * Close the client's connections (Node: its keep-alive pool). Optional: idle connections never
+   * keep a process alive. Calls after this throw.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.closeCarrier();
   }
 
   /** closed, open or half-open; always `closed` when the breaker is off. */

@@ -11,7 +11,7 @@
  */
 
 import { isBytes } from './bytes.js';
-import type { Exchange, FetchLike } from './transport.js';
+import type { Exchange, FetchLike, HttpCarrier } from './transport.js';
 
 // The parts of node:http, node:https and node:stream used here, typed locally: src/ compiles
 // without Node's types, so that nothing else in it can lean on them.
@@ -32,7 +32,7 @@ interface ClientRequest {
 }
 interface HttpModule {
   request(url: URL, options: { method: string; headers: Record<string, string>; agent: unknown }): ClientRequest;
-  Agent: new (options: { keepAlive: boolean }) => unknown;
+  Agent: new (options: { keepAlive: boolean }) => { destroy(): void };
 }
 interface StreamModule {
   Readable: {
@@ -60,7 +60,7 @@ function headersOf(response: IncomingMessage): Headers {
 }
 
 /** JSON calls and streamed calls over node:http on Node (keep-alive agents, one pair per client); undefined elsewhere. */
-export async function nodeHttp(idleTimeoutMs: number): Promise<{ exchange: Exchange; streamFetch: FetchLike } | undefined> {
+export async function nodeHttp(idleTimeoutMs: number): Promise<HttpCarrier | undefined> {
   if (!isNode) return undefined;
   const [http, https, stream] = await Promise.all([
     load<HttpModule>('node:http'), load<HttpModule>('node:https'), load<StreamModule>('node:stream'),
@@ -123,5 +123,5 @@ export async function nodeHttp(idleTimeoutMs: number): Promise<{ exchange: Excha
       stream.pipeline(stream.Readable.fromWeb(body, { objectMode: false, highWaterMark: BUFFER_BYTES }), request, () => {});
     }
   });
-  return { exchange, streamFetch };
+  return { exchange, streamFetch, close: () => { agents['http:'].destroy(); agents['https:'].destroy(); } };
 }

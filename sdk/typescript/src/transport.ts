@@ -50,6 +50,13 @@ export interface ExchangeAnswer {
 }
 export type Exchange = (url: string, request: ExchangeRequest) => Promise<ExchangeAnswer>;
 
+/** How a client's calls travel: JSON exchanges, streamed requests, and closing the pool. */
+export interface HttpCarrier {
+  exchange: Exchange;
+  streamFetch: FetchLike;
+  close(): void;
+}
+
 /** An Exchange over a fetch: the browser's, or one given in the options. */
 export function fetchExchange(fetchImpl: FetchLike): Exchange {
   return async (url, request) => {
@@ -71,7 +78,7 @@ export interface TransportSettings {
   onRequest: RequestHook | undefined;
   tracer: TracerLike | undefined;
   /** JSON calls and streamed calls: node:http on Node (see nodehttp.ts), else `fetch`. */
-  http: () => Promise<{ exchange: Exchange; streamFetch: FetchLike }>;
+  http: () => Promise<HttpCarrier>;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
 }
