@@ -16,7 +16,7 @@ from cifer.api.middleware import MAX_BODY_BYTES, bounded_bodies, declared_media_
 from cifer.keyrelease import SUITES, RotatingRecipientKey
 from cifer_proxy.decaps import Decapsulations
 from cifer_proxy.identity import Identity
-from cifer_proxy.keycache import PublicKeys, VouchedCredentials
+from cifer_proxy.keycache import KeyViews, PublicKeys, VouchedCredentials
 from cifer_proxy.keyservice import KeyServiceClient
 from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
@@ -26,8 +26,8 @@ from cifer_proxy.routes import decrypt, encrypt, forward, infer, security, secur
 from cifer_proxy.usage import UsageReporter, reporting_to
 from cifer_proxy.encryptlimit import EncryptLimit
 from cifer.settings.sidecar import SidecarSettings
-from cifer_proxy.state import (CALLBACKS, CREDENTIALS, DECAPS, ENCRYPT_LIMIT, IDENTITY, INFERENCE, KEYSERVICE, METRICS,
-                               PUBLIC_KEYS, SETTINGS, USAGE)
+from cifer_proxy.state import (CALLBACKS, CREDENTIALS, DECAPS, ENCRYPT_LIMIT, IDENTITY, INFERENCE, KEY_VIEWS, KEYSERVICE,
+                               METRICS, PUBLIC_KEYS, SETTINGS, USAGE)
 
 log = logging.getLogger("cifer.proxy")
 
@@ -57,6 +57,7 @@ def create_app(settings: SidecarSettings) -> web.Application:
         app[PUBLIC_KEYS] = PublicKeys(client.public_key, ttl_s=settings.public_key_ttl_s,
                                       size=settings.public_key_cache_size, lookups=app[METRICS].public_key_lookups)
         app[CREDENTIALS] = VouchedCredentials(client.whoami, ttl_s=settings.credential_ttl_s)
+        app[KEY_VIEWS] = KeyViews(ttl_s=settings.public_key_ttl_s, size=settings.public_key_cache_size)
         app[DECAPS] = Decapsulations(client, RotatingRecipientKey(SUITES[settings.recipient_suite],
                                                                   rotate_after_s=settings.recipient_rotate_s),
                                      window_s=settings.decap_batch_window_ms / 1000, max_batch=settings.decap_max_batch)

@@ -89,6 +89,38 @@ class PublicKeys:
         self._cache.pop(cifer_id, None)
 
 
+class KeyViews:
+    """Seed 001's key lookups (`GET /api/security/keys`), kept for the public keys' TTL: which key
+    a user's data type goes to. A key past its `expiresAt` (by this pod's clock) or refused since
+    is looked up again, so a new key is found within the TTL and an expired one never used."""
+
+    def __init__(self, *, ttl_s: float, size: int, now: Callable[[], datetime.datetime] | None = None) -> None:
+        self._cache: TTLCache = TTLCache(size, ttl_s) if ttl_s > 0 else None
+        self.now = now or (lambda: datetime.datetime.now(datetime.UTC))  # a test may replace it
+
+    async def find(self, query: tuple[str, ...], fetch: Callable[[], Awaitable[list[dict[str, Any]]]]
+                   ) -> list[dict[str, Any]]:
+        found = self._cache.get(query) if self._cache is not None else None
+        if found is None or any(_expired(key, self.now()) for key in found):
+            found = await fetch()
+            if self._cache is not None:
+                self._cache[query] = found
+        return found
+
+    def forget(self, key_id: str) -> None:
+        """Drops every lookup that found `key_id` (it was refused: revoked or expired)."""
+        if self._cache is not None:
+            for query in [q for q, keys in self._cache.items() if any(k.get("keyId") == key_id for k in keys)]:
+                self._cache.pop(query, None)
+
+
+def _expired(key: dict[str, Any], now: datetime.datetime) -> bool:
+    try:
+        return key.get("status") == "active" and key.get("expiresAt") is not None and parse_iso(key["expiresAt"]) <= now
+    except (TypeError, ValueError):
+        return True
+
+
 class VouchedCredentials:
     """Credentials the key service vouched for (`/v1/whoami`), by SHA-256, with their scopes;
     refusals are not remembered, so a credential made a moment ago works at once.

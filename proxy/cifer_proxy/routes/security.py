@@ -29,7 +29,7 @@ from cifer.exceptions import InvalidCiphertext
 from cifer_proxy import bodies
 from cifer_proxy.routes import encrypt as v1_encrypt
 from cifer_proxy.routes.decrypt import release
-from cifer_proxy.state import IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS, USAGE
+from cifer_proxy.state import IDENTITY, KEY_VIEWS, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS, USAGE
 
 routes = web.RouteTableDef()
 ENCRYPT_FIELDS = set(sec.ENCRYPT["properties"])
@@ -88,7 +88,9 @@ async def chosen_key(app: web.Application, credential: str, asked: EncryptReques
     """The key the request goes to (seed 001 view) and its public key: `keyId`, else the user's
     newest active key of the type that serves the data type (cifer.dataprotection.keytypes)."""
     key_type = DATA_TYPES[asked.data_type]
-    found = await app[KEYSERVICE].find_keys(credential, key_id=asked.key_id, user_id=asked.user_id, key_type=key_type)
+    query = (asked.key_id,) if asked.key_id else (asked.user_id, key_type)
+    found = await app[KEY_VIEWS].find(query, lambda: app[KEYSERVICE].find_keys(
+        credential, key_id=asked.key_id, user_id=asked.user_id, key_type=key_type))
     if asked.key_id is None:
         found = [key for key in found if key.get("status") == "active"]
     if not found:
@@ -100,7 +102,11 @@ async def chosen_key(app: web.Application, credential: str, asked: EncryptReques
     if key.get("status") == "expired":  # as the key service judged it just now; it still decrypts
         raise ApiError(ErrorCode.FORBIDDEN, "this key has expired: it still decrypts but no longer encrypts",
                        {"keyId": key["keyId"], "expiresAt": key.get("expiresAt")})
-    recipient = await app[PUBLIC_KEYS].recipient(key["keyId"])  # 403 once expired, 410 once revoked
+    try:
+        recipient = await app[PUBLIC_KEYS].recipient(key["keyId"])  # 403 once expired, 410 once revoked
+    except ApiError:
+        app[KEY_VIEWS].forget(key["keyId"])
+        raise
     return key, recipient
 
 
