@@ -93,7 +93,12 @@ def prepare(data: Any, *, compression: bool, aad: str | None, extra: Mapping[str
             field: str = "data") -> Sealable:
     """The plaintext and metadata for sealing `data`; `extra` adds metadata of the caller's
     (reserved keys included: the caller is this layer)."""
-    raw, content = serialize(data, field)
+    return prepare_serialized(*serialize(data, field), compression=compression, aad=aad, extra=extra)
+
+
+def prepare_serialized(raw: bytes, content: str, *, compression: bool, aad: str | None,
+                       extra: Mapping[str, str] = {}) -> Sealable:
+    """`prepare` of a value `serialize` already made bytes of."""
     metadata = {CONTENT: content, **extra}
     plaintext = raw
     if compression:

@@ -100,25 +100,31 @@ class KeyViews:
 
     async def find(self, query: tuple[str, ...], fetch: Callable[[], Awaitable[list[dict[str, Any]]]]
                    ) -> list[dict[str, Any]]:
-        found = self._cache.get(query) if self._cache is not None else None
-        if found is None or any(_expired(key, self.now()) for key in found):
+        held = self._cache.get(query) if self._cache is not None else None
+        if held is None or (held[1] is not None and held[1] <= self.now()):
             found = await fetch()
+            held = (found, _first_expiry(found))
             if self._cache is not None:
-                self._cache[query] = found
-        return found
+                self._cache[query] = held
+        return held[0]
 
     def forget(self, key_id: str) -> None:
         """Drops every lookup that found `key_id` (it was refused: revoked or expired)."""
         if self._cache is not None:
-            for query in [q for q, keys in self._cache.items() if any(k.get("keyId") == key_id for k in keys)]:
+            for query in [q for q, (keys, _) in self._cache.items() if any(k.get("keyId") == key_id for k in keys)]:
                 self._cache.pop(query, None)
 
 
-def _expired(key: dict[str, Any], now: datetime.datetime) -> bool:
-    try:
-        return key.get("status") == "active" and key.get("expiresAt") is not None and parse_iso(key["expiresAt"]) <= now
-    except (TypeError, ValueError):
-        return True
+def _first_expiry(keys: list[dict[str, Any]]) -> datetime.datetime | None:
+    """When the first of the active keys found expires (parsed once, not at every encryption)."""
+    moments = []
+    for key in keys:
+        if key.get("status") == "active" and key.get("expiresAt") is not None:
+            try:
+                moments.append(parse_iso(key["expiresAt"]))
+            except (TypeError, ValueError):
+                return datetime.datetime.min.replace(tzinfo=datetime.UTC)  # unreadable: ask again next time
+    return min(moments, default=None)
 
 
 class VouchedCredentials:

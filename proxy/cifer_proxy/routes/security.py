@@ -126,30 +126,29 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def seal(recipient: Recipient, asked: EncryptRequest, value: Any, *, field: str | None = None) -> tuple[bytes, int]:
-    """One envelope of `value`, and the size of the value as serialized."""
+def seal(recipient: Recipient, asked: EncryptRequest, serialized: tuple[bytes, str], *,
+         field: str | None = None) -> bytes:
+    """One envelope of a value `values.serialize` made bytes of."""
     extra = {values.DATA_TYPE: asked.data_type, values.USER_ID: asked.user_id}
     if field is not None:
         extra[values.FIELD] = field
-    try:
-        sealable = values.prepare(value, compression=asked.compression, aad=asked.aad, extra=extra)
-    except values.UnsealableValue as err:
-        raise _core(err) from None
-    return encrypt(recipient, sealable.plaintext, metadata=sealable.metadata), sealable.original_size
+    sealable = values.prepare_serialized(*serialized, compression=asked.compression, aad=asked.aad, extra=extra)
+    return encrypt(recipient, sealable.plaintext, metadata=sealable.metadata)
 
 
 def encrypted(key: dict[str, Any], recipient: Recipient, asked: EncryptRequest) -> tuple[dict[str, Any], int]:
     """The seed's EncryptDataResponse, and the plaintext bytes sealed."""
-    original, _ = _serialized(asked.data)
+    serialized = _serialized(asked.data)
+    original = serialized[0]
     if asked.fields is None:
-        envelope, size = seal(recipient, asked, asked.data)
+        envelope = seal(recipient, asked, serialized)
         value: Any = _b64(envelope)
         first, sealed_bytes = envelope, envelope
     else:
         envelopes: list[bytes] = []
 
         def sealed_field(path: tuple[str, ...], inner: Any) -> str:
-            envelope, _ = seal(recipient, asked, inner, field=fields.spelled(path))
+            envelope = seal(recipient, asked, _serialized(inner), field=fields.spelled(path))
             envelopes.append(envelope)
             return FIELD_PREFIX + _b64(envelope)
 
@@ -157,7 +156,7 @@ def encrypted(key: dict[str, Any], recipient: Recipient, asked: EncryptRequest) 
             value = fields.replace(asked.data, asked.fields, sealed_field)
         except values.UnsealableValue as err:
             raise _core(err) from None
-        first, size = envelopes[0], len(original)
+        first = envelopes[0]
         sealed_bytes, _ = _serialized(value)
     out: dict[str, Any] = {
         "value": value, "keyId": recipient.cifer_id, "keyVersion": str(recipient.key_version),
@@ -176,7 +175,7 @@ def encrypted(key: dict[str, Any], recipient: Recipient, asked: EncryptRequest) 
         "retentionPolicy": asked.context.get("retention") or "unspecified",
         "auditRequired": True,  # every decryption of a CIFER envelope is recorded by the key service
         "regulations": list((key.get("compliance") or {}).get("regulations", [])),
-    }}, size
+    }}, len(original)
 
 
 def _serialized(data: Any) -> tuple[bytes, str]:
