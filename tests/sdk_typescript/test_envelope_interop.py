@@ -115,3 +115,31 @@ def test_x_wing_public_keys_come_in_the_python_cores_spki(ts_sdk):
     envelope = bytes.fromhex(run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array([1, 2, 3]))));"))
     assert decrypt(envelope, keyring) == b"\x01\x02\x03"
     assert parse_header(envelope)[0].suite is X_WING
+
+
+def test_a_key_failing_the_fips_203_modulus_check_is_refused(ts_sdk):
+    _, key = _recipient(ML_KEM_768)
+    der = bytearray(base64.b64decode(key["encapsulationKey"]))
+    prefix = len(der) - ML_KEM_768.public_key_bytes
+    der[prefix:prefix + 2] = b"\xff\xff"  # the first coefficient becomes 4095, past q = 3329
+    bad = {**key, "encapsulationKey": base64.b64encode(bytes(der)).decode()}
+    result = run_js(f"out([await failure(sdk.sealLocally({json.dumps(bad)}, new Uint8Array(1))), "
+                    f"await failure(sdk.sealLocally({json.dumps(bad)}, new Uint8Array(1)))]);")
+    assert [r["cls"] for r in result] == ["InvalidKeyError", "InvalidKeyError"]
+
+
+def test_an_expanded_key_is_never_used_for_another_key_that_starts_alike(ts_sdk):
+    """Expanded public keys are cached by their first 32 bytes: a key that differs only after them
+    (here in rho, its last 32 bytes) must be expanded anew, or it would be sealed to the first."""
+    keyring, key = _recipient(ML_KEM_768)
+    der = bytearray(base64.b64decode(key["encapsulationKey"]))
+    der[-1] ^= 1
+    other = {**key, "encapsulationKey": base64.b64encode(bytes(der)).decode()}
+    envelopes = run_js(f"""
+      const first = await sdk.sealLocally({json.dumps(key)}, new Uint8Array([1]));
+      const second = await sdk.sealLocally({json.dumps(other)}, new Uint8Array([2]));
+      out([hex(first), hex(second)]);
+    """)
+    assert decrypt(bytes.fromhex(envelopes[0]), keyring) == b"\x01"
+    with pytest.raises(InvalidCiphertext):  # sealed to the other key: the first key's seed cannot open it
+        decrypt(bytes.fromhex(envelopes[1]), keyring)

@@ -7,7 +7,7 @@
 import { ml_kem1024, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 
-import { concat, timingSafeEqual } from '../bytes.js';
+import { concat, timingSafeEqual, toHex } from '../bytes.js';
 import { InvalidKeyError } from '../errors.js';
 
 export interface Encapsulation {
@@ -45,6 +45,36 @@ function spkiPrefix(oid: number[], keyBytes: number): Uint8Array {
 
 interface NobleKem {
   encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  /** ML-KEM only: the public key checked and expanded once (H(ek), t̂, Â), for many encapsulations. */
+  prepare?(publicKey: Uint8Array): { encapsulate(): { cipherText: Uint8Array; sharedSecret: Uint8Array } };
+}
+
+type Encapsulator = () => { cipherText: Uint8Array; sharedSecret: Uint8Array };
+
+const PREPARED_KEYS = 64; // a client seals to a few CIFERs all day; the oldest expanded key goes first
+
+/**
+ * Expanded public keys, most recently used last. Expansion halves an ML-KEM-768 encapsulation
+ * (0.4 to 0.2 ms). Only public data is kept. Keyed by the suite and the key's first 32 bytes, and
+ * checked against the whole key on every hit.
+ */
+const prepared = new Map<string, { publicKey: Uint8Array; encapsulate: Encapsulator }>();
+
+function encapsulatorFor(suiteId: number, kem: NobleKem, publicKey: Uint8Array): Encapsulator {
+  if (!kem.prepare) return () => kem.encapsulate(publicKey);
+  const key = `${suiteId}:${toHex(publicKey.subarray(0, 32))}`;
+  const found = prepared.get(key);
+  if (found && found.publicKey.length === publicKey.length && found.publicKey.every((b, i) => b === publicKey[i])) {
+    prepared.delete(key);
+    prepared.set(key, found);
+    return found.encapsulate;
+  }
+  const expanded = kem.prepare(publicKey);
+  const entry = { publicKey: publicKey.slice(), encapsulate: () => expanded.encapsulate() };
+  prepared.delete(key);
+  prepared.set(key, entry);
+  if (prepared.size > PREPARED_KEYS) prepared.delete(prepared.keys().next().value as string);
+  return entry.encapsulate;
 }
 
 function suite(
@@ -56,7 +86,7 @@ function suite(
       if (publicKey.length !== publicKeyBytes) throw new InvalidKeyError(`${name} public key must be ${publicKeyBytes} bytes`);
       let result: { cipherText: Uint8Array; sharedSecret: Uint8Array };
       try {
-        result = kem.encapsulate(publicKey);
+        result = encapsulatorFor(id, kem, publicKey)();
       } catch {
         throw new InvalidKeyError(`not a valid ${name} public key`);
       }
