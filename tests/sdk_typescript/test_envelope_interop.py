@@ -143,3 +143,13 @@ def test_an_expanded_key_is_never_used_for_another_key_that_starts_alike(ts_sdk)
     assert decrypt(bytes.fromhex(envelopes[0]), keyring) == b"\x01"
     with pytest.raises(InvalidCiphertext):  # sealed to the other key: the first key's seed cannot open it
         decrypt(bytes.fromhex(envelopes[1]), keyring)
+
+
+def test_a_recipient_given_whole_must_be_of_a_known_suite(ts_sdk):
+    result = run_js("""
+      const fake = { id: 1, name: 'ML-KEM-768', publicKeyBytes: 1, ciphertextBytes: 1, spkiPrefix: new Uint8Array(0),
+                     encapsulate: () => ({ sharedSecret: new Uint8Array(32), kemCiphertext: new Uint8Array(1) }) };
+      const recipient = { ciferId: 'cif_typescriptSDK01', keyVersion: 1, suite: fake, publicKey: new Uint8Array(1) };
+      out(await failure(sdk.sealLocally(recipient, new Uint8Array(1))));
+    """)
+    assert result["cls"] == "TypeError"

@@ -13,6 +13,7 @@ import { Cifers, Keys, Webhooks } from './resources.js';
 import { type PublicKeyInput, type SealOptions, recipientOf, sealLocally, sealStreamLocally } from './envelope/seal.js';
 import type { Metadata } from './envelope/format.js';
 import { type BodySource, CiferStream, Upload } from './streams.js';
+import type { ByteSource } from './iterate.js';
 import { nodeHttp } from './nodehttp.js';
 import { type FetchLike, type HttpCarrier, type RetryOptions, Transport, displayUrl, fetchExchange } from './transport.js';
 
@@ -205,7 +206,7 @@ export class CiferClient {
   }
 
   /** `sealLocally` for a stream of plaintext: a web ReadableStream of envelope bytes. */
-  async sealStreamLocally(cifer: string | PublicKeyInput, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+  async sealStreamLocally(cifer: string | PublicKeyInput, source: ByteSource,
                           options: SealOptions = {}): Promise<ReadableStream<Uint8Array>> {
     const key = typeof cifer === 'string' ? await this.publicKey(cifer) : cifer;
     return sealStreamLocally(recipientOf(key), source, options);

@@ -20,6 +20,7 @@ export type {
 export { Bytes } from './models.js';
 export type { CiferPolicy, CreateCiferParams, CreateWebhookParams, ListParams, UpdateCiferParams, UpdateWebhookParams } from './resources.js';
 export { CiferStream, type BodySource } from './streams.js';
+export type { ByteSource } from './iterate.js';
 export {
   DEFAULT_TOLERANCE_S, EVENT_ID_HEADER, SIGNATURE_HEADER, SIGNATURE_V2_HEADER, verifyWebhookSignature, type VerifyOptions,
 } from './webhooks.js';

@@ -11,15 +11,12 @@
  */
 
 import { isBytes } from './bytes.js';
+import { type ByteSource, isReadableStream, pieces } from './iterate.js';
 import { CiferError, StreamError, invalidResponse } from './errors.js';
 import { isNode } from './nodehttp.js';
 import type { UploadBody } from './transport.js';
 
-export type BodySource =
-  | Uint8Array
-  | ReadableStream<Uint8Array>
-  | AsyncIterable<Uint8Array>
-  | Iterable<Uint8Array>;
+export type BodySource = Uint8Array | ByteSource;
 
 export class Upload implements UploadBody {
   private started = false;
@@ -66,28 +63,6 @@ export class Upload implements UploadBody {
       },
     }, { highWaterMark: 0 });
   }
-}
-
-function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
-  return typeof value === 'object' && value !== null && typeof (value as ReadableStream).getReader === 'function';
-}
-
-function pieces(source: Exclude<BodySource, Uint8Array>): AsyncIterator<Uint8Array> {
-  if (typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
-    return (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-  }
-  if (isReadableStream(source)) {
-    const reader = source.getReader();
-    return {
-      next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
-      return: async (value?: unknown) => {
-        await reader.cancel(value);
-        return { done: true, value: undefined };
-      },
-    };
-  }
-  const iterator = (source as Iterable<Uint8Array>)[Symbol.iterator]();
-  return { next: async () => iterator.next() };
 }
 
 /** A streamed answer of `/v1/encrypt` or `/v1/decrypt`: `body` to read, and which key sealed or opened it. */

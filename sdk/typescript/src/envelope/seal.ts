@@ -14,7 +14,8 @@ import {
 import { type AeadFactory, platformAead } from './aead.js';
 import { commitment, payloadKey, wrapDataKey, wrappingKey } from './keys.js';
 import { PayloadSealer } from './stream.js';
-import { type Suite, publicKeyFromSpki, suiteByName } from './suites.js';
+import { SUITES, type Suite, publicKeyFromSpki, suiteByName } from './suites.js';
+import { type ByteSource, pieces } from '../iterate.js';
 
 /**
  * A CIFER's public key at one version: what `client.keys.get(id)` returns (seed §4.7), or the
@@ -111,11 +112,11 @@ export async function sealWith(
 }
 
 /**
- * Seals a stream of plaintext pieces (a web ReadableStream, a Node Readable, any async
+ * Seals a stream of plaintext pieces (a web ReadableStream, a Node Readable, any (async)
  * iterable of bytes) into a web ReadableStream of envelope bytes, one chunk in memory at a time.
  */
 export function sealStreamLocally(
-  publicKey: PublicKeyInput | Recipient, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, options: SealOptions = {},
+  publicKey: PublicKeyInput | Recipient, source: ByteSource, options: SealOptions = {},
 ): ReadableStream<Uint8Array> {
   const recipient = toRecipient(publicKey);
   let iterator: AsyncIterator<Uint8Array> | undefined;
@@ -125,7 +126,7 @@ export function sealStreamLocally(
     async pull(controller) {
       if (!state) {
         state = await startEnvelope(recipient, options);
-        iterator = iterate(source);
+        iterator = pieces(source);
         controller.enqueue(state.header);
         return;
       }
@@ -152,20 +153,9 @@ export function sealStreamLocally(
 }
 
 function toRecipient(key: PublicKeyInput | Recipient): Recipient {
-  return 'suite' in key && 'publicKey' in key ? key : recipientOf(key);
-}
-
-/** An async iterator over a web ReadableStream or any async iterable (a Node Readable is one). */
-export function iterate(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>): AsyncIterator<Uint8Array> {
-  if (typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
-    return (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-  }
-  const reader = (source as ReadableStream<Uint8Array>).getReader();
-  return {
-    next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
-    return: async (value?: unknown) => {
-      await reader.cancel(value);
-      return { done: true, value: undefined };
-    },
-  };
+  if (!('suite' in key)) return recipientOf(key);
+  // A recipient given whole is checked as one made here would be: a known suite, a well-formed id.
+  if (!SUITES.includes(key.suite) || !isBytes(key.publicKey)) throw new TypeError('not a recipient of a known suite');
+  checkCiferId(key.ciferId);
+  return key;
 }
