@@ -258,3 +258,37 @@ def test_close_ends_the_pool_and_later_calls_fail(ts_sdk):
       server.close();
     """)
     assert result == {"after": "this CIFER client is closed", "requests": 1}
+
+
+def _snake(name: str) -> str:
+    """camelCase to snake_case, with the unit the Python side spells: durationMs -> duration_s."""
+    import re
+
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name.removesuffix("Ms") + ("_s" if name.endswith("Ms") else "")).lower()
+
+
+def test_the_python_sdk_has_the_same_section_6_6_options_and_events(ts_sdk):
+    """The issue's rule: both SDKs' circuit breaker and hooks have the same names where the
+    languages allow (camelCase and milliseconds here, snake_case and seconds there)."""
+    import dataclasses
+    import inspect
+
+    from cifer import AsyncCiferClient, CircuitBreaker, RequestEvent
+
+    result = run_js(SERVER + """
+      const events = [];
+      const client = new sdk.CiferClient({ baseUrl, onRequest: (e) => events.push(e), tracer: undefined,
+                                           circuitBreaker: { failureThreshold: 5, resetTimeoutMs: 30000 } });
+      await client.cifers.get('cif_abcdefghijklmnop');
+      const breaker = new sdk.CircuitBreaker();
+      out({ event: Object.keys(events[0]).sort(), breaker: ['failureThreshold', 'resetTimeoutMs'].filter((k) => k in breaker),
+            defaults: [breaker.failureThreshold, breaker.resetTimeoutMs], state: client.circuitState });
+      server.close();
+    """)
+    assert sorted(_snake(k) for k in result["event"]) == sorted(f.name for f in dataclasses.fields(RequestEvent))
+    python_breaker = CircuitBreaker()
+    assert all(hasattr(python_breaker, _snake(k)) for k in result["breaker"]) and len(result["breaker"]) == 2
+    assert [python_breaker.failure_threshold, python_breaker.reset_timeout_s * 1000] == result["defaults"]
+    parameters = inspect.signature(AsyncCiferClient).parameters
+    assert {_snake(k) for k in ("circuitBreaker", "onRequest", "tracer")} <= set(parameters)
+    assert result["state"] == "closed" and hasattr(AsyncCiferClient, "circuit_state")
