@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from importlib import metadata
 from types import ModuleType
 
 from cifer.exceptions import CoreError
@@ -45,6 +44,8 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
 def missing(extra: str) -> list[str]:
     """The distributions `extra` adds that are not installed, read from the installed metadata
     (so nothing is imported to find out)."""
+    from importlib import metadata  # here: importlib.metadata costs every process that loads this ~0.7 MiB
+
     marker = re.compile(rf"""^([A-Za-z0-9][A-Za-z0-9._-]*).*;.*\bextra\s*==\s*["']{re.escape(extra)}["']""")
     absent = []
     for requirement in metadata.requires(DISTRIBUTION) or []:

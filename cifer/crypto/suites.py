@@ -16,8 +16,6 @@ import os
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
@@ -91,6 +89,7 @@ def _public_key_object(public_class: type, public_key: bytes):
 class _MlKemSuite(Suite):
     _private_class: ClassVar[type]
     _public_class: ClassVar[type]
+    _spki_prefix: ClassVar[bytes]
     seed_bytes = 64
 
     def public_key(self, seed: bytes) -> bytes:
@@ -105,18 +104,17 @@ class _MlKemSuite(Suite):
             raise InvalidKey(f"not a valid {self.name} public key") from None
 
     def public_key_der(self, public_key: bytes) -> bytes:
-        return self._load(public_key).public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        self._load(public_key)  # a valid key, or InvalidKey
+        return self._spki_prefix + public_key
 
     def public_key_from_der(self, der: bytes) -> bytes:
-        try:
-            key = serialization.load_der_public_key(der)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise InvalidKey(f"not a {self.name} SubjectPublicKeyInfo") from None
-        if not isinstance(key, self._public_class):
+        """DER is canonical, so the SubjectPublicKeyInfo of this suite is exactly its prefix and the
+        raw key: no ASN.1 parser is needed (nor loaded: a sidecar saves about 0.9 MiB)."""
+        if len(der) != len(self._spki_prefix) + self.public_key_bytes or not der.startswith(self._spki_prefix):
             raise InvalidKey(f"not a {self.name} SubjectPublicKeyInfo")
-        return key.public_bytes_raw()
+        raw = der[len(self._spki_prefix):]
+        self._load(raw)
+        return raw
 
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
         return self._load(public_key).encapsulate()
@@ -141,6 +139,8 @@ class MlKem768(_MlKemSuite):
     name = "ML-KEM-768"
     public_key_bytes = 1184
     ciphertext_bytes = 1088
+    # SEQUENCE { SEQUENCE { OID 2.16.840.1.101.3.4.4.2 }, BIT STRING (0 unused bits) }, then the key
+    _spki_prefix = bytes.fromhex("308204b2300b0609608648016503040402038204a100")
     _private_class = mlkem.MLKEM768PrivateKey
     _public_class = mlkem.MLKEM768PublicKey
 
@@ -150,6 +150,7 @@ class MlKem1024(_MlKemSuite):
     name = "ML-KEM-1024"
     public_key_bytes = 1568
     ciphertext_bytes = 1568
+    _spki_prefix = bytes.fromhex("30820632300b06096086480165030404030382062100")  # OID 2.16.840.1.101.3.4.4.3
     _private_class = mlkem.MLKEM1024PrivateKey
     _public_class = mlkem.MLKEM1024PublicKey
 

@@ -44,3 +44,14 @@ def test_garbage_der_is_refused(suite):
     for garbage in (b"", b"\x30\x00", b"\x00" * 40):
         with pytest.raises(InvalidKey):
             suite.public_key_from_der(garbage)
+
+
+@pytest.mark.parametrize("suite", [ML_KEM_768, ML_KEM_1024], ids=lambda s: s.name)  # cryptography knows no X-Wing
+def test_the_der_is_what_cryptography_writes_and_reads(suite):
+    from cryptography.hazmat.primitives import serialization
+
+    public_key = suite.public_key(suite.generate_seed())
+    der = suite.public_key_der(public_key)
+    loaded = serialization.load_der_public_key(der)
+    assert loaded.public_bytes_raw() == public_key
+    assert loaded.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == der
