@@ -49,27 +49,12 @@ CONFIG = """
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "410", "429", "5xx"]
 
 [[operations]]
-include-operation-id = "decryptData"
-# And 400: no schema tells an envelope from random bytes. contract_hooks.py checks that such a
-# refusal is INVALID_CIPHERTEXT and nothing else.
-checks.positive_data_acceptance.expected-statuses = [
-    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
-
-[[operations]]
-include-operation-id = "securityDecrypt"
-# The same: an envelope inside encryptedData.value is bytes no schema tells from random ones.
-checks.positive_data_acceptance.expected-statuses = [
-    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
-
-[[operations]]
-include-operation-id = "securityEncrypt"
-# And 400 for `fields` naming members the data lacks: which members exist is the data's, not the shape's.
-checks.positive_data_acceptance.expected-statuses = [
-    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
-
-[[operations]]
-include-operation-id = "securityRevokeKey"
-# And 400 for a confirmationCode naming another key or version than the current one: the key's state.
+include-operation-id = ["decryptData", "securityDecrypt", "securityEncrypt", "securityRevokeKey"]
+# And 400, where the request's shape cannot decide it: no schema tells an envelope (decryptData's
+# ciphertext, securityDecrypt's encryptedData.value) from random bytes, and contract_hooks.py checks
+# that decryptData's refusal is INVALID_CIPHERTEXT and nothing else; securityEncrypt's `fields` may
+# name members its data lacks; securityRevokeKey's confirmationCode may name a version no longer
+# current (the key's state).
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
 
