@@ -35,6 +35,7 @@ type Client struct {
 	Cifers   *CifersService   // /v1/cifers: seed §4.1, §4.2, §4.5, §4.6
 	Keys     *KeysService     // /v1/keys: seed §4.7
 	Webhooks *WebhooksService // /v1/webhooks: seed §7.4
+	Security *SecurityService // /api/security: seed 001's key management and data encryption
 
 	baseURL   string
 	apiKey    string
@@ -95,6 +96,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Cifers = &CifersService{c}
 	c.Keys = &KeysService{c}
 	c.Webhooks = &WebhooksService{c}
+	c.Security = &SecurityService{c}
 	return c, nil
 }
 
@@ -202,7 +204,7 @@ func (ep endpoint) url(base string, args []string) (string, error) {
 			panic("internal error: more path arguments than placeholders in " + ep.path)
 		}
 		if arg == "" {
-			if path[open:end+1] == "{cifer_id}" {
+			if p := path[open : end+1]; p == "{cifer_id}" || p == "{keyId}" { // a seed-001 key id is a cifer id
 				return "", typed(&CiferError{Code: CodeInvalidCiferID, Message: "the cifer id is empty"})
 			}
 			return "", typed(&CiferError{Code: CodeInvalidRequest, Message: "an id in the path is empty"})

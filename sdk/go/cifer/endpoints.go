@@ -20,7 +20,20 @@ var (
 	epListDeliveries = endpoint{"listDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries"}
 	epEncrypt        = endpoint{"encryptData", "POST", "/v1/encrypt"}
 	epDecrypt        = endpoint{"decryptData", "POST", "/v1/decrypt"}
-	allEndpoints     = []endpoint{epHealth, epCreateCifer, epListCifers, epGetCifer, epUpdateCifer, epRevokeCifer,
+
+	// Seed 001's data-protection API (docs/security-api.md).
+	epSecurityGenerateKey  = endpoint{"securityGenerateKey", "POST", "/api/security/keys/generate"}
+	epSecurityFindKeys     = endpoint{"securityFindKeys", "GET", "/api/security/keys"}
+	epSecurityGetKey       = endpoint{"securityGetKey", "GET", "/api/security/keys/{keyId}"}
+	epSecurityRotateKey    = endpoint{"securityRotateKey", "POST", "/api/security/keys/{keyId}/rotate"}
+	epSecurityRevokeKey    = endpoint{"securityRevokeKey", "DELETE", "/api/security/keys/{keyId}"}
+	epSecurityEncrypt      = endpoint{"securityEncrypt", "POST", "/api/security/encrypt"}
+	epSecurityDecrypt      = endpoint{"securityDecrypt", "POST", "/api/security/decrypt"}
+	epSecurityEncryptBatch = endpoint{"securityEncryptBatch", "POST", "/api/security/encrypt/batch"}
+
+	allEndpoints = []endpoint{epHealth, epCreateCifer, epListCifers, epGetCifer, epUpdateCifer, epRevokeCifer,
 		epRotateCifer, epGetPublicKey, epWhoami, epCreateWebhook, epListWebhooks, epGetWebhook, epUpdateWebhook,
-		epDeleteWebhook, epListDeliveries, epEncrypt, epDecrypt}
+		epDeleteWebhook, epListDeliveries, epEncrypt, epDecrypt, epSecurityGenerateKey, epSecurityFindKeys,
+		epSecurityGetKey, epSecurityRotateKey, epSecurityRevokeKey, epSecurityEncrypt, epSecurityDecrypt,
+		epSecurityEncryptBatch}
 )
