@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cifer.crypto.suites import ML_KEM_768, ML_KEM_1024, X_WING
+from cifer.crypto.suites import ML_KEM_768, ML_KEM_768_CHACHA20_POLY1305, ML_KEM_1024, X_WING, all_suites
 from cifer.envelope import Keyring, decrypt
 from cifer.envelope.format import encode_metadata, parse_header
 from cifer.exceptions import InvalidCiphertext
@@ -18,6 +18,7 @@ from sdk_typescript.node import run_js, tool
 
 TESTS = Path(__file__).resolve().parents[1]
 VECTORS = TESTS / "vectors" / "envelope-v1.json"
+CHACHA_VECTORS = TESTS / "vectors" / "envelope-v1-chacha20-poly1305.json"
 CIFER_ID = "cif_typescriptSDK01"
 
 
@@ -26,26 +27,32 @@ def _recipient(suite, version=3):
     recipient = keyring.add(CIFER_ID, version, suite, suite.generate_seed())
     key = {"ciferId": CIFER_ID, "keyVersion": version, "algorithm": suite.name,
            "encapsulationKey": base64.b64encode(suite.public_key_der(recipient.public_key)).decode()}
+    if suite.aead != "AES-256-GCM":  # absent means AES-256-GCM, as from a server that predates the field
+        key["aead"] = suite.aead
     return keyring, key
 
 
-def test_the_golden_vectors_are_reproduced_byte_for_byte(ts_sdk):
+@pytest.mark.parametrize("file, aead", [(VECTORS, "AES-256-GCM"), (CHACHA_VECTORS, "ChaCha20-Poly1305")],
+                         ids=["aes-256-gcm", "chacha20-poly1305"])
+def test_the_golden_vectors_are_reproduced_byte_for_byte(ts_sdk, file, aead):
     done = __import__("subprocess").run(
-        [tool("node"), str(TESTS / "sdk_typescript" / "scripts" / "vectors.mjs"), str(VECTORS)],
+        [tool("node"), str(TESTS / "sdk_typescript" / "scripts" / "vectors.mjs"), str(file)],
         capture_output=True, text=True, timeout=60, env={**os.environ, "CIFER_SDK_DIR": str(ts_sdk)})
     assert done.returncode == 0, done.stderr
     produced = json.loads(done.stdout)
-    vectors = json.loads(VECTORS.read_text())["vectors"]
+    vectors = json.loads(file.read_text())["vectors"]
     assert {v["suite"] for v in vectors} == {"ML-KEM-768", "ML-KEM-1024", "X-Wing"}
-    for vector in vectors:  # the public function, and each AES-GCM it may use (node:crypto, WebCrypto)
+    assert {v.get("aead", "AES-256-GCM") for v in vectors} == {aead}
+    # The public function, and each set of AEADs it may use (node:crypto; WebCrypto and @noble/ciphers).
+    for vector in vectors:
         assert produced[vector["name"]] == {"public": vector["envelope"], "platform": vector["envelope"],
-                                            "webcrypto": vector["envelope"]}, vector["name"]
+                                            "portable": vector["envelope"]}, vector["name"]
 
 
 SIZES = [0, 1, 1024, 2048, 3584 + 7]
 
 
-@pytest.mark.parametrize("suite", [ML_KEM_768, ML_KEM_1024, X_WING], ids=lambda s: s.name)
+@pytest.mark.parametrize("suite", list(all_suites()), ids=lambda s: f"{s.name}-{s.aead}")
 def test_seal_locally_is_opened_by_the_python_core(ts_sdk, suite):
     keyring, key = _recipient(suite)
     metadata = {"filename": "a\"b\\c\n.bin", "ü": "✓", "\U0001d4b3": "astral", "\uffff": "bmp"}
@@ -68,8 +75,9 @@ def test_seal_locally_is_opened_by_the_python_core(ts_sdk, suite):
     assert sealed["1"] != run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array([7]))));")
 
 
-def test_a_sealed_stream_from_a_node_readable_is_opened_by_the_python_core(ts_sdk):
-    keyring, key = _recipient(ML_KEM_768)
+@pytest.mark.parametrize("suite", [ML_KEM_768, ML_KEM_768_CHACHA20_POLY1305], ids=lambda s: s.aead)
+def test_a_sealed_stream_from_a_node_readable_is_opened_by_the_python_core(ts_sdk, suite):
+    keyring, key = _recipient(suite)
     envelope = run_js(f"""
       const {{ Readable }} = await import('node:stream');
       // Pieces of awkward sizes, so chunk boundaries fall inside pieces and between them.
@@ -81,10 +89,12 @@ def test_a_sealed_stream_from_a_node_readable_is_opened_by_the_python_core(ts_sd
     """)
     expected = b"".join(bytes([k + 1]) * n for k, n in enumerate([0, 1, 1023, 1024, 5000, 3, 65536]))
     assert decrypt(bytes.fromhex(envelope), keyring) == expected
+    assert parse_header(bytes.fromhex(envelope))[0].suite is suite
 
 
-def test_any_bit_flip_in_a_locally_sealed_envelope_is_rejected_by_the_python_core(ts_sdk):
-    keyring, key = _recipient(ML_KEM_768)
+@pytest.mark.parametrize("suite", [ML_KEM_768, ML_KEM_768_CHACHA20_POLY1305], ids=lambda s: s.aead)
+def test_any_bit_flip_in_a_locally_sealed_envelope_is_rejected_by_the_python_core(ts_sdk, suite):
+    keyring, key = _recipient(suite)
     envelope = bytes.fromhex(run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array(3000), {{ chunkSize: 1024 }})));"))
     for bit in range(0, len(envelope) * 8, 97):  # a spread of positions over header, slot and chunks
         flipped = bytearray(envelope)
@@ -108,6 +118,36 @@ def test_a_public_key_of_another_suite_is_refused(ts_sdk):
     bad_id = {**key, "ciferId": "cif_short"}
     result = run_js(f"out(await failure(sdk.sealLocally({json.dumps(bad_id)}, new Uint8Array(1))));")
     assert result["cls"] == "TypeError"
+
+
+def test_a_chacha20_poly1305_envelope_relabelled_as_aes_256_gcm_does_not_open(ts_sdk):
+    """The whole suite id is in the wrapping key's info and in every chunk's associated data."""
+    keyring, key = _recipient(ML_KEM_768_CHACHA20_POLY1305)
+    envelope = bytearray.fromhex(run_js(f"out(hex(await sdk.sealLocally({json.dumps(key)}, new Uint8Array([1, 2]))));"))
+    assert envelope[6:8] == b"\x01\x01"
+    envelope[6] = 0x00
+    with pytest.raises(InvalidCiphertext):
+        decrypt(bytes(envelope), keyring)
+
+
+def test_an_unknown_aead_and_an_expired_key_are_refused(ts_sdk):
+    _, key = _recipient(ML_KEM_768)
+    result = run_js(f"""
+      const key = {json.dumps(key)};
+      const day = 86400000;
+      out({{
+        unknown: await failure(sdk.sealLocally({{ ...key, aead: 'AES-256-CBC' }}, new Uint8Array(1))),
+        expired: await failure(sdk.sealLocally({{ ...key, expiresAt: new Date(Date.now() - day) }}, new Uint8Array(1))),
+        expiredText: await failure(sdk.sealLocally({{ ...key, expiresAt: '2020-01-01T00:00:00Z' }}, new Uint8Array(1))),
+        future: (await sdk.sealLocally({{ ...key, expiresAt: new Date(Date.now() + day) }}, new Uint8Array(1))).length,
+        none: (await sdk.sealLocally({{ ...key, expiresAt: null }}, new Uint8Array(1))).length,
+      }});
+    """)
+    assert (result["unknown"]["cls"], result["unknown"]["code"]) == ("InvalidKeyError", "INVALID_KEY")
+    for name in ("expired", "expiredText"):  # as the API refuses an expired key: 403 FORBIDDEN with expired_at
+        assert (result[name]["cls"], result[name]["code"]) == ("PermissionDeniedError", "FORBIDDEN"), result[name]
+    assert result["expiredText"]["details"] == {"cifer_id": CIFER_ID, "expired_at": "2020-01-01T00:00:00Z"}
+    assert result["future"] == result["none"] == 1233 + len(CIFER_ID) - 16
 
 
 def test_x_wing_public_keys_come_in_the_python_cores_spki(ts_sdk):

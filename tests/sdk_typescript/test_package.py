@@ -61,8 +61,9 @@ def test_the_seeds_typescript_snippets_type_check_against_the_package(ts_sdk, tm
 
 
 def test_the_browser_bundle_seals_and_calls_with_web_apis_only(ts_sdk):
-    """The SDK bundled for browsers, run where only web globals exist: WebCrypto seals an envelope
-    the Python core opens, and a call goes through fetch."""
+    """The SDK bundled for browsers, run where only web globals exist: WebCrypto (AES-256-GCM) and
+    @noble/ciphers (ChaCha20-Poly1305) seal envelopes the Python core opens, and a call goes
+    through fetch."""
     import base64
     import http.server
     import subprocess
@@ -103,4 +104,6 @@ def test_the_browser_bundle_seals_and_calls_with_web_apis_only(ts_sdk):
     result = json.loads(ran.stdout)
     assert result["node"] is False and result["created"] == "cif_fromabrowser01"
     assert decrypt(bytes.fromhex(result["envelope"]), keyring) == b"sealed in a browser"
+    assert decrypt(bytes.fromhex(result["chacha"]), keyring) == b"chacha in a browser"
+    assert bytes.fromhex(result["chacha"])[4:8] == b"\x00\x01\x01\x01"  # format 1, suite 0x0101
     assert seen == [("/v1/cifers", "Bearer sk_test_browser", b'{"name":"from a browser"}')]

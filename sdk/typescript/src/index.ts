@@ -28,4 +28,8 @@ export {
   sealLocally, sealStreamLocally, unsafeSealWithRandomness, type PublicKeyInput, type SealOptions, type UnsafeRandomness,
 } from './envelope/seal.js';
 export { DEFAULT_CHUNK_SIZE, encodeMetadata, type Metadata } from './envelope/format.js';
-export { ML_KEM_768, ML_KEM_1024, X_WING, type Suite } from './envelope/suites.js';
+export {
+  ML_KEM_768, ML_KEM_1024, X_WING, ML_KEM_768_CHACHA20_POLY1305, ML_KEM_1024_CHACHA20_POLY1305, X_WING_CHACHA20_POLY1305,
+  SUITES, type Suite,
+} from './envelope/suites.js';
+export { AEAD_NAMES, type AeadName } from './envelope/aead.js';

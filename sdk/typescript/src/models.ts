@@ -78,6 +78,10 @@ export interface Cifer {
   ownerId: string | undefined;
   keyVersion: number | undefined;
   keyAlgorithm: string | undefined;
+  /** The payload AEAD of its envelopes: AES-256-GCM or ChaCha20-Poly1305 (CIFER's extension). */
+  aead: string | undefined;
+  /** Nothing is sealed to it from then on; it still decrypts (seed 001's expiry). */
+  expiresAt: Date | undefined;
   /** DER SubjectPublicKeyInfo; only create returns it. */
   encapsulationKey: Bytes | undefined;
   createdAt: Date | undefined;
@@ -94,7 +98,7 @@ export function cifer(data: Data): Cifer {
   return {
     id: requiredStr(data, 'cifer_id'), name: str(data, 'name'), description: str(data, 'description'),
     status: str(data, 'status'), ownerId: str(data, 'owner_id'), keyVersion: int(data, 'key_version'),
-    keyAlgorithm: str(data, 'key_algorithm'),
+    keyAlgorithm: str(data, 'key_algorithm'), aead: str(data, 'aead'), expiresAt: time(data, 'expires_at'),
     encapsulationKey: data['encapsulation_key'] == null ? undefined : b64(data['encapsulation_key'], 'encapsulation_key'),
     createdAt: time(data, 'created_at'), updatedAt: time(data, 'updated_at'), metadata: obj(data, 'metadata'),
     policy: obj(data, 'policy'), statistics: obj(data, 'statistics'), nextRotationAt: time(data, 'next_rotation_at'),
@@ -158,8 +162,13 @@ export interface PublicKey {
   /** DER SubjectPublicKeyInfo. */
   encapsulationKey: Bytes;
   keyVersion: number;
+  /** The KEM. */
   algorithm: string;
+  /** The payload AEAD to seal with (CIFER's extension); AES-256-GCM from a server that does not say. */
+  aead: string;
   validUntil: Date | undefined;
+  /** Nothing is sealed to the key from then on (`sealLocally` refuses, as the API does); it still decrypts. */
+  expiresAt: Date | undefined;
   raw: Data;
 }
 
@@ -168,7 +177,8 @@ export function publicKey(data: Data): PublicKey {
   if (keyVersion === undefined) throw invalidResponse('key_version is missing');
   return {
     ciferId: requiredStr(data, 'cifer_id'), encapsulationKey: b64(data['encapsulation_key'], 'encapsulation_key'),
-    keyVersion, algorithm: requiredStr(data, 'algorithm'), validUntil: time(data, 'valid_until'), raw: data,
+    keyVersion, algorithm: requiredStr(data, 'algorithm'), aead: str(data, 'aead') ?? 'AES-256-GCM',
+    validUntil: time(data, 'valid_until'), expiresAt: time(data, 'expires_at'), raw: data,
   };
 }
 

@@ -11,6 +11,7 @@ import {
   webhookDeletion, webhookPage,
 } from './models.js';
 import type { Transport } from './transport.js';
+import type { AeadName } from './envelope/aead.js';
 
 /** The seed's policy object, plus CIFER's own fields. */
 export interface CiferPolicy {
@@ -28,6 +29,8 @@ export interface CreateCiferParams {
   description?: string;
   /** ML-KEM-768 (the default), ML-KEM-1024 or X-Wing. */
   algorithm?: 'ML-KEM-768' | 'ML-KEM-1024' | 'X-Wing';
+  /** The payload AEAD of its envelopes (CIFER's extension): AES-256-GCM (the default) or ChaCha20-Poly1305. */
+  aead?: AeadName;
   metadata?: Record<string, string>;
   policy?: CiferPolicy;
   /** Sent as X-Idempotency-Key (else a random one per call): a create repeated with it makes one CIFER. */

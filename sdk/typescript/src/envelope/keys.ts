@@ -7,8 +7,9 @@
  *     commitment   = HKDF-SHA256(ikm=data key, salt=message id, info=lp("CIFER-v1 commit"))
  *     payload key  = HKDF-SHA256(ikm=data key, salt=message id, info=lp("CIFER-v1 payload"))
  *
- * HKDF is @noble/hashes (synchronous, three small calls per envelope); AES-GCM is the
- * platform's (aead.ts).
+ * The suite id is the whole u16 (payload AEAD and KEM). The wrapped key is AES-256-GCM whatever
+ * the payload AEAD. HKDF is @noble/hashes (synchronous, three small calls per envelope); AES-GCM
+ * is the platform's (aead.ts).
  */
 
 import { hkdf } from '@noble/hashes/hkdf.js';

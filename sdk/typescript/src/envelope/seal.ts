@@ -6,12 +6,12 @@
  */
 
 import { concat, fromBase64, randomBytes, isBytes } from '../bytes.js';
-import { InvalidKeyError } from '../errors.js';
+import { InvalidKeyError, PermissionDeniedError } from '../errors.js';
 import {
   DATA_KEY_BYTES, DEFAULT_CHUNK_SIZE, MESSAGE_ID_BYTES, type Metadata, checkCiferId, chunkLog2, encodeKeySlot,
   encodeMessageHeader, encodeMetadata,
 } from './format.js';
-import { type AeadFactory, platformAead } from './aead.js';
+import { type Aeads, platformAeads } from './aead.js';
 import { commitment, payloadKey, wrapDataKey, wrappingKey } from './keys.js';
 import { PayloadSealer } from './stream.js';
 import { SUITES, type Suite, publicKeyFromSpki, suiteByName } from './suites.js';
@@ -25,8 +25,13 @@ import { type ByteSource, pieces } from '../iterate.js';
 export interface PublicKeyInput {
   ciferId: string;
   keyVersion: number;
+  /** The KEM: ML-KEM-768, ML-KEM-1024 or X-Wing. */
   algorithm: string;
   encapsulationKey: Uint8Array | string;
+  /** The payload AEAD the CIFER seals with: AES-256-GCM (when absent) or ChaCha20-Poly1305. */
+  aead?: string | undefined;
+  /** Nothing is sealed to the key from this instant on (seed 001's expiry); it still decrypts. */
+  expiresAt?: Date | string | null | undefined;
 }
 
 export interface SealOptions {
@@ -52,9 +57,25 @@ export interface Recipient {
   publicKey: Uint8Array;
 }
 
+/**
+ * The key's expiry, as the sidecar judges it by its own clock: from `expiresAt` on, nothing is
+ * sealed to it (403 FORBIDDEN from the API; the same error here).
+ */
+function checkNotExpired(key: PublicKeyInput): void {
+  if (key.expiresAt == null) return;
+  const expires = key.expiresAt instanceof Date ? key.expiresAt : new Date(key.expiresAt);
+  if (Number.isNaN(expires.getTime())) throw new InvalidKeyError('expiresAt is not a time');
+  if (Date.now() >= expires.getTime()) {
+    throw new PermissionDeniedError('the key has expired: nothing more is sealed to it (it still decrypts)', {
+      code: 'FORBIDDEN', details: { cifer_id: key.ciferId, expired_at: expires.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    });
+  }
+}
+
 export function recipientOf(key: PublicKeyInput): Recipient {
   checkCiferId(key.ciferId);
-  const suite = suiteByName(key.algorithm);
+  checkNotExpired(key);
+  const suite = suiteByName(key.algorithm, key.aead ?? undefined);
   const der = typeof key.encapsulationKey === 'string' ? fromBase64(key.encapsulationKey) : key.encapsulationKey;
   if (!der) throw new InvalidKeyError('encapsulationKey is not valid base64');
   return { ciferId: key.ciferId, keyVersion: key.keyVersion, suite, publicKey: publicKeyFromSpki(suite, der) };
@@ -62,9 +83,9 @@ export function recipientOf(key: PublicKeyInput): Recipient {
 
 /** One message being sealed: its header bytes, then a sealer for the payload. */
 export async function startEnvelope(
-  recipient: Recipient, options: SealOptions = {}, unsafeRandomness?: UnsafeRandomness, aead?: AeadFactory,
+  recipient: Recipient, options: SealOptions = {}, unsafeRandomness?: UnsafeRandomness, aeads?: Aeads,
 ): Promise<{ header: Uint8Array; sealer: PayloadSealer }> {
-  const aeadOf = aead ?? await platformAead();
+  const aeadOf = aeads ?? await platformAeads();
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   chunkLog2(chunkSize);
   const metadata = encodeMetadata(options.metadata);
@@ -79,9 +100,10 @@ export async function startEnvelope(
   });
   const { sharedSecret, kemCiphertext } = unsafeRandomness ?? recipient.suite.encapsulate(recipient.publicKey);
   const wrapping = wrappingKey(sharedSecret, recipient.suite, recipient.ciferId, recipient.keyVersion);
-  const wrapped = await wrapDataKey(aeadOf, wrapping, dataKey, messageHeader);
+  const wrapped = await wrapDataKey(aeadOf['AES-256-GCM'], wrapping, dataKey, messageHeader); // in every suite
   const header = concat([messageHeader, encodeKeySlot(recipient.suite, recipient.keyVersion, kemCiphertext, wrapped)]);
-  const sealer = new PayloadSealer(await aeadOf(payloadKey(dataKey, messageId), messageHeader), chunkSize);
+  const payload = aeadOf[recipient.suite.aead];
+  const sealer = new PayloadSealer(await payload(payloadKey(dataKey, messageId), messageHeader), chunkSize);
   return { header, sealer };
 }
 
@@ -100,12 +122,12 @@ export async function unsafeSealWithRandomness(
   return sealWith(toRecipient(publicKey), plaintext, options, randomness);
 }
 
-/** The envelope of `plaintext`; `aead` chooses the AES-GCM (the platform's by default; tests run both). */
+/** The envelope of `plaintext`; `aeads` chooses the AEADs' implementations (the platform's by default; tests run both). */
 export async function sealWith(
-  recipient: Recipient, plaintext: Uint8Array, options: SealOptions, randomness?: UnsafeRandomness, aead?: AeadFactory,
+  recipient: Recipient, plaintext: Uint8Array, options: SealOptions, randomness?: UnsafeRandomness, aeads?: Aeads,
 ): Promise<Uint8Array> {
   if (!isBytes(plaintext)) throw new TypeError('plaintext must be a Uint8Array (a Buffer is one)');
-  const { header, sealer } = await startEnvelope(recipient, options, randomness, aead);
+  const { header, sealer } = await startEnvelope(recipient, options, randomness, aeads);
   const chunks = await sealer.update(plaintext);
   chunks.push(...await sealer.finalize());
   return concat([header, ...chunks]);

@@ -1,7 +1,8 @@
 /**
  * The payload: STREAM, as age uses it (docs/envelope.md "Payload", cifer/envelope/stream.py).
- * Chunk i is AES-256-GCM under the payload key with nonce u88(i) || flag (01 for the final
- * chunk) and the message header as associated data, written as ciphertext || tag.
+ * Chunk i is the suite's payload AEAD (AES-256-GCM or ChaCha20-Poly1305) under the payload key
+ * with nonce u88(i) || flag (01 for the final chunk) and the message header as associated data,
+ * written as ciphertext || tag.
  *
  * `PayloadSealer` is sans-IO: feed plaintext in any pieces, get whole sealed chunks back. The
  * last full chunk is held back until a byte after it arrives, since only then is it known not
@@ -27,7 +28,7 @@ export class PayloadSealer {
   private counter = 0;
   private done = false;
 
-  /** `aead` is AES-256-GCM under the payload key with the message header as associated data. */
+  /** `aead` is the suite's payload AEAD under the payload key with the message header as associated data. */
   constructor(private readonly aead: Aead, private readonly chunkSize: number) {
     this.pending = new Uint8Array(chunkSize);
   }
