@@ -3,7 +3,7 @@ needs the standard library only, and `go test ./...` passes against a real `cife
 offline tests of the client's manners and the live ones (every REST call's success and error
 paths with errors.As per type, a real 429 with Retry-After, a 100 MiB stream round trip in
 bounded memory, MigrateKV from an in-memory source, a real 503 from a sidecar whose key service
-is down). No Go test may skip."""
+is down, seed 001's /api/security calls). No Go test may skip."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ LIVE_TESTS = {
     "TestLiveWebhooks", "TestLiveHealthAndWhoAmI", "TestLiveEncryptDecryptWithMetadata",
     "TestLiveEndpointsMatchTheServedOpenAPIDocument", "TestLiveStream100MiBRoundTripInBoundedMemory",
     "TestLiveATamperedStreamIsAStreamError", "TestLiveMigrateKVFromAnInMemorySource",
+    # Seed 001's /api/security/* calls (security_live_test.go)
+    "TestLiveSecurityGenerateKeyFromTheSeedExample", "TestLiveSecurityTheSeedsEncryptExampleRoundTripsThroughDecrypt",
+    "TestLiveSecurityAADMismatchIsInvalidCiphertext", "TestLiveSecurityAES256CBCIsAnInvalidRequest",
+    "TestLiveSecurityFieldLevelEncryptAndDecrypt", "TestLiveSecurityABatchWithOneBadOperation",
+    "TestLiveSecurityRotateAndRevokeWithTheConfirmationCode", "TestLiveSecurityErrorPaths",
 }
 OFFLINE_TESTS = {
     "TestEveryCodeIsItsOwnTypeUnderErrorsAs", "TestA503IsRetriedWithTheSameIdempotencyKeyAfterRetryAfter",
@@ -34,6 +39,7 @@ OFFLINE_TESTS = {
     "TestTheTimestampedSignatureVerifiesWithinTheTolerance", "TestRedirectsAreNotFollowed",
     "TestCallsReuseOneConnection", "TestATokenSourceIsAskedOnEveryAttempt",
     "TestAQuietStreamEndsAfterTheIdleTimeout",
+    "TestSecurityTypesAreTheSeedsExamples", "TestSecurityCallsAsTheEndpointTableSays",
 }
 
 

@@ -63,7 +63,7 @@ func asCode(t *testing.T, err error, code string) *CiferError {
 const unknownCifer = "cif_AAAAAAAAAAAAAAAAAAAAAAAA" // well-formed, never made
 
 // The key service allows a principal 10 creates an hour (seed §8.1), a 400 counted too: these
-// tests make 7 CIFERs, most of them sharing this one.
+// tests make 7 CIFERs, most of them sharing this one, and security_live_test.go generates 3 keys.
 var shared struct {
 	once sync.Once
 	cif  *Cifer
