@@ -10,6 +10,9 @@
 //	encrypted, err := client.Encrypt(ctx, cif.ID, []byte("secret data"))
 //	decrypted, err := client.Decrypt(ctx, encrypted)
 //
+// client.Security is seed 001's data-protection API (/api/security/*): keys per user and data
+// type, and strings or JSON objects sealed and opened as the seed's JSON shapes.
+//
 // The base URL is WithBaseURL, else $CIFER_PROXY_URL, else http://localhost:8080 (the
 // sidecar); the API key is WithAPIKey, else $CIFER_API_KEY, else none (a sidecar on loopback
 // then acts with its pod's own identity); WithTokenSource asks a function for it before every
