@@ -10,6 +10,7 @@ import { InvalidCiphertextError } from './errors.js';
 import type { RequestHook, TracerLike } from './hooks.js';
 import { type DecryptResult, type EncryptResult, type PublicKey, decryptResult, encryptResult } from './models.js';
 import { Cifers, Keys, Webhooks } from './resources.js';
+import { Security } from './security.js';
 import { type PublicKeyInput, type SealOptions, recipientOf, sealLocally, sealStreamLocally } from './envelope/seal.js';
 import type { Metadata } from './envelope/format.js';
 import { type BodySource, CiferStream, Upload } from './streams.js';
@@ -104,6 +105,8 @@ export class CiferClient {
   readonly cifers: Cifers;
   readonly keys: Keys;
   readonly webhooks: Webhooks;
+  /** Seed 001's data-protection API (`/api/security/*`). */
+  readonly security: Security;
   readonly region: string | undefined;
   readonly baseUrl: string;
   private readonly transport: Transport;
@@ -142,6 +145,7 @@ export class CiferClient {
     this.cifers = new Cifers(this.transport);
     this.keys = new Keys(this.transport);
     this.webhooks = new Webhooks(this.transport);
+    this.security = new Security(this.transport);
   }
 
   /**

@@ -28,6 +28,15 @@ export const UPDATE_WEBHOOK = endpoint('updateWebhook', 'PATCH', '/v1/webhooks/{
 export const DELETE_WEBHOOK = endpoint('deleteWebhook', 'DELETE', '/v1/webhooks/{webhook_id}');
 export const LIST_DELIVERIES = endpoint('listDeliveries', 'GET', '/v1/webhooks/{webhook_id}/deliveries');
 export const HEALTH = endpoint('healthCheck', 'GET', '/v1/health');
+// Seed 001 (docs/security-api.md): keys on the key service (forwarded), data in the sidecar.
+export const SECURITY_GENERATE_KEY = endpoint('securityGenerateKey', 'POST', '/api/security/keys/generate');
+export const SECURITY_FIND_KEYS = endpoint('securityFindKeys', 'GET', '/api/security/keys');
+export const SECURITY_GET_KEY = endpoint('securityGetKey', 'GET', '/api/security/keys/{keyId}');
+export const SECURITY_ROTATE_KEY = endpoint('securityRotateKey', 'POST', '/api/security/keys/{keyId}/rotate');
+export const SECURITY_REVOKE_KEY = endpoint('securityRevokeKey', 'DELETE', '/api/security/keys/{keyId}');
+export const SECURITY_ENCRYPT = endpoint('securityEncrypt', 'POST', '/api/security/encrypt');
+export const SECURITY_DECRYPT = endpoint('securityDecrypt', 'POST', '/api/security/decrypt');
+export const SECURITY_ENCRYPT_BATCH = endpoint('securityEncryptBatch', 'POST', '/api/security/encrypt/batch');
 
 /** The path with each `{name}` replaced by its value as one URL segment: an id cannot reach another endpoint. */
 export function pathOf(endpointOf: Endpoint, params: Readonly<Record<string, string>> = {}): string {

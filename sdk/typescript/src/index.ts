@@ -19,6 +19,12 @@ export type {
 } from './models.js';
 export { Bytes } from './models.js';
 export type { CiferPolicy, CreateCiferParams, CreateWebhookParams, ListParams, UpdateCiferParams, UpdateWebhookParams } from './resources.js';
+export {
+  Security, revocationCode, type BatchEncryptRequest, type BatchEncryptResponse, type BatchOperationResult,
+  type DecryptDataRequest, type DecryptDataResponse, type EncryptDataRequest, type EncryptDataResponse,
+  type EncryptOperation, type FailedField, type FindKeysRequest, type FindKeysResponse, type GenerateKeyRequest,
+  type GenerateKeyResponse, type RevokeKeyRequest, type RevokeKeyResponse, type RotateKeyRequest, type RotateKeyResponse,
+} from './security.js';
 export { CiferStream, type BodySource } from './streams.js';
 export type { ByteSource } from './iterate.js';
 export {
