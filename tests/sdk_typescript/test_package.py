@@ -30,14 +30,15 @@ def test_every_endpoint_the_sdk_calls_is_the_servers_with_its_operation_id(ts_sd
       out(Object.values(endpoints).filter((e) => typeof e === 'object').map((e) => [e.method, e.path, e.name]));
     """)
     served = {(e.method, e.path): e for e in ENDPOINTS if e.sidecar is not Sidecar.NONE}
-    assert len(ours) == 16
+    assert len(ours) == 24  # 16 of /v1, 8 of /api/security
     for method, path, name in ours:
         assert (method, path) in served, (method, path)
         assert served[(method, path)].operation["operationId"] == name
 
 
 def test_the_seeds_typescript_snippets_type_check_against_the_package(ts_sdk, tmp_path):
-    """§6.3, §8.4, §9.3, §10.1 and §10.3 as written compile against the package's declarations."""
+    """§6.3, §8.4, §9.3, §10.1 and §10.3 as written, and seed 001's example requests, compile against
+    the package's declarations."""
     import subprocess
 
     from sdk_typescript.node import SDK_DIR, tool
@@ -46,7 +47,8 @@ def test_the_seeds_typescript_snippets_type_check_against_the_package(ts_sdk, tm
     scope.mkdir(parents=True)
     (scope / "sdk").symlink_to(SDK_DIR, target_is_directory=True)
     examples = sorted((SDK_DIR / "examples").glob("seed-*.ts"))
-    assert [p.name for p in examples] == ["seed-10.1.ts", "seed-10.3.ts", "seed-6.3.ts", "seed-8.4.ts", "seed-9.3.ts"]
+    assert [p.name for p in examples] == ["seed-001.ts", "seed-10.1.ts", "seed-10.3.ts", "seed-6.3.ts", "seed-8.4.ts",
+                                          "seed-9.3.ts"]
     (tmp_path / "package.json").write_text(json.dumps({"name": "snippets", "private": True, "type": "module"}))
     # Twice: as a browser-and-Node project sees the declarations (the DOM library), and as a
     # Node-only one does (ES2022 and Node's types, no DOM).
