@@ -7,6 +7,8 @@
 // - raw_aesgcm_mib_s: one AES-256-GCM encryption of the same 1 MiB (WebCrypto, as sealLocally
 //   uses) per message, in the same runtime and run. seal_vs_raw_aesgcm is their ratio; goal >= 0.7.
 //   kem_encapsulate_ms (one ML-KEM-768 encapsulation alone) and raw_aesgcm_1mib_ms explain it.
+// - seal_locally_chacha_mib_s: the same seal to a ChaCha20-Poly1305 CIFER (suite 0x0101), payload
+//   by node:crypto, interleaved with the two above.
 // - encrypt_rps: POST /v1/encrypt through the sidecar (JSON, 1 KiB plaintext) from one client with
 //   CONCURRENCY calls in flight, for ROUND_S seconds; python_sdk_encrypt_rps the same with the
 //   Python SDK (AsyncCiferClient) in its own process; medians of ROUNDS interleaved rounds, and
@@ -60,15 +62,19 @@ async function sealBench() {
   const aes = await crypto.subtle.importKey('raw', new Uint8Array(32).fill(1), 'AES-GCM', false, ['encrypt']);
   const iv = new Uint8Array(12);
   for (let i = 0; i < 20; i++) { await sdk.sealLocally(key, message); await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, aes, message); }
+  const chachaKey = { ...key, aead: 'ChaCha20-Poly1305' };
+  for (let i = 0; i < 20; i++) await sdk.sealLocally(chachaKey, message);
   const seal = [];
   const raw = [];
+  const chacha = [];
   for (let round = 0; round < ROUNDS; round++) { // interleaved, so both see the same machine
     seal.push(await timed(SEAL_S / ROUNDS, () => sdk.sealLocally(key, message)));
     raw.push(await timed(SEAL_S / ROUNDS, () => crypto.subtle.encrypt({ name: 'AES-GCM', iv }, aes, message)));
+    chacha.push(await timed(SEAL_S / ROUNDS, () => sdk.sealLocally(chachaKey, message)));
   }
   // What one message costs besides AES: the ML-KEM-768 encapsulation, timed alone.
   const encapsulate = await timed(1, () => sdk.ML_KEM_768.encapsulate(recipientKey(key)));
-  return { seal: median(seal), raw: median(raw), encapsulateMs: 1000 / encapsulate };
+  return { seal: median(seal), raw: median(raw), chacha: median(chacha), encapsulateMs: 1000 / encapsulate };
 }
 
 async function freePort() {
@@ -165,7 +171,7 @@ const encrypt = await encryptBench();
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 process.stdout.write(JSON.stringify({
   seal_locally_mib_s: round(seal.seal), raw_aesgcm_mib_s: round(seal.raw), seal_vs_raw_aesgcm: round(seal.seal / seal.raw, 3),
-  kem_encapsulate_ms: round(seal.encapsulateMs, 3), raw_aesgcm_1mib_ms: round(1000 / seal.raw, 3),
+  seal_locally_chacha_mib_s: round(seal.chacha), kem_encapsulate_ms: round(seal.encapsulateMs, 3), raw_aesgcm_1mib_ms: round(1000 / seal.raw, 3),
   encrypt_rps: round(encrypt.ts), python_sdk_encrypt_rps: round(encrypt.py),
   ts_vs_python_encrypt_rps: round(encrypt.ts / encrypt.py, 3), concurrency: CONCURRENCY, node: process.version,
 }) + '\n');
