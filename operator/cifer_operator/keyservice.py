@@ -50,8 +50,11 @@ def bearer(settings: OperatorSettings) -> Callable[[], str | None]:
 
 
 def connect(settings: OperatorSettings) -> AsyncCiferClient:
+    # No circuit breaker: kopf's retries with this module's backoff are the operator's own, and a
+    # breaker's pause would turn a key service that came back into a refusal (a Failed key).
     return AsyncCiferClient(bearer(settings), base_url=settings.keyservice_url, max_retries=1,
-                            timeout_s=settings.keyservice_timeout_s, ca_file=settings.keyservice_ca)
+                            timeout_s=settings.keyservice_timeout_s, ca_file=settings.keyservice_ca,
+                            circuit_breaker=False)
 
 
 def idempotency_key(*parts: str) -> str:

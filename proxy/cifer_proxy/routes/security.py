@@ -34,6 +34,7 @@ from cifer_proxy.state import IDENTITY, KEY_VIEWS, KEYSERVICE, METRICS, PUBLIC_K
 routes = web.RouteTableDef()
 ENCRYPT_FIELDS = set(sec.ENCRYPT["properties"])
 CONTEXT_FIELDS = set(sec.CONTEXT["properties"])
+MAX_CONTEXT_CHARS = sec.CONTEXT["properties"]["purpose"]["maxLength"]
 FIELD_PREFIX = "cifer:v1:"  # a sealed field's value: this, then its envelope in base64
 
 
@@ -68,9 +69,12 @@ def encrypt_request(body: dict[str, Any], prefix: str = "") -> EncryptRequest:
     if not isinstance(data_type, str) or data_type not in DATA_TYPES:
         raise invalid(prefix + "dataType", f"must be one of {', '.join(DATA_TYPES)}")
     context = body.get("context", {})
-    if not isinstance(context, dict) or not all(isinstance(v, str) for v in context.values()):
-        raise invalid(prefix + "context", "must be an object of strings")
+    if not isinstance(context, dict) or not all(isinstance(v, str) and len(v) <= MAX_CONTEXT_CHARS
+                                                for v in context.values()):
+        raise invalid(prefix + "context", f"must be an object of strings of at most {MAX_CONTEXT_CHARS} characters")
     parsing.refuse_unknown(context, CONTEXT_FIELDS, prefix + "context.")
+    if context.get("classification", "confidential") not in sec.CONTEXT["properties"]["classification"]["enum"]:
+        raise invalid(prefix + "context.classification", "must be confidential or restricted")
     compression = body.get("compression", False)
     if not isinstance(compression, bool):
         raise invalid(prefix + "compression", "must be true or false")
