@@ -17,6 +17,7 @@ from cifer.webhooks.sender import SignedSender
 log = logging.getLogger("cifer.proxy")
 USER_AGENT = "CIFER-Callbacks/1.0"
 RETRY_DELAYS_S = (1.0, 2.0)  # between the attempts
+MAX_PENDING = 16  # queued batches and callbacks under way at once: each may hold a batch's whole body
 
 
 class Callbacks:
@@ -25,8 +26,13 @@ class Callbacks:
                                     user_agent=USER_AGENT, clock=time.time)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def full(self) -> bool:
+        return len(self._tasks) >= MAX_PENDING
+
     def later(self, work: Callable[[], Awaitable[Any]]) -> None:
-        """Runs `work` in the background (a queued batch, a callback); cancelled when the sidecar stops."""
+        """Runs `work` in the background (a queued batch, a callback); cancelled when the sidecar stops.
+        Callers check `full` first: what is under way is bounded."""
         task = asyncio.create_task(self._run(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

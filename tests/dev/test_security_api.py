@@ -190,9 +190,8 @@ def test_additional_authenticated_data_is_bound(call, health_key):
     del plain["additionalAuthenticatedData"]
     sealed = ok(call("POST", "/api/security/encrypt", plain), ENCRYPT_DATA_RESPONSE)["encryptedData"]
     refused(call("POST", "/api/security/decrypt", decrypt_request(sealed)), 400, "INVALID_CIPHERTEXT")  # AAD it lacks
-    opened = ok(call("POST", "/api/security/decrypt", {**decrypt_request(sealed), "additionalAuthenticatedData": None}
-                     if False else {k: v for k, v in decrypt_request(sealed).items()
-                                    if k != "additionalAuthenticatedData"}), DECRYPT_DATA_RESPONSE)
+    without_aad = {k: v for k, v in decrypt_request(sealed).items() if k != "additionalAuthenticatedData"}
+    opened = ok(call("POST", "/api/security/decrypt", without_aad), DECRYPT_DATA_RESPONSE)
     assert opened["data"] == "a string, uncompressed" and opened["decryptionMetadata"]["decompressionApplied"] is False
 
 
@@ -457,3 +456,39 @@ def test_v1_cannot_open_what_aad_binds_nor_forge_the_layers_metadata(call, healt
     error = refused(call("POST", "/v1/encrypt", {"cifer_id": health_key["keyId"], "plaintext": "aGk=",
                                                  "metadata": {"cifer:compression": "deflate"}}), 400, "INVALID_REQUEST")
     assert error["details"]["field"] == "metadata.cifer:compression"
+
+
+def test_batches_with_callbacks_under_way_are_bounded(tmp_path):
+    """Each queued batch holds its whole body until its callback is delivered: past
+    cifer_proxy.callbacks.MAX_PENDING under way, another is refused 503 with Retry-After."""
+    import socket
+
+    from cifer_proxy.callbacks import MAX_PENDING
+    from dev.running import cifer_dev
+
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    with cifer_dev(tmp_path / "data") as server:
+        def call(method, path, body):
+            request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method=method, headers={
+                "Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as resp:
+                    return resp.status, json.load(resp), dict(resp.headers)
+            except urllib.error.HTTPError as err:
+                return err.code, json.load(err), dict(err.headers)
+
+        assert call("POST", "/api/security/keys/generate", {**GENERATE_EXAMPLE, "userId": "user_queue"})[0] == 201
+        batch = {"operations": [{"operationId": str(n), "data": "x", "dataType": "health", "userId": "user_queue"}
+                                for n in range(101)],
+                 "callback": {"url": f"http://127.0.0.1:{silent.getsockname()[1]}/cb", "authentication": "s" * 16}}
+        for _ in range(MAX_PENDING):
+            status, body, _ = call("POST", "/api/security/encrypt/batch", batch)
+            assert (status, body["data"]["status"]) == (202, "queued")
+        status, body, headers = call("POST", "/api/security/encrypt/batch", batch)
+        assert (status, body["error"]["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
+        status, body, _ = call("POST", "/api/security/encrypt/batch",
+                               {"operations": batch["operations"][:1]})  # without a callback: served
+        assert status == 200 and body["data"]["summary"]["successful"] == 1
+    silent.close()

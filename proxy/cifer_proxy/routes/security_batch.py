@@ -105,6 +105,9 @@ async def encrypt_batch(request: web.Request) -> web.Response:
     batch = batch_id(body["batchId"]) if "batchId" in body else "batch_" + secrets.token_hex(12)
     callback = _callback(body["callback"]) if "callback" in body else None
     app = request.app
+    if callback is not None and app[CALLBACKS].full:  # bounded memory: each holds a whole batch
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "too many batches with callbacks are under way; retry shortly",
+                       headers={"Retry-After": "1"})
 
     async def deliver(answer: dict[str, Any]) -> None:
         body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
