@@ -7,13 +7,14 @@ answer streams down).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -162,6 +163,19 @@ class _Attempts:
         self._report(error.status, error, will_retry=delay is not None)
         return delay
 
+    @contextlib.contextmanager
+    def recorded(self) -> Iterator[None]:
+        """Around a call's attempts: whatever ends them is recorded, and the span ends with it."""
+        failure: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            failure = exc
+            self.interrupted(exc)
+            raise
+        finally:
+            self.span.end(self.attempt + 1, failure)
+
     def interrupted(self, exc: BaseException) -> None:
         """An attempt ended by something else than an answer or a transport failure: a malformed
         answer still came from a live server; anything else frees the breaker's probe."""
@@ -264,8 +278,7 @@ class Transport:
             data = json.dumps(json_body).encode()
             request_headers["Content-Type"] = "application/json"
         attempts = _Attempts(self, method, path)
-        failure: BaseException | None = None
-        try:
+        with attempts.recorded():
             while True:
                 sent_headers = attempts.begin(request_headers)
                 try:
@@ -282,12 +295,6 @@ class Transport:
                 except TRANSPORT_FAILURES as exc:
                     error = connection_error(self.settings, exc)
                 await self._wait(attempts, attempts.failed(error), error, path)
-        except BaseException as exc:
-            failure = exc
-            attempts.interrupted(exc)
-            raise
-        finally:
-            attempts.span.end(attempts.attempt + 1, failure)
 
     async def open_stream(self, path: str, headers: Mapping[str, str], upload: Upload) -> aiohttp.ClientResponse:
         """POST a binary body and return the answer once its headers are in; the body goes on
@@ -298,8 +305,7 @@ class Transport:
             total=None, sock_connect=self.settings.connect_timeout_s, sock_read=self.settings.stream_idle_timeout_s
         )
         attempts = _Attempts(self, "POST", path)
-        failure: BaseException | None = None
-        try:
+        with attempts.recorded():
             while True:
                 sent_headers = attempts.begin(request_headers)
                 try:
@@ -323,9 +329,3 @@ class Transport:
                         response.close()  # also stops an upload still running
                     error = error_from_response(response.status, body, response.headers)
                 await self._wait(attempts, attempts.failed(error, replayable=upload.replayable), error, path)
-        except BaseException as exc:
-            failure = exc
-            attempts.interrupted(exc)
-            raise
-        finally:
-            attempts.span.end(attempts.attempt + 1, failure)
