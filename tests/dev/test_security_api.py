@@ -460,7 +460,7 @@ def test_v1_cannot_open_what_aad_binds_nor_forge_the_layers_metadata(call, healt
 
 def test_batches_with_callbacks_under_way_are_bounded(tmp_path):
     """Each queued batch holds its whole body until its callback is delivered: past
-    cifer_proxy.callbacks.MAX_PENDING under way, another is refused 503 with Retry-After."""
+    cifer_proxy.callbacks.MAX_PENDING under way, another is refused 429 with Retry-After."""
     import socket
 
     from cifer_proxy.callbacks import MAX_PENDING
@@ -487,7 +487,7 @@ def test_batches_with_callbacks_under_way_are_bounded(tmp_path):
             status, body, _ = call("POST", "/api/security/encrypt/batch", batch)
             assert (status, body["data"]["status"]) == (202, "queued")
         status, body, headers = call("POST", "/api/security/encrypt/batch", batch)
-        assert (status, body["error"]["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
+        assert (status, body["error"]["code"], headers["Retry-After"]) == (429, "RATE_LIMIT_EXCEEDED", "1")
         status, body, _ = call("POST", "/api/security/encrypt/batch",
                                {"operations": batch["operations"][:1]})  # without a callback: served
         assert status == 200 and body["data"]["summary"]["successful"] == 1

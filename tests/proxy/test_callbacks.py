@@ -1,5 +1,5 @@
 """The sidecar's batch callbacks hold a bounded number of batches at once (each may hold a whole
-batch body); past it a batch with a callback is refused 503 with Retry-After, before any work."""
+batch body); past it a batch with a callback is refused 429 with Retry-After, before any work."""
 
 from __future__ import annotations
 

@@ -106,7 +106,7 @@ async def encrypt_batch(request: web.Request) -> web.Response:
     callback = _callback(body["callback"]) if "callback" in body else None
     app = request.app
     if callback is not None and app[CALLBACKS].full:  # bounded memory: each holds a whole batch
-        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "too many batches with callbacks are under way; retry shortly",
+        raise ApiError(ErrorCode.RATE_LIMIT_EXCEEDED, "too many batches with callbacks are under way; retry shortly",
                        headers={"Retry-After": "1"})
 
     async def deliver(answer: dict[str, Any]) -> None:
