@@ -10,8 +10,8 @@ What exists is read from the JSON file named by CIFER_CONTRACT_KNOWN, written by
 `cifer_id` (the cifer every operation but revocation and update uses), `doomed` (cifers to
 revoke), `updatable` (the cifer updates change), `ciphertext` (base64, sealed to `cifer_id`),
 `webhook_id`, and for seed 001: `user_id` (a user with a health-data key `key_id`),
-`encrypted_data` (what /api/security/encrypt answered for that user) and `doomed_keys` (keys to
-revoke, each at version 1).
+`encrypted_data` (what /api/security/encrypt answered for that user), `rotating_key` (the key
+rotations rotate) and `doomed_keys` (keys to revoke, each at version 1).
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def swaps(case) -> list[tuple[str, Any]]:
         found.append(("body", {**body, "cifer_id": KNOWN["cifer_id"]}))
     if case.path == "/v1/encrypt" and "X-Cifer-Id" in headers:
         found.append(("headers", {**headers, "X-Cifer-Id": KNOWN["cifer_id"]}))
-    if "keyId" in path:  # a revocation needs its confirmation too (substitute)
-        targets = KNOWN["doomed_keys"] if case.method.upper() == "DELETE" else [KNOWN["key_id"]]
+    if "keyId" in path:  # a revocation needs its confirmation too (substitute); a rotation (gracePeriodDays 0
+        # retires the old version at once) has a key of its own, so `encrypted_data` always opens
+        targets = (KNOWN["doomed_keys"] if case.method.upper() == "DELETE" else
+                   [KNOWN["rotating_key"]] if case.path.endswith("/rotate") else [KNOWN["key_id"]])
         for target in targets:
             found.append(("path_parameters", {**path, "keyId": target}))
     if case.path == "/api/security/keys" and "userId" in query:

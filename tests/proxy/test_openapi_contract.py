@@ -82,6 +82,7 @@ def seed(url: str, key: str) -> dict:
     key_id = data("POST", "/api/security/keys/generate", json=key)["keyId"]
     return {
         "user_id": user, "key_id": key_id,
+        "rotating_key": data("POST", "/api/security/keys/generate", json={**key, "userId": "user_rotating"})["keyId"],
         "encrypted_data": data("POST", "/api/security/encrypt", json={
             "data": {"heartRate": 72}, "dataType": "health", "userId": user})["encryptedData"],
         "doomed_keys": [data("POST", "/api/security/keys/generate", json={**key, "userId": f"user_doomed_{n}"})["keyId"]
