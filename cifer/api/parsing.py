@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from cifer.api.errors import ApiError, ErrorCode
+from cifer.dataprotection import keytypes
 from cifer.envelope.format import CIFER_ID_RE
 
 _BODY = web.RequestKey("json_body", dict)
@@ -87,6 +88,13 @@ def cifer_id(value: object, field: str | None = None) -> str:
     if not CIFER_ID_RE.fullmatch(value):
         where = {"field": field} if field else {}
         raise ApiError(ErrorCode.INVALID_CIFER_ID, details={**where, "cifer_id": value[:80]})
+    return value
+
+
+def user_id(value: object, field: str = "userId") -> str:
+    """Seed 001's userId (cifer.dataprotection.keytypes.valid_user_id), or 400 naming the field."""
+    if not keytypes.valid_user_id(value):
+        raise invalid(field, f"must be 1 to {keytypes.MAX_USER_ID_CHARS} characters, no NUL")
     return value
 
 

@@ -59,6 +59,14 @@ def rate_limits(value: Any, field: str) -> dict[str, FixedWindow]:
     return out
 
 
+def principals(value: Any, field: str) -> tuple[str, ...]:
+    """Principals besides the owner that may decrypt, once each in their order."""
+    if (not isinstance(value, list) or len(value) > MAX_ALLOWED_PRINCIPALS
+            or not all(isinstance(p, str) and 0 < len(p) <= MAX_PRINCIPAL_CHARS for p in value)):
+        raise invalid(field, f"must be a list of at most {MAX_ALLOWED_PRINCIPALS} principal names")
+    return tuple(dict.fromkeys(value))
+
+
 def purposes(value: Any, field: str) -> tuple[str, ...]:
     """Seed 001's accessPurposes a key's decryptions may name, once each in their order."""
     if (not isinstance(value, list) or len(value) > MAX_ALLOWED_PURPOSES
@@ -79,17 +87,11 @@ def policy(value: Any, field: str = "policy") -> Policy:
     operations = value.get("allowed_operations", list(OPERATIONS))
     if not isinstance(operations, list) or not all(op in OPERATIONS for op in operations):
         raise invalid(f"{field}.allowed_operations", f"must be a list drawn from {', '.join(OPERATIONS)}")
-    principals = value.get("allowed_principals", [])
-    if (
-        not isinstance(principals, list) or len(principals) > MAX_ALLOWED_PRINCIPALS
-        or not all(isinstance(p, str) and 0 < len(p) <= MAX_PRINCIPAL_CHARS for p in principals)
-    ):
-        raise invalid(f"{field}.allowed_principals", f"must be a list of at most {MAX_ALLOWED_PRINCIPALS} principal names")
     return Policy(
         auto_rotate_days=days or None,
         allowed_purposes=purposes(value.get("allowed_purposes", []), f"{field}.allowed_purposes"),
         allowed_operations=tuple(op for op in OPERATIONS if op in operations),
-        allowed_principals=tuple(dict.fromkeys(principals)),
+        allowed_principals=principals(value.get("allowed_principals", []), f"{field}.allowed_principals"),
         re_encryption_window_days=window,
         rate_limits=rate_limits(value.get("rate_limits"), f"{field}.rate_limits"),
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cifer.api import response
+from cifer.api import parsing, response
 from cifer.api import security_schemas as sec
 from cifer.api.endpoints import (SECURITY_FIND_KEYS, SECURITY_GENERATE_KEY, SECURITY_GET_KEY, SECURITY_REVOKE_KEY,
                                  SECURITY_ROTATE_KEY, route)
@@ -20,9 +20,9 @@ from cifer.api.parsing import integer, invalid, json_object, refuse_unknown, str
 from cifer.api.schemas import AEADS
 from cifer.api.timestamps import iso
 from cifer.dataprotection import compliance
-from cifer.dataprotection.keytypes import KEY_TYPES, KEY_USAGES, MAX_USER_ID_CHARS, key_name, valid_user_id
+from cifer.dataprotection.keytypes import KEY_TYPES, KEY_USAGES, key_name
 from cifer_keyservice.audit_query import AuditQuery
-from cifer_keyservice.bodies import purposes, string_map
+from cifer_keyservice.bodies import principals, purposes, string_map
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.records import CiferRecord, CreateCifer, Policy, RotateCifer
 from cifer_keyservice.routes.common import caller
@@ -40,12 +40,6 @@ def one_of(body: dict[str, Any], field: str, allowed: Any, default: Any = None) 
     value = body.get(field, default)
     if not isinstance(value, str) or value not in allowed:
         raise invalid(field, f"must be one of {', '.join(map(str, allowed))}")
-    return value
-
-
-def user_id(value: Any, field: str = "userId") -> str:
-    if not valid_user_id(value):
-        raise invalid(field, f"must be 1 to {MAX_USER_ID_CHARS} characters, no NUL")
     return value
 
 
@@ -84,7 +78,7 @@ def key_view(key: CiferRecord, kek_id: str, now: datetime.datetime) -> dict[str,
 def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime) -> CreateCifer:
     refuse_unknown(body, {"userId", "keyType", "algorithm", "keyUsage", "expirationDays", "metadata",
                           "allowedPrincipals", "allowedPurposes"})
-    user = user_id(body.get("userId"))
+    user = parsing.user_id(body.get("userId"))
     key_type = one_of(body, "keyType", KEY_TYPES)
     if body.get("algorithm") == "AES-256-CBC":
         raise invalid("algorithm", CBC_REFUSED)
@@ -98,14 +92,11 @@ def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime
     if "dataClassification" in extra:
         one_of(extra, "dataClassification", ("public", "internal", "confidential", "restricted"))
     metadata = string_map({**extra, "userId": user, "keyType": key_type, "keyUsage": usage}, "metadata")
-    principals = body.get("allowedPrincipals", [])
-    if not isinstance(principals, list) or len(principals) > 100 or not all(
-            isinstance(p, str) and 0 < len(p) <= 255 for p in principals):
-        raise invalid("allowedPrincipals", "must be a list of at most 100 principal names")
     return CreateCifer(
         name=key_name(key_type, user), description=string(extra, "purpose", max_chars=1000, default=""),
         metadata=metadata, policy=Policy(allowed_operations=KEY_USAGES[usage],
-                                         allowed_principals=tuple(dict.fromkeys(principals)),
+                                         allowed_principals=principals(body.get("allowedPrincipals", []),
+                                                                       "allowedPrincipals"),
                                          allowed_purposes=purposes(body.get("allowedPurposes", []), "allowedPurposes")),
         algorithm=suite, aead=aead, expires_at=now + datetime.timedelta(days=days))
 
@@ -124,7 +115,7 @@ async def find(request: web.Request) -> web.Response:
     """The key /api/security/encrypt chooses is the newest active one of these."""
     query = dict(request.query)
     refuse_unknown(query, {"userId", "keyType"})
-    name = key_name(one_of(query, "keyType", KEY_TYPES), user_id(query.get("userId")))
+    name = key_name(one_of(query, "keyType", KEY_TYPES), parsing.user_id(query.get("userId")))
     found = await request.app[CIFERS].findable(name=name, limit=MAX_KEYS_FOUND)
     now = utcnow()
     return response.ok(request, {"keys": [key_view(key, request.app[CIFERS].kek_id, now) for key in found]})

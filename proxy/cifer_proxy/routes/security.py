@@ -22,7 +22,7 @@ from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.parsing import invalid
 from cifer.api.timestamps import iso
 from cifer.dataprotection import fields, values
-from cifer.dataprotection.keytypes import DATA_TYPES, MAX_USER_ID_CHARS, valid_user_id
+from cifer.dataprotection.keytypes import DATA_TYPES
 from cifer.envelope import Recipient, decrypt, encrypt
 from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
@@ -48,12 +48,6 @@ class EncryptRequest:
     aad: str | None
     key_id: str | None
     fields: list[tuple[str, ...]] | None
-
-
-def user_id(value: Any, field: str = "userId") -> str:
-    if not valid_user_id(value):
-        raise invalid(field, f"must be 1 to {MAX_USER_ID_CHARS} characters, no NUL")
-    return value
 
 
 def _core(error: values.UnsealableValue) -> ApiError:
@@ -84,7 +78,7 @@ def encrypt_request(body: dict[str, Any], prefix: str = "") -> EncryptRequest:
         chosen = fields.chosen(body["fields"], prefix + "fields") if "fields" in body else None
     except values.UnsealableValue as err:
         raise _core(err) from None
-    return EncryptRequest(body["data"], data_type, user_id(body.get("userId"), prefix + "userId"), context,
+    return EncryptRequest(body["data"], data_type, parsing.user_id(body.get("userId"), prefix + "userId"), context,
                           compression, aad, key_id, chosen)
 
 
@@ -237,7 +231,7 @@ def decrypt_request(body: dict[str, Any]) -> DecryptRequest:
     except values.UnsealableValue as err:
         raise _core(err) from None
     return DecryptRequest(sealed.get("value"), sealed["keyId"], sealed["keyVersion"], sealed["algorithm"], compression,
-                          chosen, user_id(body.get("userId")), purpose, aad)
+                          chosen, parsing.user_id(body.get("userId")), purpose, aad)
 
 
 def _envelope(value: Any, field: str) -> bytes:
@@ -322,12 +316,13 @@ async def _open_fields(request: web.Request, credential: str, asked: DecryptRequ
         raise invalid("encryptedData.value", "must be the object /api/security/encrypt answered for fields")
     try:
         paths = fields.chosen(asked.fields, "encryptedData.fields")
-        sealed = fields.replace(asked.value, paths, lambda path, inner: inner, "encryptedData.fields")  # all exist
+        found: dict[tuple[str, ...], Any] = {}
+        sealed = fields.replace(asked.value, paths, found.setdefault, "encryptedData.fields")  # each exists
     except values.UnsealableValue as err:
         raise _core(err) from None
     envelopes = []
     for path in paths:
-        pointer, inner = fields.spelled(path), _at(sealed, path)
+        pointer, inner = fields.spelled(path), found[path]
         if not isinstance(inner, str) or not inner.startswith(FIELD_PREFIX):
             raise invalid("encryptedData.value", f"{pointer} is not a sealed field")
         envelopes.append(_envelope(inner[len(FIELD_PREFIX):], f"encryptedData.value{pointer}"))
@@ -351,8 +346,3 @@ async def _open_fields(request: web.Request, credential: str, asked: DecryptRequ
     data = fields.replace(sealed, list(opened), lambda path, inner: opened[path])
     return data, decompressed, passed, records
 
-
-def _at(document: Any, path: tuple[str, ...]) -> Any:
-    for token in path:
-        document = document[int(token)] if isinstance(document, list) else document[token]
-    return document
