@@ -9,13 +9,16 @@ FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def iso(moment: datetime.datetime | None) -> str | None:
-    """An aware moment as the seed writes it; None stays None (a field that is null on the wire)."""
-    return None if moment is None else moment.astimezone(datetime.UTC).strftime(FORMAT)
+    """An aware moment as the seed writes it; None stays None (a field that is null on the wire).
+    Years before 1000 keep their four digits (strftime's %Y drops them on glibc)."""
+    if moment is None:
+        return None
+    return moment.astimezone(datetime.UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 @functools.lru_cache(maxsize=2)  # every response's `meta.timestamp`: one formatting per second
 def unix_iso(unix_s: int) -> str:
-    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime(FORMAT)
+    return iso(datetime.datetime.fromtimestamp(unix_s, datetime.UTC))
 
 
 def parse_iso(text: str) -> datetime.datetime:
