@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cifer import keyrelease
 from cifer.api import schemas as s
+from cifer.api import security_monitoring_schemas as mon
 from cifer.api import security_schemas as sec
 from cifer.api import usage
 
@@ -30,6 +31,7 @@ class Sidecar(enum.Enum):
     LOCAL = "local"  # answered in the pod
     FORWARD = "forward"  # passed through to the key service with the caller's identity
     FORWARD_MOVES_KEY = "forward, moves the key"  # passed through; success or 410 drops the cached public key
+    FORWARD_FILE = "forward, a file"  # passed through; a success is a file (its body and type pass as they are)
     NONE = "none"  # not served: only sidecars call it, on the key service
 
 
@@ -298,6 +300,54 @@ SECURITY_REVOKE_KEY = Endpoint(
                         "X-Confirm-Revocation."),
         parameters=[_KEY_ID_PATH], requestBody=s.json_body(sec.REVOKE_KEY)),
     keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:delete")
+# Seed 001's monitoring (docs/security-api.md, "Monitoring"): read from the key service's records.
+SECURITY_AUDIT = Endpoint(
+    "GET", "/api/security/audit/encryption", _op(
+        "securityQueryAudit", {"200": s.ok(mon.AUDIT_PAGE), **s.errors(400, 401, 403, 429)},
+        **sec.described("The records of keys and data (seed 001's operations), filtered and counted in the "
+                        "database; auditChain says whether the returned records verify. Admin."),
+        parameters=mon.AUDIT_QUERY),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin", rate_category="get")
+SECURITY_KEY_USAGE = Endpoint(
+    "GET", "/api/security/keys/{keyId}/usage", _op(
+        "securityKeyUsage", {"200": s.ok(mon.KEY_USAGE), **s.errors(400, 401, 403, 404, 429)},
+        **sec.described("A key's operations per hour, day, week or month; the buckets sum to the totals. Admin."),
+        parameters=[_KEY_ID_PATH, *mon.USAGE_QUERY]),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin", rate_category="get")
+SECURITY_ALERTS = Endpoint(
+    "GET", "/api/security/alerts", _op(
+        "securityListAlerts", {"200": s.ok({"type": "object", "properties": {
+            "alerts": {"type": "array", "items": mon.ALERT}}}), **s.errors(400, 401, 403, 429)},
+        **sec.described("CIFER's extension: the detectors' alerts, newest first. Admin."),
+        parameters=mon.ALERTS_QUERY),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin", rate_category="get")
+SECURITY_RESOLVE_ALERT = Endpoint(
+    "POST", "/api/security/alerts/{alertId}/resolve", _op(
+        "securityResolveAlert", {"200": s.ok(mon.ALERT), **s.errors(400, 401, 403, 404, 413)},
+        **sec.described("CIFER's extension: closes an alert, with what was found and done (audited). Admin."),
+        parameters=[{"name": "alertId", "in": "path", "required": True, "schema": {"type": "string"}}],
+        requestBody=s.json_body(mon.RESOLVE_ALERT)),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin")
+SECURITY_GENERATE_REPORT = Endpoint(
+    "POST", "/api/security/reports/generate", _op(
+        "securityGenerateReport", {"200": s.ok(mon.REPORT), **s.errors(400, 401, 403, 413, 429, 503)},
+        **sec.described("Figures computed from the records; csv and pdf are stored and served at downloadUrl "
+                        "until expiryDate. Admin."),
+        requestBody=s.json_body(mon.REPORT_REQUEST)),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin", rate_category="get")
+SECURITY_DOWNLOAD_REPORT = Endpoint(
+    "GET", "/api/security/reports/{reportId}/download", _op(
+        "securityDownloadReport", {"200": {"description": "The report's file", "content": {
+            "text/csv": {"schema": {"type": "string"}}, "application/pdf": {"schema": {"type": "string",
+                                                                                         "format": "binary"}}}},
+            **s.errors(400, 403, 404, 410)},
+        description="A report's csv or pdf, at the signed URL the generation answered: no token; 403 for a "
+                    "signature that does not verify, 410 after expiryDate.", security=[],
+        parameters=[{"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+                    for name in ("expires", "signature")]
+        + [{"name": "reportId", "in": "path", "required": True, "schema": {"type": "string"}}]),
+    keyservice=True, sidecar=Sidecar.FORWARD_FILE, public=True)
+
 # Served by the sidecar alone: the application's data never leaves its pod.
 ENCRYPT = Endpoint(
     "POST", "/v1/encrypt", _op(

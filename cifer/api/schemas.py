@@ -41,7 +41,8 @@ RATE_LIMIT_RE = re.compile(r"(?:[1-9][0-9]{0,8}|1000000000)/(?:[1-9][0-9]{0,3}|[
 
 SUITES = ["ML-KEM-768", "ML-KEM-1024", "X-Wing"]
 AEADS = list(suites.AEADS)  # an envelope's payload AEAD (docs/envelope.md)
-EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded"]
+EVENTS = ["cifer.created", "cifer.rotated", "cifer.revoked", "cifer.expiring", "decrypt.failed", "quota.exceeded",
+          "security.alert"]  # the last: CIFER's, seed 001's detectors (docs/security-api.md)
 OPERATIONS = ["encrypt", "decrypt", "rotate", "revoke"]
 
 # Ids as the server matches them (`fullmatch`), anchored for JSON Schema.

@@ -39,12 +39,17 @@ from cifer_keyservice.kube_events import CheckpointEvents
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
 from cifer_keyservice.routes import audit as audit_routes
-from cifer_keyservice.routes import cifers, decap, keys, security_keys, usage, whoami
+from cifer_keyservice.reports.files import ReportFiles
+from cifer_keyservice.routes import (cifers, decap, keys, security_keys, security_monitoring, security_reports, usage,
+                                    whoami)
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
 from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.seedcache import SeedCache
 from cifer_keyservice.usage import UsageService
-from cifer_keyservice.state import CIFERS, DECAP, SCHEDULER, SESSIONS, SETTINGS, USAGE, WEBHOOK_DISPATCHER, WEBHOOKS
+from cifer_keyservice.security_alerts import SecurityAlerts, Thresholds
+from cifer_keyservice.security_config import SecurityConfigStore
+from cifer_keyservice.state import (ALERTS, AUDIT_LOG, CIFERS, DECAP, REPORT_FILES, SCHEDULER, SECURITY_CONFIG, SESSIONS,
+                                   SETTINGS, USAGE, WEBHOOK_DISPATCHER, WEBHOOKS)
 from cifer_keyservice.webhooks import routes as webhooks
 from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer_keyservice.webhooks.service import WebhookService
@@ -149,6 +154,10 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             app[DECAP] = DecapService(maker, keystore, audit, group=group, lookups=lookups, seeds=seeds,
                                       outcomes=service_metrics.decrypts)
             app[USAGE] = UsageService(maker, audit)
+            app[AUDIT_LOG] = audit
+            app[SECURITY_CONFIG] = SecurityConfigStore(maker)
+            app[REPORT_FILES] = ReportFiles(maker, service_keys[servicekeys.REPORTS])
+            app[ALERTS] = SecurityAlerts(maker, audit, thresholds=Thresholds(window_s=settings.alert_window_s))
             app[SCHEDULER] = RotationScheduler(maker, app[CIFERS], audit,
                                                expiring_notice_days=settings.expiring_notice_days)
             app[WEBHOOKS] = WebhookService(maker, service_keys[servicekeys.WEBHOOKS], audit)
@@ -159,6 +168,11 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             background = [asyncio.create_task(app[SCHEDULER].run(stop, interval_s=settings.rotation_check_interval_s))]
             background.append(asyncio.create_task(
                 app[WEBHOOK_DISPATCHER].run(stop, poll_interval_s=settings.webhook_poll_interval_s)))
+            async def rotation_interval_days() -> int | None:
+                return (await app[SECURITY_CONFIG].current()).rotation_interval_days
+
+            background.append(asyncio.create_task(app[ALERTS].run(
+                stop, interval_s=settings.alert_scan_interval_s, rotation_interval_days=rotation_interval_days)))
             checkpoints = CheckpointWriter(audit, readers, stream=audit_stream, file=settings.audit_checkpoint_file,
                                            publish=events.publish if events is not None else None)
             background.append(asyncio.create_task(
@@ -199,6 +213,8 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(cifers.routes)
     app.add_routes(keys.routes)
     app.add_routes(security_keys.routes)
+    app.add_routes(security_monitoring.routes)
+    app.add_routes(security_reports.routes)
     app.add_routes(whoami.routes)
     app.add_routes(decap.routes)
     app.add_routes(usage.routes)

@@ -226,6 +226,28 @@ class AuditLog:
             head = (await session.execute(_READ_HEAD)).first()
         return None if head is None else (head.seq, head.hash)
 
+    async def verify_records(self, sessions: async_sessionmaker, records: Sequence[AuditRecord]) -> tuple[bool, str]:
+        """(intact, what is wrong) for some records, as a query returned them: each is authentic under
+        the audit key, the record before each is in the log with the hash it chains on, and the
+        head is authentic. The whole log is `verify`'s: this proves the records shown, at the cost
+        of one read."""
+        wanted = sorted({record.seq - 1 for record in records if record.seq > 1})
+        async with sessions() as session:
+            head = await session.get(AuditHead, 1)
+            before = dict((await session.execute(
+                select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.in_(wanted)))).all()) if wanted else {}
+        if head is None or not hmac.compare_digest(head.mac, _head_mac(self._key, head.seq, head.hash)):
+            return False, "the log head is missing or altered"
+        for record in records:
+            if not hmac.compare_digest(record.hash, _mac(self._key, record.prev_hash.encode(), _fields(record))):
+                return False, f"record {record.seq} was altered"
+            chained_on = GENESIS if record.seq == 1 else before.get(record.seq - 1)
+            if chained_on is None:
+                return False, f"record {record.seq - 1} is missing"
+            if not hmac.compare_digest(chained_on, record.prev_hash):
+                return False, f"record {record.seq - 1} was altered"
+        return True, ""
+
     async def verify(self, sessions: async_sessionmaker, *, checkpoints: Sequence[Checkpoint] = (),
                      batch: int = 1000) -> tuple[bool, int, str]:
         """(intact, records checked, what is wrong). Reads the log in `seq` order in batches; the

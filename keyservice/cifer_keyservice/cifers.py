@@ -54,8 +54,11 @@ class Caller:
     principal: Principal
     request_id: str
     source: str
+    user_agent: str = ""  # the request's User-Agent, bounded; recorded in the details where given
 
     def entry(self, operation: str, outcome: str, **fields: Any) -> Entry:
+        if self.user_agent:
+            fields["details"] = {**fields.get("details", {}), "user_agent": self.user_agent}
         return Entry(principal=self.principal.id, operation=operation, outcome=outcome,
                      request_id=self.request_id, source=self.source, **fields)
 

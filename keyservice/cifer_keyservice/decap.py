@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -174,6 +175,7 @@ class DecapService:
     async def open_headers(self, caller: Caller, raw_headers: Sequence[bytes], *, operation: str = "decrypt",
                            contexts: Sequence[Mapping[str, str] | None] | None = None) -> list[Item]:
         """`contexts`, one per header where given, go into the audit records."""
+        started = time.perf_counter()
         items = [Item(index, context=contexts[index] if contexts else None) for index in range(len(raw_headers))]
         for item, raw in zip(items, raw_headers):
             try:
@@ -201,12 +203,14 @@ class DecapService:
                 self._open(to_open, versions, suites)  # a few decapsulations: cheaper than a thread hop
             else:  # the KEK (an HSM call blocks) or a big batch: off the event loop
                 await asyncio.get_running_loop().run_in_executor(None, self._open, to_open, versions, suites)
-        await self._record(caller, items, cifers, operation)
+        await self._record(caller, items, cifers, operation, round((time.perf_counter() - started) * 1000, 3))
         return items
 
-    async def _record(self, caller: Caller, items: list[Item], cifers: dict[str, Cifer], operation: str) -> None:
+    async def _record(self, caller: Caller, items: list[Item], cifers: dict[str, Cifer], operation: str,
+                      duration_ms: float) -> None:
         """Audit every item, count usage, announce failures, in the group's transaction. If that
-        does not commit, no key of this request leaves."""
+        does not commit, no key of this request leaves. `duration_ms`: the request's time in the
+        service until now (the whole batch's, for every item of it), seed 001's `operationDuration`."""
         usage = Usage([], Counter(), Counter(), [])
         for item in items:
             header = item.header
@@ -215,7 +219,7 @@ class DecapService:
             usage.entries.append(caller.entry(
                 operation, outcome, cifer_id=header.cifer_id if header else None,
                 key_version=header.key_version if header else None,
-                details=_details(item),
+                details={**_details(item), "duration_ms": duration_ms},
             ))
             if header is None or header.cifer_id not in cifers:
                 continue

@@ -1,7 +1,7 @@
 """The service's own symmetric keys (the audit MAC key, the key that encrypts webhook
-secrets): random, stored only wrapped by the KEK, unwrapped once at start. The audit key is
-made in one transaction with the audit log's MAC'd genesis head, so the log has a head for as
-long as it has a key (`audit`)."""
+secrets, the key that signs report download URLs): random, stored only wrapped by the KEK,
+unwrapped once at start. The audit key is made in one transaction with the audit log's MAC'd
+genesis head, so the log has a head for as long as it has a key (`audit`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from cifer_keyservice.db.models import ServiceKey
 
 AUDIT = "audit"
 WEBHOOKS = "webhooks"
-NAMES = (AUDIT, WEBHOOKS)
+REPORTS = "reports"  # signs reports' download URLs
+NAMES = (AUDIT, WEBHOOKS, REPORTS)
 KEY_BYTES = 32
 
 

@@ -135,6 +135,13 @@ class KeyServiceSettings:
     """How often the scheduler looks for keys due for rotation, notice or retirement."""
     expiring_notice_days: int = 7
     """How long before a scheduled rotation `cifer.expiring` is sent."""
+    alert_scan_interval_s: float = setting("--alert-scan-interval-s", default=60.0)
+    """How often the security detectors scan the audit log (security_alerts.py); the usage, report
+    and health answers also scan before they answer."""
+    report_ttl_s: int = setting("--report-ttl-s", default=86400)
+    """How long a generated report's file is kept and its download URL works."""
+    alert_window_s: float = setting("--alert-window-s", default=900.0)
+    """How far back a scan looks: repeated failures must fall within this long to raise an alert."""
     webhook_backoff_base_s: float = 1.0
     """Wait before a failed webhook delivery's first retry; it doubles each time, up to an hour."""
     webhook_poll_interval_s: float = 1.0

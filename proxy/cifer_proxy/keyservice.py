@@ -47,7 +47,7 @@ class KeyServiceClient:
 
     async def call(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
                    body: bytes | None = None, json_body: Any = None,
-                   keep: Sequence[str] = ()) -> tuple[int, bytes, dict[str, str]]:
+                   keep: Sequence[str] = (), max_bytes: int | None = None) -> tuple[int, bytes, dict[str, str]]:
         """(status, body, headers to pass back and those named in `keep`) of one call; ApiError(503)
         if it cannot be made."""
         if json_body is not None:
@@ -55,7 +55,7 @@ class KeyServiceClient:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             async with self._http.request(method, self._base_url + path, headers=headers, data=body) as resp:
-                answer = await _read_whole(resp)
+                answer = await _read_whole(resp, MAX_ANSWER_BYTES if max_bytes is None else max_bytes)
                 passed = {name: resp.headers[name] for name in (*PASSED_BACK, *keep) if name in resp.headers}
                 return resp.status, answer, passed
         except aiohttp.ClientConnectorCertificateError as exc:  # the reason names no secret
@@ -141,12 +141,12 @@ def _data_key_of(result: object, header: bytes, recipient_key: RecipientKey, pas
     return ApiError(ErrorCode.SERVICE_UNAVAILABLE)
 
 
-async def _read_whole(resp: aiohttp.ClientResponse) -> bytes:
-    """The whole answer, up to MAX_ANSWER_BYTES (`content.read(n)` returns what has arrived so far)."""
+async def _read_whole(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole answer, up to `max_bytes` (`content.read(n)` returns what has arrived so far)."""
     answer = bytearray()
     async for piece in resp.content.iter_any():
         answer += piece
-        if len(answer) > MAX_ANSWER_BYTES:
+        if len(answer) > max_bytes:
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service's answer is too large")
     return bytes(answer)
 

@@ -71,6 +71,7 @@ async def test_an_update_is_audited_with_the_changed_fields_and_a_no_op_is_not(k
     await patch(keyservice, cid, {"name": "k", "description": "new", "policy": policy}, alice, 200)
     [record] = await updates(keyservice)
     assert (record.principal, record.cifer_id, record.outcome, record.key_version) == ("usr_alice", cid, "success", 1)
+    assert record.details.pop("user_agent").startswith("Python/")  # the client's, as it sent it
     assert record.details == {"changed": ["description", "policy.allowed_principals",
                                           "policy.re_encryption_window_days"]}  # not the unchanged name
     _, body = await patch(keyservice, cid, {"name": "k", "policy": policy}, alice, 200)  # the same again

@@ -71,6 +71,7 @@ async def test_the_audit_log_gets_aggregated_records_and_failures_an_event(keyse
     assert [(r.operation, r.outcome, r.principal) for r in records] == [
         ("encrypt", "success", "usr_alice"), ("decrypt", "failure", "usr_alice")]
     window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:05Z"}
+    assert all(record.details.pop("user_agent").startswith("Python/") for record in records)
     assert records[0].details == {"count": 3, "bytes": 96, "window": window, "report_id": sent["report_id"]}
     assert records[1].details == {"error": "INVALID_CIPHERTEXT", "stage": "payload", "count": 2, "window": window,
                                   "report_id": sent["report_id"]}

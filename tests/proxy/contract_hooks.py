@@ -11,7 +11,8 @@ What exists is read from the JSON file named by CIFER_CONTRACT_KNOWN, written by
 revoke), `updatable` (the cifer updates change), `ciphertext` (base64, sealed to `cifer_id`),
 `webhook_id`, and for seed 001: `user_id` (a user with a health-data key `key_id`),
 `encrypted_data` (what /api/security/encrypt answered for that user), `rotating_key` (the key
-rotations rotate) and `doomed_keys` (keys to revoke, each at version 1).
+rotations rotate), `doomed_keys` (keys to revoke, each at version 1), `alert_id` (an alert to
+resolve) and `report` (a CSV report's id and its download URL's `expires` and `signature`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def swaps(case) -> list[tuple[str, Any]]:
                    [KNOWN["rotating_key"]] if case.path.endswith("/rotate") else [KNOWN["key_id"]])
         for target in targets:
             found.append(("path_parameters", {**path, "keyId": target}))
+    if "keyId" in query:
+        found.append(("query", {**query, "keyId": KNOWN["key_id"]}))
+    if "alertId" in path:
+        found.append(("path_parameters", {**path, "alertId": KNOWN["alert_id"]}))
+    if "reportId" in path:  # its signed query goes with it (substitute)
+        found.append(("path_parameters", {**path, "reportId": KNOWN["report"]["report_id"]}))
     if case.path == "/api/security/keys" and "userId" in query:
         found.append(("query", {**query, "userId": KNOWN["user_id"], "keyType": "health-data"}))
     if case.path == "/api/security/encrypt" and isinstance(body, dict):
@@ -105,6 +112,9 @@ def substitute(case, choice: int):
         if (attribute == "path_parameters" and case.method.upper() == "DELETE" and "keyId" in value
                 and isinstance(case.body, dict) and _valid(case, "body")):
             case.body = {**case.body, "confirmationCode": f"{value['keyId']}:1"}
+        if attribute == "path_parameters" and "reportId" in value and _valid(case, "query"):
+            case.query = {**(case.query or {}), "expires": KNOWN["report"]["expires"],
+                          "signature": KNOWN["report"]["signature"]}
         if _positive(case):
             _key_for_the_request(case)
     return case

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,11 @@ checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
 
 [[operations]]
+include-operation-id = ["securityQueryAudit", "securityKeyUsage", "securityGenerateReport"]
+# And 400, where no schema can say it: a period must end after it starts (a report's within ten years).
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx"]
+[[operations]]
 include-operation-id = "getCifer"
 # DELETE /v1/cifers/{id} revokes, it does not delete: the cifer stays readable, `status: revoked`
 # (seed §4.2, §4.6), where this check expects a 404.
@@ -66,7 +72,7 @@ checks.use_after_free.enabled = false
 """
 
 
-def seed(url: str, key: str) -> dict:
+def seed(url: str, key: str, stranger: str) -> dict:
     """What contract_hooks.py mixes into the generated requests."""
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {key}"
@@ -76,7 +82,23 @@ def seed(url: str, key: str) -> dict:
         assert resp.ok, resp.text
         return resp.json()["data"]
 
+    def an_alert(ciphertext: str) -> str:
+        """A stranger refused five times raises an alert (repeated failures) for resolution to resolve."""
+        for _ in range(5):
+            refused = requests.post(url + "/v1/decrypt", json={"ciphertext": ciphertext}, timeout=30,
+                                    headers={"Authorization": f"Bearer {stranger}"})
+            assert refused.status_code == 403, refused.text
+        [alert] = data("GET", "/api/security/alerts")["alerts"]
+        return alert["id"]
+
+    def a_report() -> dict:
+        found = urllib.parse.urlsplit(data("POST", "/api/security/reports/generate", json={
+            "reportType": "encryption_summary", "period": {"start": "2026-01-01", "end": "2036-01-01"},
+            "format": "csv"})["downloadUrl"])
+        return {"report_id": found.path.split("/")[-2], **dict(urllib.parse.parse_qsl(found.query))}
+
     cifer_id = data("POST", "/v1/cifers", json={"name": "contract"})["cifer_id"]
+    ciphertext = data("POST", "/v1/encrypt", json={"cifer_id": cifer_id, "plaintext": "aGk="})["ciphertext"]
     user = "user_contract"
     key = {"userId": user, "keyType": "health-data", "algorithm": "AES-256-GCM", "keyUsage": "both"}
     key_id = data("POST", "/api/security/keys/generate", json=key)["keyId"]
@@ -91,7 +113,7 @@ def seed(url: str, key: str) -> dict:
         "doomed": [data("POST", "/v1/cifers", json={"name": f"doomed-{n}"})["cifer_id"]
                    for n in range(REVOCATION_TARGETS)],
         "updatable": data("POST", "/v1/cifers", json={"name": "updatable"})["cifer_id"],
-        "ciphertext": data("POST", "/v1/encrypt", json={"cifer_id": cifer_id, "plaintext": "aGk="})["ciphertext"],
+        "ciphertext": ciphertext, "alert_id": an_alert(ciphertext), "report": a_report(),
         "webhook_id": data("POST", "/v1/webhooks", json={
             "url": "https://hooks.example.com/cifer", "events": ["cifer.rotated"], "secret": "s" * 32})["id"],
     }
@@ -99,11 +121,13 @@ def seed(url: str, key: str) -> dict:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """(sidecar URL, an API key with every scope, `admin` too: the audit query needs it)."""
+    """(sidecar URL, an API key with every scope, `admin` too: the audit query needs it, and a
+    stranger's key, which may decrypt but holds no key)."""
     with keyservice_process(tmp_path_factory.mktemp("keyservice"), *GENEROUS_LIMITS) as service:
         key = service.api_key("usr_contract", scopes=(*ALL_SCOPES, "admin"))
+        stranger = service.api_key("usr_stranger", scopes=ALL_SCOPES)
         with sidecar_process(service.url) as url:
-            yield url, key
+            yield url, key, stranger
 
 
 def documented_operations(document: dict) -> set[tuple[str, str]]:
@@ -112,8 +136,8 @@ def documented_operations(document: dict) -> set[tuple[str, str]]:
 
 
 def test_every_answer_keeps_the_documents_promises(stack, tmp_path):
-    url, key = stack
-    (tmp_path / "known.json").write_text(json.dumps(seed(url, key)))
+    url, key, stranger = stack
+    (tmp_path / "known.json").write_text(json.dumps(seed(url, key, stranger)))
     (tmp_path / "schemathesis.toml").write_text(CONFIG)
     report = tmp_path / "report.json"
     started = time.monotonic()
@@ -137,7 +161,7 @@ def test_every_answer_keeps_the_documents_promises(stack, tmp_path):
 
 
 def test_the_served_document_is_the_applications(stack):
-    url, _ = stack
+    url, _, _ = stack
     assert requests.get(f"{url}/v1/openapi.json", timeout=30).json() == SIDECAR_DOCUMENT
 
 

@@ -220,4 +220,56 @@ class RateLimitWindow(Base):
     exceeded_notified: Mapped[bool] = mapped_column(default=False)
 
 
+class SecurityAlert(Base):
+    """A finding of a detector (security_alerts.py): stored, announced as `security.alert`, and open
+    until someone resolves it. `open_key` names what it is about while it is open, so a detector that
+    sees the same thing again adds to the open alert instead of raising another; resolving clears it."""
+
+    __tablename__ = "security_alerts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "alt_..."
+    detector: Mapped[str] = mapped_column(String(32))  # repeated_failures | high_volume | new_principal | rotation_overdue
+    type: Mapped[str] = mapped_column(String(32))  # seed 001's SecurityAlert.type
+    severity: Mapped[str] = mapped_column(String(16))
+    cifer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    principal: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text)
+    affected_operations: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime.datetime]  # the span of the activity it is about
+    last_at: Mapped[datetime.datetime]
+    created_at: Mapped[datetime.datetime] = mapped_column(index=True)
+    open_key: Mapped[str | None] = mapped_column(String(400), unique=True)  # NULL once resolved
+    resolved_at: Mapped[datetime.datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class SecurityReport(Base):
+    """A generated report's file (CSV or PDF), served at its signed URL until `expires_at`."""
+
+    __tablename__ = "security_reports"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "rpt_..."
+    owner_id: Mapped[str] = mapped_column(String(255))
+    report_type: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(8))  # csv | pdf
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime] = mapped_column(index=True)
+
+
+class SecurityConfig(Base):
+    """The encryption configuration of seed 001 (`PUT /api/security/config/encryption`): one row."""
+
+    __tablename__ = "security_config"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    config_id: Mapped[str] = mapped_column(String(40))  # "cfg_...", new at every change
+    settings: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime.datetime]
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
 Index("ix_deliveries_due", Delivery.status, Delivery.next_attempt_at)
+# A key's usage over a period (seed 001's usage and reports) reads one range of this index.
+Index("ix_audit_log_cifer_at", AuditRecord.cifer_id, AuditRecord.at)

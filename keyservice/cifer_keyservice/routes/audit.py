@@ -4,9 +4,6 @@ operation, principal, outcome; page and limit). An admin reads every record; a p
 
 from __future__ import annotations
 
-import datetime
-import re
-
 from aiohttp import web
 
 from cifer.api import response
@@ -16,35 +13,10 @@ from cifer.api.schemas import MAX_AUDIT_PAGE_LIMIT
 from cifer.api.timestamps import iso
 from cifer_keyservice.audit_query import OUTCOMES, AuditEntry, AuditFilter, AuditQuery
 from cifer_keyservice.auth.principal import PRINCIPAL
+from cifer_keyservice.routes.common import query_time
 from cifer_keyservice.state import SESSIONS
 
 routes = web.RouteTableDef()
-# ISO 8601 as RFC 3339 writes it: a date-time with its offset, or a date (midnight UTC).
-_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[Tt](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?", re.ASCII)
-
-
-def _date(query, field: str) -> datetime.datetime | None:
-    """An RFC 3339 date-time or date, as the OpenAPI document says, in UTC."""
-    raw = query.get(field)
-    if raw is None:
-        return None
-    refused = invalid(field, "must be an ISO 8601 time or date, e.g. 2026-01-08T10:30:00Z or 2026-01-08")
-    match = _RFC3339.fullmatch(raw)
-    if match is None:
-        raise refused
-    day, hour_minute, second, fraction, offset = match.groups()
-    if hour_minute is None:
-        hour_minute, second, offset = "00:00", "00", "Z"
-    second = "59" if second == "60" else second  # a leap second, which Python cannot hold
-    offset = "+00:00" if offset in ("Z", "z") else offset
-    try:
-        moment = datetime.datetime.fromisoformat(f"{day}T{hour_minute}:{second}{fraction or ''}{offset}")
-    except ValueError:  # no such day, hour or offset
-        raise refused from None
-    try:
-        return moment.astimezone(datetime.UTC)
-    except OverflowError:  # a moment in year 1 or 9999 whose UTC falls outside Python's years
-        return (datetime.datetime.min if moment.year == 1 else datetime.datetime.max).replace(tzinfo=datetime.UTC)
 
 
 def _entry(entry: AuditEntry) -> dict:
@@ -62,7 +34,7 @@ async def query_audit(request: web.Request) -> web.Response:
     unknown = set(query) - {"start_date", "end_date", "cifer_id", "operation", "principal", "outcome", "page", "limit"}
     if unknown:
         raise invalid(min(unknown), "unknown query parameter")
-    start, end = _date(query, "start_date"), _date(query, "end_date")
+    start, end = query_time(query, "start_date"), query_time(query, "end_date")
     wanted = cifer_id(query["cifer_id"]) if "cifer_id" in query else None
     for field in ("operation", "principal"):
         if field in query and not 0 < len(query[field]) <= 255:

@@ -16,7 +16,10 @@ from cifer_proxy.state import IDENTITY, KEYSERVICE, PUBLIC_KEYS
 
 REQUEST_HEADERS = ("Content-Type", "X-Idempotency-Key", "X-Confirm-Revocation")
 # What the endpoint table says the sidecar passes through.
-FORWARDED = tuple(e for e in endpoints.ENDPOINTS if e.sidecar in (Sidecar.FORWARD, Sidecar.FORWARD_MOVES_KEY))
+FORWARDED = tuple(e for e in endpoints.ENDPOINTS
+                  if e.sidecar in (Sidecar.FORWARD, Sidecar.FORWARD_MOVES_KEY, Sidecar.FORWARD_FILE))
+FILE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control")  # a file's, passed back as they are
+MAX_FILE_BYTES = 32 * 1024 * 1024  # the key service's largest report
 
 
 async def forward(request: web.Request) -> web.Response:
@@ -24,15 +27,23 @@ async def forward(request: web.Request) -> web.Response:
     body = await request.read() if request.can_read_body else None  # bounded: 413 past the limit
     headers = {name: request.headers[name] for name in REQUEST_HEADERS if name in request.headers}
     headers["X-Request-ID"] = request[REQUEST_ID]
+    # Where the caller reached the API, for URLs the key service answers with (a report's downloadUrl).
+    headers["X-Forwarded-Host"], headers["X-Forwarded-Proto"] = request.host, request.scheme
     credential = app[IDENTITY].credential(request)
     if credential is not None:
         headers["Authorization"] = credential
-    status, answer, passed = await app[KEYSERVICE].call(request.method, request.raw_path, headers=headers, body=body)
+    kind = endpoints.endpoint_of(request, endpoints.SIDECAR).sidecar
+    file = kind is Sidecar.FORWARD_FILE
+    status, answer, passed = await app[KEYSERVICE].call(
+        request.method, request.raw_path, headers=headers, body=body,
+        **({"keep": FILE_HEADERS, "max_bytes": MAX_FILE_BYTES} if file else {}))
+    if file and status == 200:
+        return web.Response(status=status, body=answer, headers=passed)
+    passed = {name: value for name, value in passed.items() if name not in FILE_HEADERS}
     if "success" not in response_body(answer):
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service answered without a CIFER body")
     cifer_id = request.match_info.get("cifer_id") or request.match_info.get("keyId")  # seed 001 calls it keyId
-    moves_key = endpoints.endpoint_of(request, endpoints.SIDECAR).sidecar is Sidecar.FORWARD_MOVES_KEY
-    if cifer_id and (status == 410 or (status < 300 and moves_key)):
+    if cifer_id and (status == 410 or (status < 300 and kind is Sidecar.FORWARD_MOVES_KEY)):
         app[PUBLIC_KEYS].forget(cifer_id)
     return web.Response(status=status, body=answer, content_type="application/json", headers=passed)
 
