@@ -348,6 +348,28 @@ SECURITY_DOWNLOAD_REPORT = Endpoint(
         + [{"name": "reportId", "in": "path", "required": True, "schema": {"type": "string"}}]),
     keyservice=True, sidecar=Sidecar.FORWARD_FILE, public=True)
 
+SECURITY_GET_CONFIG = Endpoint(
+    "GET", "/api/security/config/encryption", _op(
+        "securityGetConfig", {"200": s.ok(mon.CONFIG), **s.errors(401, 403, 429)},
+        **sec.described("CIFER's extension: the encryption configuration in force. Admin.")),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin", rate_category="get")
+SECURITY_PUT_CONFIG = Endpoint(
+    "PUT", "/api/security/config/encryption", _op(
+        "securityUpdateConfig", {"200": s.ok(mon.CONFIG_RESULT, "Applied, or `failed` with each setting's reason "
+                                                                "(nothing changed)"),
+                                 **s.errors(400, 401, 403, 413)},
+        **sec.described("Validates every setting, applies at once what the service can honour, refuses what it "
+                        "cannot; persisted and audited. Admin."),
+        requestBody=s.json_body(mon.CONFIG_REQUEST)),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="admin")
+SECURITY_HEALTH = Endpoint(
+    "GET", "/api/security/health", _op(
+        "securityHealth", {"200": s.ok(mon.HEALTH), **s.errors(401, 403, 429)},
+        **sec.described("Measured: keys, operations, latency, error rates, the release queue, the audit log; "
+                        "status by documented thresholds. Not rate-limited: the limiter's counters may live in the "
+                        "very database whose outage it reports.")),
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read")
+
 # Served by the sidecar alone: the application's data never leaves its pod.
 ENCRYPT = Endpoint(
     "POST", "/v1/encrypt", _op(

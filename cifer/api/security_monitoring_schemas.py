@@ -116,3 +116,52 @@ REPORT = {"type": "object", "properties": {
     "recommendations": {"type": "array", "items": {"type": "object"}},
     "downloadUrl": {"type": "string", "description": "csv and pdf: a signed URL that needs no token, until expiryDate"},
     "expiryDate": TIME}}
+_SECTION = {"type": "object"}
+CONFIG_REQUEST = {"type": "object", "additionalProperties": False, "description":
+                  "Seed 001's EncryptionConfigRequest; every section optional (CIFER's extension): what is "
+                  "absent stays as it is", "properties": {
+    "defaultAlgorithm": {"enum": ["AES-256-GCM", "AES-256-CBC", "ChaCha20-Poly1305"],
+                         "description": "AES-256-CBC is refused (valid: false): it has no integrity"},
+    "keyRotationPolicy": {**_SECTION, "additionalProperties": False, "properties": {
+        "enabled": {"type": "boolean"}, "intervalDays": {"type": "integer"}, "gracePeriodDays": {"type": "integer"},
+        "automaticRotation": {"type": "boolean"}}},
+    "keyManagement": {**_SECTION, "additionalProperties": False, "properties": {
+        "provider": {"type": "string", "maxLength": 255, "description":
+                     "Must name the KEK this service has (pkcs11 or file); a cloud KMS is refused: not configured"},
+        **{name: {"type": "string", "maxLength": 255} for name in ("region", "keySpec", "keyUsage")}}},
+    "complianceSettings": {**_SECTION, "additionalProperties": False, "properties": {
+        "fipsMode": {"type": "boolean"}, "auditAllOperations": {"type": "boolean"},
+        "retainAuditLogs": {"type": "integer"},
+        "regulations": {"type": "array", "maxItems": 32, "items": {"type": "string", "maxLength": 255}}}},
+    "performanceSettings": {**_SECTION, "additionalProperties": False, "properties": {
+        name: {"type": "integer"} for name in ("batchSize", "cacheSize", "cacheTTL", "maxConcurrentOperations")}}}}
+CONFIG_RESULT = {"type": "object", "properties": {
+    "configId": {"type": "string"}, "updatedAt": TIME, "appliedAt": TIME,
+    "status": {"enum": ["pending", "applied", "failed"]},
+    "validationResults": {"type": "array", "items": {"type": "object", "properties": {
+        "setting": {"type": "string"}, "valid": {"type": "boolean"}, "warning": {"type": "string"},
+        "error": {"type": "string"}, "recommendation": {"type": "string"}}}},
+    "impactAssessment": {"type": "object", "properties": {
+        "affectedKeys": {"type": "integer"}, "affectedUsers": {"type": "integer"},
+        "migrationRequired": {"type": "boolean"}, "estimatedDowntime": {"type": "number"},
+        "keysOnOtherAlgorithms": {"type": "integer"}}}}}
+CONFIG = {"type": "object", "properties": {
+    "configId": {"type": "string"}, "updatedAt": {"type": ["string", "null"]}, "updatedBy": {"type": ["string", "null"]},
+    "defaultAlgorithm": {"type": "string"}, "keyRotationPolicy": _SECTION, "keyManagement": _SECTION,
+    "complianceSettings": _SECTION, "performanceSettings": _SECTION}}
+_STATUS = {"enum": ["healthy", "degraded", "unhealthy"]}
+HEALTH = {"type": "object", "properties": {
+    "status": _STATUS, "timestamp": TIME,
+    "keyManagement": {"type": "object", "properties": {
+        "status": _STATUS, "activeKeys": {"type": "integer"}, "expiredKeys": {"type": "integer"},
+        "averageResponseTime": _NUMBER_OR_NULL, "errorRate": {"type": "number"}}},
+    "encryption": {"type": "object", "properties": {
+        "status": _STATUS, "operationsPerSecond": {"type": "number"}, "averageLatency": _NUMBER_OR_NULL,
+        "errorRate": {"type": "number"}, "queueDepth": {"type": "integer"}}},
+    "compliance": {"type": "object", "properties": {
+        "status": {"enum": ["compliant", "warning", "violation"]}, "auditLogHealth": {"type": "boolean"},
+        "retentionCompliance": {"type": "boolean"}, "regulatoryFlags": {"type": "array", "items": {"type": "string"}}}},
+    "alerts": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "severity": {"enum": ["info", "warning", "error", "critical"]},
+        "component": {"enum": ["key_management", "encryption", "audit", "compliance"]},
+        "message": {"type": "string"}, "timestamp": TIME, "resolved": {"type": "boolean"}}}}}}

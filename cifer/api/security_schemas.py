@@ -41,10 +41,11 @@ KEY = {"type": "object", "required": ["keyId", "keyVersion", "algorithm", "keyUs
     "userId": {**USER_ID, "type": ["string", "null"]}, "keyType": {"enum": [*KEY_TYPES, None]},
     "compliance": COMPLIANCE_OF_KEY,
     "metadata": {"type": "object", "description": "CIFER's extension: the request's metadata, as kept"}}}
-GENERATE_KEY = {"type": "object", "required": ["userId", "keyType", "algorithm", "keyUsage"],
+GENERATE_KEY = {"type": "object", "required": ["userId", "keyType", "keyUsage"],
                 "additionalProperties": False, "properties": {
     "userId": USER_ID, "keyType": {"enum": list(KEY_TYPES)},
-    "algorithm": {"enum": AEADS, "description": "The seed's AES-256-CBC is refused (400): it has no integrity"},
+    "algorithm": {"enum": AEADS, "description": "The seed's AES-256-CBC is refused (400): it has no integrity. "
+                                                "Absent (CIFER's extension): the configured defaultAlgorithm"},
     "keyUsage": {"enum": list(KEY_USAGES)},
     "expirationDays": {"type": "integer", "minimum": 1, "maximum": MAX_EXPIRATION_DAYS,
                        "default": DEFAULT_EXPIRATION_DAYS},
@@ -60,7 +61,9 @@ GENERATE_KEY = {"type": "object", "required": ["userId", "keyType", "algorithm",
                           "description": "CIFER's extension: principals besides the key's creator that may decrypt"}}}
 ROTATE_KEY = {"type": "object", "additionalProperties": False, "properties": {
     "reason": {"enum": ["scheduled", "security_incident", "compliance_requirement", "manual"]},
-    "gracePeriodDays": {"type": "integer", "minimum": 0, "maximum": 365, "default": DEFAULT_GRACE_PERIOD_DAYS},
+    "gracePeriodDays": {"type": "integer", "minimum": 0, "maximum": 365, "description":
+                        "Absent: the configured keyRotationPolicy.gracePeriodDays "
+                        f"({DEFAULT_GRACE_PERIOD_DAYS} until configured)"},
     "immediateRotation": {"type": "boolean"}, "notifyUsers": {"type": "boolean"}}}
 ROTATED = {"type": "object", "properties": {
     "oldKeyId": KEY_ID, "newKeyId": KEY_ID, "oldKeyVersion": {"type": "string"}, "newKeyVersion": {"type": "string"},

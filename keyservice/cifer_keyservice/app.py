@@ -24,6 +24,7 @@ from cifer.keystore.store import Keystore
 from cifer_keyservice import servicekeys
 from cifer_keyservice.audit import AuditedSession, AuditLog
 from cifer_keyservice.audit_checkpoints import CheckpointWriter
+from cifer_keyservice.audit_retention import AuditRetention
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenticator, authenticate, authorize
 from cifer_keyservice.auth.principal import Principal
@@ -40,16 +41,17 @@ from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, l
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
 from cifer_keyservice.routes import audit as audit_routes
 from cifer_keyservice.reports.files import ReportFiles
-from cifer_keyservice.routes import (cifers, decap, keys, security_keys, security_monitoring, security_reports, usage,
-                                    whoami)
+from cifer_keyservice.routes import (cifers, decap, keys, security_config, security_keys, security_monitoring,
+                                    security_reports, usage, whoami)
 from cifer_keyservice.settings import KeyServiceSettings, OidcSettings, TokenReviewSettings
 from cifer_keyservice.scheduler import RotationScheduler
 from cifer_keyservice.seedcache import SeedCache
 from cifer_keyservice.usage import UsageService
 from cifer_keyservice.security_alerts import SecurityAlerts, Thresholds
 from cifer_keyservice.security_config import SecurityConfigStore
-from cifer_keyservice.state import (ALERTS, AUDIT_LOG, CIFERS, DECAP, REPORT_FILES, SCHEDULER, SECURITY_CONFIG, SESSIONS,
-                                   SETTINGS, USAGE, WEBHOOK_DISPATCHER, WEBHOOKS)
+from cifer_keyservice.security_health import SecurityHealth
+from cifer_keyservice.state import (ALERTS, AUDIT_LOG, AUDIT_RETENTION, CIFERS, DECAP, HEALTH, REPORT_FILES,
+                                   SCHEDULER, SECURITY_CONFIG, SESSIONS, SETTINGS, USAGE, WEBHOOK_DISPATCHER, WEBHOOKS)
 from cifer_keyservice.webhooks import routes as webhooks
 from cifer_keyservice.webhooks.delivery import Dispatcher
 from cifer_keyservice.webhooks.service import WebhookService
@@ -155,7 +157,13 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                                       outcomes=service_metrics.decrypts)
             app[USAGE] = UsageService(maker, audit)
             app[AUDIT_LOG] = audit
-            app[SECURITY_CONFIG] = SecurityConfigStore(maker)
+            config = SecurityConfigStore(maker, audit, max_batch=settings.max_batch_headers,
+                                         cache_size=settings.seed_cache_size, cache_ttl_s=settings.seed_cache_ttl_s)
+            config.on_apply(lambda applied: seeds.resize(ttl_s=applied.performance("cacheTTL"),
+                                                         size=applied.performance("cacheSize")))
+            config.on_apply(lambda applied: app[DECAP].set_concurrency(applied.performance("maxConcurrentOperations")))
+            await config.refresh()
+            app[SECURITY_CONFIG] = config
             app[REPORT_FILES] = ReportFiles(maker, service_keys[servicekeys.REPORTS])
             app[ALERTS] = SecurityAlerts(maker, audit, thresholds=Thresholds(window_s=settings.alert_window_s))
             app[SCHEDULER] = RotationScheduler(maker, app[CIFERS], audit,
@@ -168,8 +176,8 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             background = [asyncio.create_task(app[SCHEDULER].run(stop, interval_s=settings.rotation_check_interval_s))]
             background.append(asyncio.create_task(
                 app[WEBHOOK_DISPATCHER].run(stop, poll_interval_s=settings.webhook_poll_interval_s)))
-            async def rotation_interval_days() -> int | None:
-                return (await app[SECURITY_CONFIG].current()).rotation_interval_days
+            async def rotation_interval_days() -> int | None:  # read afresh: another replica may have changed it
+                return (await config.refresh()).rotation_interval_days
 
             background.append(asyncio.create_task(app[ALERTS].run(
                 stop, interval_s=settings.alert_scan_interval_s, rotation_interval_days=rotation_interval_days)))
@@ -177,6 +185,14 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                                            publish=events.publish if events is not None else None)
             background.append(asyncio.create_task(
                 checkpoints.run(stop, interval_s=settings.audit_checkpoint_interval_s)))
+
+            async def retention_days() -> int | None:
+                return (await config.current()).retention_days
+
+            app[AUDIT_RETENTION] = AuditRetention(maker, service_keys[servicekeys.AUDIT],
+                                                  checkpoint=checkpoints.write_once, retention_days=retention_days)
+            background.append(asyncio.create_task(
+                app[AUDIT_RETENTION].run(stop, interval_s=settings.audit_prune_interval_s)))
             probe = os.urandom(32)
 
             async def database() -> None:
@@ -189,6 +205,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                     raise RuntimeError("internal error: KEK round trip mismatch")
 
             checks.update(database=database, keystore=keystore_check)
+            app[HEALTH] = SecurityHealth(readers, audit, queue_depth=lambda: group.depth, kek_check=keystore_check)
             checks.update(limiter.health_checks())
             try:
                 yield
@@ -215,6 +232,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(security_keys.routes)
     app.add_routes(security_monitoring.routes)
     app.add_routes(security_reports.routes)
+    app.add_routes(security_config.routes)
     app.add_routes(whoami.routes)
     app.add_routes(decap.routes)
     app.add_routes(usage.routes)

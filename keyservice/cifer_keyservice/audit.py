@@ -88,6 +88,13 @@ def _head_mac(key: bytes, seq: int, hash_: str) -> str:
     return _mac(key, b"head", str(seq).encode(), hash_.encode())
 
 
+ANCHOR_ID = 2  # the `audit_head` row of the prune anchor: the last record pruned (audit_retention.py)
+
+
+def anchor_mac(key: bytes, seq: int, hash_: str) -> str:
+    return _mac(key, b"anchor", str(seq).encode(), hash_.encode())
+
+
 def genesis_head(key: bytes) -> AuditHead:
     """The head of an empty log (seq 0), written with the audit key that will chain it."""
     return AuditHead(id=1, seq=0, hash=GENESIS, mac=_head_mac(key, 0, GENESIS))
@@ -234,10 +241,15 @@ class AuditLog:
         wanted = sorted({record.seq - 1 for record in records if record.seq > 1})
         async with sessions() as session:
             head = await session.get(AuditHead, 1)
+            anchor = await session.get(AuditHead, ANCHOR_ID)
             before = dict((await session.execute(
                 select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.in_(wanted)))).all()) if wanted else {}
         if head is None or not hmac.compare_digest(head.mac, _head_mac(self._key, head.seq, head.hash)):
             return False, "the log head is missing or altered"
+        if anchor is not None:
+            if not hmac.compare_digest(anchor.mac, anchor_mac(self._key, anchor.seq, anchor.hash)):
+                return False, "the prune anchor was altered"
+            before.setdefault(anchor.seq, anchor.hash)
         for record in records:
             if not hmac.compare_digest(record.hash, _mac(self._key, record.prev_hash.encode(), _fields(record))):
                 return False, f"record {record.seq} was altered"
@@ -263,6 +275,15 @@ class AuditLog:
         prev_seq, prev_hash, checked = 0, GENESIS, 0
         async with sessions() as session:
             head = await session.get(AuditHead, 1)
+            anchor = await session.get(AuditHead, ANCHOR_ID)
+            if anchor is not None:  # records up to it were pruned: the chain goes on from its hash
+                if not hmac.compare_digest(anchor.mac, anchor_mac(self._key, anchor.seq, anchor.hash)):
+                    return False, 0, "the prune anchor was altered"
+                if not all(hmac.compare_digest(anchor.hash, h) for h in expected.get(anchor.seq, ())):
+                    return False, 0, f"the prune anchor differs from the checkpoint of record {anchor.seq}"
+                # Checkpoints of pruned records went with them; the anchor's MAC vouches for where the chain resumes.
+                expected = {seq: hashes for seq, hashes in expected.items() if seq > anchor.seq}
+                prev_seq, prev_hash = anchor.seq, anchor.hash
             while True:
                 rows = (await session.execute(
                     select(AuditRecord).where(AuditRecord.seq > prev_seq).order_by(AuditRecord.seq).limit(batch)

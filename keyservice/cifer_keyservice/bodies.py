@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,7 +98,10 @@ def policy(value: Any, field: str = "policy") -> Policy:
     )
 
 
-def create_cifer(body: Mapping[str, Any], *, default_algorithm: str) -> CreateCifer:
+def create_cifer(body: Mapping[str, Any], *, default_algorithm: str, default_aead: str = AEADS[0],
+                 auto_rotate_days: int | None = None) -> CreateCifer:
+    """`default_aead` and `auto_rotate_days` (for a policy that names none) come from the
+    configuration (security_config.py)."""
     refuse_unknown(body, {"name", "description", "metadata", "policy", "algorithm", "aead"})
     algorithm = string(body, "algorithm", max_chars=32, default=default_algorithm)
     try:
@@ -108,10 +112,16 @@ def create_cifer(body: Mapping[str, Any], *, default_algorithm: str) -> CreateCi
         name=string(body, "name", max_chars=255, default=""),
         description=string(body, "description", max_chars=1000, default=""),
         metadata=string_map(body.get("metadata", {}), "metadata"),
-        policy=policy(optional_object(body, "policy")),
+        policy=with_rotation(policy(optional_object(body, "policy")), auto_rotate_days,
+                             named="auto_rotate_days" in (body.get("policy") or {})),
         algorithm=algorithm,
-        aead=aead(body.get("aead", AEADS[0])),
+        aead=aead(body.get("aead", default_aead)),
     )
+
+
+def with_rotation(given: Policy, auto_rotate_days: int | None, *, named: bool) -> Policy:
+    """The policy, rotating every `auto_rotate_days` unless it says otherwise itself."""
+    return given if named or auto_rotate_days is None else dataclasses.replace(given, auto_rotate_days=auto_rotate_days)
 
 
 def aead(value: Any, field: str = "aead") -> str:

@@ -110,6 +110,12 @@ class DecapService:
         self._group = group
         self._seeds = seeds
         self._outcomes = outcomes
+        self._slots = asyncio.Semaphore(256)
+
+    def set_concurrency(self, operations: int) -> None:
+        """At most this many requests open headers at once; more wait their turn (the configuration's
+        maxConcurrentOperations). Requests holding a slot of the previous bound finish under it."""
+        self._slots = asyncio.Semaphore(operations)
 
     @staticmethod
     def _read_many(session: Session, wanted: list[set[str]]) -> list[tuple[dict, dict]]:
@@ -176,6 +182,11 @@ class DecapService:
                            contexts: Sequence[Mapping[str, str] | None] | None = None) -> list[Item]:
         """`contexts`, one per header where given, go into the audit records."""
         started = time.perf_counter()
+        async with self._slots:
+            return await self._open_headers(caller, raw_headers, operation, contexts, started)
+
+    async def _open_headers(self, caller: Caller, raw_headers: Sequence[bytes], operation: str,
+                            contexts: Sequence[Mapping[str, str] | None] | None, started: float) -> list[Item]:
         items = [Item(index, context=contexts[index] if contexts else None) for index in range(len(raw_headers))]
         for item, raw in zip(items, raw_headers):
             try:

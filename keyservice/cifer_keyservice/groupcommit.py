@@ -94,6 +94,11 @@ class GroupCommit:
         self.groups = 0
         """Transactions committed or attempted: tests and the benchmark read how well requests coalesce."""
 
+    @property
+    def depth(self) -> int:
+        """Writes waiting for a transaction: the queue of key releases waiting for their audit records."""
+        return len(self._waiting)
+
     @classmethod
     def create(cls, engine: AsyncEngine, sessions: async_sessionmaker, *, max_items: int, max_wait_s: float,
                read_only: bool = False) -> GroupCommit:

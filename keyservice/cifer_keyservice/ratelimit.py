@@ -115,7 +115,7 @@ from cifer_keyservice.ratecounters import (
     Window,
 )
 from cifer_keyservice.settings import FixedWindow, RateLimits
-from cifer_keyservice.state import SETTINGS
+from cifer_keyservice.state import SECURITY_CONFIG, SETTINGS
 
 log = logging.getLogger("cifer.keyservice.ratelimit")
 
@@ -305,7 +305,7 @@ async def limit_rate(request: web.Request, handler):
     limit = limiter.limit_of(category, workload=workload)
     cost, keys = 1, {}
     if endpoint is DECAPSULATE or endpoint is REWRAP:  # each header of a batch is one decrypt
-        cost, keys = await _costs(request, endpoint, request.app[SETTINGS].max_batch_headers)
+        cost, keys = await _costs(request, endpoint, request.app[SECURITY_CONFIG].batch_limit)
         if cost > limit.limit:
             raise _too_many_headers(limit.limit, limit.window_s, "the decrypt rate limit")
     verdict = await limiter.take(principal, category, cost, workload=workload, keys=keys)

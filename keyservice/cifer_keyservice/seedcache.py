@@ -59,6 +59,14 @@ class SeedCache:
                 self._entries.popitem(last=False)
         return opener
 
+    def resize(self, *, ttl_s: float, size: int) -> None:
+        """New bounds, at once (the configuration's cacheTTL and cacheSize): entries past the new
+        size go, least recently used first; those kept keep their expiry."""
+        with self._lock:
+            self._ttl_s, self._size = ttl_s, size
+            while len(self._entries) > max(size, 0):
+                self._entries.popitem(last=False)
+
     def holds(self, cifer_id: str, version: int, stored: StoredKey) -> bool:
         """Whether `opener` would answer from memory (no KEK call) just now."""
         entry = self._entries.get((cifer_id, version))

@@ -175,6 +175,9 @@ class KeyServiceSettings:
     """How often a MAC'd checkpoint (seq, hash) of the audit log's head is written outside the
     database when the log has grown (and once at shutdown): a rollback of the database is detected
     back to the last checkpoint kept (docs/audit.md)."""
+    audit_prune_interval_s: float = setting("--audit-prune-interval-s", default=3600.0)
+    """How often audit records past the configured retention are pruned (audit_retention.py); a
+    change of the retention prunes at once."""
     audit_checkpoint_file: Path | None = setting("--audit-checkpoint-file", default=None)
     """Keep the latest audit checkpoint in this file (replaced atomically, mode 0600), for `audit
     verify --checkpoint`; best on storage the database's users cannot write. `cifer keyservice

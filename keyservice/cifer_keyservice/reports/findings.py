@@ -173,7 +173,7 @@ def report_body(figures: Figures, *, report_id: str, report_type: str, generated
     keys = figures.keys
     active = [key for key in keys if key.status == "active"]
     encrypts, decrypts = sum(k.encrypts for k in keys), sum(k.decrypts for k in keys)
-    seconds = max((figures.end - figures.start).total_seconds(), 1.0)
+    seconds = max((figures.as_of - figures.start).total_seconds(), 1.0)  # a period not over yet: so far
     incidents = [incident(alert) for alert in figures.alerts]
     findings = audit_findings(figures)
     regulations = sorted({r for key in keys for r in key.regulations} | set(scope.get("regulations", [])))

@@ -16,7 +16,7 @@ from cifer.api.timestamps import iso
 from cifer_keyservice import bodies
 from cifer_keyservice.records import CiferRecord
 from cifer_keyservice.routes.common import caller
-from cifer_keyservice.state import CIFERS, SETTINGS
+from cifer_keyservice.state import CIFERS, SECURITY_CONFIG, SETTINGS
 from cifer_keyservice.wire_errors import CONFIRM_REVOCATION
 
 routes = web.RouteTableDef()
@@ -64,9 +64,10 @@ def created(cifer: CiferRecord) -> dict[str, Any]:
 
 @route(routes, CREATE_CIFER)
 async def create(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    settings, config = request.app[SETTINGS], request.app[SECURITY_CONFIG].cached
     body = bodies.create_cifer(await json_object(request, required=True),  # seed §4.1: the body is required
-                               default_algorithm=settings.default_suite)
+                               default_algorithm=settings.default_suite,
+                               default_aead=config.settings["defaultAlgorithm"], auto_rotate_days=config.auto_rotate_days)
     return response.ok(request, created(await request.app[CIFERS].create(caller(request), body)), status=201)
 
 

@@ -24,7 +24,7 @@ from cifer.keyrelease import InvalidKeyRelease, ReleaseRecipient, parse_recipien
 from cifer_keyservice.decap import Item
 from cifer_keyservice.ratelimit import REFUSED_FOR_POLICY
 from cifer_keyservice.routes.common import caller
-from cifer_keyservice.state import DECAP, SETTINGS
+from cifer_keyservice.state import DECAP, SECURITY_CONFIG
 from cifer_keyservice.wire_errors import error_body
 
 routes = web.RouteTableDef()
@@ -71,7 +71,7 @@ def _contexts(value: Any, count: int) -> list[dict[str, str] | None] | None:
 async def decapsulate(request: web.Request) -> web.Response:
     body = await json_object(request)
     headers = body.get("headers")
-    limit = request.app[SETTINGS].max_batch_headers
+    limit = request.app[SECURITY_CONFIG].batch_limit
     if not set(body) <= {"headers", "recipient", "contexts"} or not isinstance(headers, list) or not 1 <= len(headers) <= limit:
         raise invalid("headers", f"must be a list of 1 to {limit} base64 envelope headers")
     contexts = _contexts(body.get("contexts"), len(headers))

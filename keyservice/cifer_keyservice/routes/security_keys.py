@@ -26,7 +26,8 @@ from cifer_keyservice.bodies import principals, purposes, string_map
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.records import CiferRecord, CreateCifer, Policy, RotateCifer
 from cifer_keyservice.routes.common import caller
-from cifer_keyservice.state import CIFERS, SESSIONS, SETTINGS
+from cifer_keyservice.security_config import Config
+from cifer_keyservice.state import CIFERS, SECURITY_CONFIG, SESSIONS, SETTINGS
 
 routes = web.RouteTableDef()
 MAX_KEYS_FOUND = 20
@@ -75,14 +76,15 @@ def key_view(key: CiferRecord, kek_id: str, now: datetime.datetime) -> dict[str,
     }
 
 
-def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime) -> CreateCifer:
+def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime, config: Config) -> CreateCifer:
+    """`config` gives the algorithm of a request naming none, and new keys' rotation (security_config.py)."""
     refuse_unknown(body, {"userId", "keyType", "algorithm", "keyUsage", "expirationDays", "metadata",
                           "allowedPrincipals", "allowedPurposes"})
     user = parsing.user_id(body.get("userId"))
     key_type = one_of(body, "keyType", KEY_TYPES)
     if body.get("algorithm") == "AES-256-CBC":
         raise invalid("algorithm", CBC_REFUSED)
-    aead = one_of(body, "algorithm", AEADS)
+    aead = one_of(body, "algorithm", AEADS, default=config.settings["defaultAlgorithm"])
     usage = one_of(body, "keyUsage", KEY_USAGES)
     days = integer(body, "expirationDays", low=1, high=sec.MAX_EXPIRATION_DAYS, default=sec.DEFAULT_EXPIRATION_DAYS)
     extra = body.get("metadata", {})
@@ -94,7 +96,7 @@ def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime
     metadata = string_map({**extra, "userId": user, "keyType": key_type, "keyUsage": usage}, "metadata")
     return CreateCifer(
         name=key_name(key_type, user), description=string(extra, "purpose", max_chars=1000, default=""),
-        metadata=metadata, policy=Policy(allowed_operations=KEY_USAGES[usage],
+        metadata=metadata, policy=Policy(allowed_operations=KEY_USAGES[usage], auto_rotate_days=config.auto_rotate_days,
                                          allowed_principals=principals(body.get("allowedPrincipals", []),
                                                                        "allowedPrincipals"),
                                          allowed_purposes=purposes(body.get("allowedPurposes", []), "allowedPurposes")),
@@ -105,7 +107,7 @@ def generate_request(body: dict[str, Any], *, suite: str, now: datetime.datetime
 async def generate(request: web.Request) -> web.Response:
     now = utcnow()
     body = generate_request(await json_object(request, required=True), suite=request.app[SETTINGS].default_suite,
-                            now=now)
+                            now=now, config=request.app[SECURITY_CONFIG].cached)
     key = await request.app[CIFERS].create(caller(request), body)
     return response.ok(request, key_view(key, request.app[CIFERS].kek_id, now), status=201)
 
@@ -139,7 +141,8 @@ async def rotate(request: web.Request) -> web.Response:
     for flag in ("immediateRotation", "notifyUsers"):
         if flag in body and not isinstance(body[flag], bool):
             raise invalid(flag, "must be true or false")
-    grace = integer(body, "gracePeriodDays", low=0, high=365, default=sec.DEFAULT_GRACE_PERIOD_DAYS)
+    grace = integer(body, "gracePeriodDays", low=0, high=365,
+                    default=request.app[SECURITY_CONFIG].cached.settings["keyRotationPolicy"]["gracePeriodDays"])
     rotation = await request.app[CIFERS].rotate(caller(request), key_id, RotateCifer(reason, grace))
     return response.ok(request, {
         "oldKeyId": key_id, "newKeyId": key_id, "oldKeyVersion": str(rotation.old_key_version),

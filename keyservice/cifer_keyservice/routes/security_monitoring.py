@@ -1,8 +1,9 @@
 """Seed 001's monitoring (docs/security-api.md, "Monitoring"): the encryption audit, a key's usage,
-and the detectors' alerts (listed and resolved)."""
+the detectors' alerts (listed and resolved), and the security health."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
 from typing import Any
@@ -12,8 +13,8 @@ from sqlalchemy import select
 
 from cifer.api import parsing, response
 from cifer.api import security_monitoring_schemas as mon
-from cifer.api.endpoints import (SECURITY_ALERTS, SECURITY_AUDIT, SECURITY_KEY_USAGE, SECURITY_RESOLVE_ALERT,
-                                 route)
+from cifer.api.endpoints import (SECURITY_ALERTS, SECURITY_AUDIT, SECURITY_HEALTH, SECURITY_KEY_USAGE,
+                                 SECURITY_RESOLVE_ALERT, route)
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.parsing import invalid, json_object, positive_int, refuse_unknown, string
 from cifer.api.timestamps import iso
@@ -25,7 +26,8 @@ from cifer_keyservice.db.models import Cifer, SecurityAlert
 from cifer_keyservice.encryption_audit import COMPLIANCE, QUERY_OPERATIONS, EncryptionAudit, EncryptionAuditFilter
 from cifer_keyservice.routes.common import caller, period_end, query_time
 from cifer_keyservice.security_alerts import AlertNotFound, alert_view
-from cifer_keyservice.state import ALERTS, AUDIT_LOG, SECURITY_CONFIG, SESSIONS
+from cifer_keyservice.security_health import DB_TIMEOUT_S
+from cifer_keyservice.state import ALERTS, AUDIT_LOG, HEALTH, SECURITY_CONFIG, SESSIONS
 
 routes = web.RouteTableDef()
 _ALERT_ID = re.compile(r"alt_[0-9a-f]{24}", re.ASCII)
@@ -158,3 +160,15 @@ async def resolve(request: web.Request) -> web.Response:
     except AlertNotFound:
         raise ApiError(ErrorCode.NOT_FOUND, "no alert with this id", {"alertId": alert_id[:64]}) from None
     return response.ok(request, alert_view(alert))
+
+
+@route(routes, SECURITY_HEALTH)
+async def health(request: web.Request) -> web.Response:
+    """Measured on every call; a database that cannot be read is the finding, not an error answer."""
+    now, store = utcnow(), request.app[SECURITY_CONFIG]
+    try:
+        await asyncio.wait_for(request.app[ALERTS].scan(now, rotation_interval_days=store.cached.rotation_interval_days),
+                               DB_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - the report below says what is wrong
+        pass
+    return response.ok(request, await request.app[HEALTH].report(now, retention_days=store.cached.retention_days))
