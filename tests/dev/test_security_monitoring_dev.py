@@ -22,7 +22,8 @@ import urllib.request
 import jsonschema
 import pytest
 
-from dev.security_seed_schemas import AUDIT_RESPONSE, KEY_USAGE_RESPONSE, SECURITY_ALERT, SECURITY_REPORT_RESPONSE
+from dev.security_seed_schemas import (AUDIT_RESPONSE, ENCRYPTION_CONFIG_RESPONSE, KEY_USAGE_RESPONSE, SECURITY_ALERT,
+                                      SECURITY_HEALTH_RESPONSE, SECURITY_REPORT_RESPONSE)
 
 USER = "user_monitored"
 GENERATE = {"userId": USER, "keyType": "health-data", "algorithm": "AES-256-GCM", "keyUsage": "both",
@@ -205,3 +206,24 @@ def test_a_non_admin_credential_is_refused_the_audit_query(call, activity, dev_s
     other = json.loads(made.stdout)["key"]
     refused(call("GET", audit_query(activity), api_key=other), 403, "FORBIDDEN")
     ok(call("GET", audit_query(activity)), AUDIT_RESPONSE)  # the same query, by the admin, is answered
+
+
+def test_the_configuration_is_changed_and_read_through_the_sidecar(call):
+    refusal = ok(call("PUT", "/api/security/config/encryption", {
+        "keyManagement": {"provider": "aws-kms"}, "keyRotationPolicy": {"intervalDays": 60}}),
+        ENCRYPTION_CONFIG_RESPONSE)
+    assert refusal["status"] == "failed"
+    [provider] = [r for r in refusal["validationResults"] if r["setting"] == "keyManagement.provider"]
+    assert provider["valid"] is False and "not configured" in provider["error"]
+    assert ok(call("GET", "/api/security/config/encryption"))["keyRotationPolicy"]["intervalDays"] == 90
+    applied = ok(call("PUT", "/api/security/config/encryption", {
+        "keyManagement": {"provider": "file"}, "keyRotationPolicy": {"intervalDays": 60}}), ENCRYPTION_CONFIG_RESPONSE)
+    assert applied["status"] == "applied"
+    read = ok(call("GET", "/api/security/config/encryption"))
+    assert read["configId"] == applied["configId"] and read["keyRotationPolicy"]["intervalDays"] == 60
+
+
+def test_the_health_is_measured_through_the_sidecar(call, activity):
+    health = ok(call("GET", "/api/security/health"), SECURITY_HEALTH_RESPONSE)
+    assert health["status"] == "healthy" and health["keyManagement"]["activeKeys"] >= 1
+    assert health["compliance"]["auditLogHealth"] is True

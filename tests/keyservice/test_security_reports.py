@@ -158,6 +158,7 @@ async def test_bad_report_requests_name_the_field(service):
                           ({"period": {"start": "2031-03-05", "end": "2031-03-04"}}, "period"),
                           ({"period": {"start": 5, "end": "2031-03-04"}}, "period"),
                           ({"period": {"start": "2001-01-01", "end": "2031-03-04"}}, "period"),
+                          ({"period": {"start": "0001-01-01", "end": "0001-01-01"}}, "period"),
                           ({"scope": {"dataTypes": ["dna"]}}, "scope.dataTypes"),
                           ({"scope": {"keyIds": ["not-a-key"]}}, "scope.keyIds"),
                           ({"scope": {"userIds": ["u"] * 101}}, "scope.userIds"),

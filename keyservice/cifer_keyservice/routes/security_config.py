@@ -16,7 +16,7 @@ from cifer.api.parsing import json_object
 from cifer.api.timestamps import iso
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.routes.common import caller
-from cifer_keyservice.security_config import NEVER_SET, changed_settings, judge, parsed
+from cifer_keyservice.security_config import NEVER_SET, NO_IMPACT, changed_settings, judge, parsed
 from cifer_keyservice.state import AUDIT_RETENTION, CIFERS, SECURITY_CONFIG
 
 routes = web.RouteTableDef()
@@ -50,14 +50,14 @@ async def put_config(request: web.Request) -> web.Response:
     store, now = request.app[SECURITY_CONFIG], utcnow()
     current = await store.current()
     new, checks = judge(change, current, kek_provider=_kek(request)[0], max_batch=store.max_batch)
-    impact = await store.impact(current, new, now)
     results = [check.view() for check in checks]
     refused = [check.setting for check in checks if not check.valid]
-    if refused:
+    if refused:  # nothing changes, so nothing is affected
         await store.refused(caller(request), refused)
         return response.ok(request, {
             "configId": current.config_id or NEVER_SET, "updatedAt": iso(current.updated_at or now),
-            "status": "failed", "validationResults": results, "impactAssessment": impact})
+            "status": "failed", "validationResults": results, "impactAssessment": NO_IMPACT})
+    impact = await store.impact(current, new, now)
     changed = changed_settings(current.settings, new)
     config = await store.update(caller(request), new, changed) if changed else current
     if "complianceSettings.retainAuditLogs" in changed:

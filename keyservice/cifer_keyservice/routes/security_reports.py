@@ -27,6 +27,7 @@ from cifer_keyservice.state import ALERTS, AUDIT_LOG, REPORT_FILES, SECURITY_CON
 
 routes = web.RouteTableDef()
 MAX_PERIOD = datetime.timedelta(days=3660)
+EARLIEST = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # no CIFER record is older; earlier dates only overflow
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?", re.ASCII)
 
 
@@ -46,8 +47,8 @@ def _period(body: dict[str, Any]) -> tuple[datetime.datetime, datetime.datetime]
         start, end = query_time(period, "start"), period_end(period, "end")
     except ApiError:
         raise invalid("period", "start and end must be ISO 8601 times or dates, e.g. 2026-01-08") from None
-    if end <= start or end - start > MAX_PERIOD:
-        raise invalid("period", "must end after it starts, within ten years")
+    if end <= start or end - start > MAX_PERIOD or start < EARLIEST:
+        raise invalid("period", "must end after it starts, within ten years, and not start before 1970")
     return start, end
 
 
