@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer_keyservice.audit import ANCHOR_ID, anchor_mac
+from cifer_keyservice import periodic
 from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import AuditHead, AuditRecord
 
@@ -61,14 +62,4 @@ class AuditRetention:
         return pruned
 
     async def run(self, stop: asyncio.Event, *, interval_s: float) -> None:
-        """A prune every `interval_s` until `stop` is set; a failed one is logged and tried again."""
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.prune()
-            except Exception:
-                log.exception("audit retention failed; retrying in %.0f s", interval_s)
+        await periodic.every(interval_s, stop, self.prune, log=log, what="audit retention")

@@ -18,7 +18,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from cifer_keyservice import events
+from cifer_keyservice import events, periodic
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.cifers import Caller, CiferService
@@ -103,15 +103,4 @@ class RotationScheduler:
         return len(versions)
 
     async def run(self, stop: asyncio.Event, *, interval_s: float) -> None:
-        """A pass every `interval_s`, the first one interval after start (replicas restarted
-        together do not all scan at once), until `stop` is set; a failed pass is logged."""
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("rotation pass failed; retrying in %.0f s", interval_s)
+        await periodic.every(interval_s, stop, self.run_once, log=log, what="rotation pass")

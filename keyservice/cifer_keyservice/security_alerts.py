@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cifer.api.timestamps import iso
-from cifer_keyservice import activity, events
+from cifer_keyservice import activity, events, periodic
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.cifers import Caller
 from cifer_keyservice.clock import utcnow
@@ -266,15 +266,7 @@ class SecurityAlerts:
 
     async def run(self, stop: asyncio.Event, *, interval_s: float,
                   rotation_interval_days: Callable[[], Awaitable[int | None]]) -> None:
-        """A scan every `interval_s` until `stop` is set; `rotation_interval_days()` reads the
-        configured rotation policy at each scan. A failed scan is logged; the next one tries again."""
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.scan(rotation_interval_days=await rotation_interval_days())
-            except Exception:
-                log.exception("security alert scan failed; retrying in %.0f s", interval_s)
+        """Scans until `stop` is set; `rotation_interval_days()` reads the configured rotation policy each time."""
+        async def one_pass() -> None:
+            await self.scan(rotation_interval_days=await rotation_interval_days())
+        await periodic.every(interval_s, stop, one_pass, log=log, what="security alert scan")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +56,16 @@ def cifer_dev(data_dir: Path, *extra: str, api_key: str | None = None) -> Iterat
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     with cifer_dev(tmp_path_factory.mktemp("dev") / "data") as server:
         yield server
+
+
+def api_call(server: DevServer, method: str, path: str, body: object = None, *,
+             api_key: str | None = None) -> tuple[int, dict]:
+    """(status, JSON body) of one call to the server's API as JSON, with its admin key or `api_key`."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {api_key or server.api_key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)

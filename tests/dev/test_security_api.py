@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import sqlite3
 import urllib.error
@@ -15,6 +16,7 @@ import jsonschema
 import pytest
 
 from cifer.envelope.format import parse_header
+from dev.running import api_call
 
 # --- The seed's TypeScript interfaces, transcribed (001_bb1549044adcb446.txt) -----------------
 ISO = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"}
@@ -116,16 +118,7 @@ ENCRYPT_EXAMPLE = {
 
 @pytest.fixture(scope="module")
 def call(dev_server):
-    def call(method: str, path: str, body: object = None) -> tuple[int, dict]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(dev_server.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {dev_server.api_key}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                return resp.status, json.load(resp)
-        except urllib.error.HTTPError as err:
-            return err.code, json.load(err)
-    return call
+    return functools.partial(api_call, dev_server)
 
 
 def ok(answer: tuple[int, dict], schema: dict, status: int = 200) -> dict:

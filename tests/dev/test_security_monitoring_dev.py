@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import io
 import json
 import subprocess
@@ -22,6 +23,7 @@ import urllib.request
 import jsonschema
 import pytest
 
+from dev.running import api_call
 from dev.security_seed_schemas import (AUDIT_RESPONSE, ENCRYPTION_CONFIG_RESPONSE, KEY_USAGE_RESPONSE, SECURITY_ALERT,
                                       SECURITY_HEALTH_RESPONSE, SECURITY_REPORT_RESPONSE)
 
@@ -39,16 +41,7 @@ def today() -> str:
 
 @pytest.fixture(scope="module")
 def call(dev_server):
-    def call(method: str, path: str, body: object = None, *, api_key: str | None = None) -> tuple[int, dict]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(dev_server.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {api_key or dev_server.api_key}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                return resp.status, json.load(resp)
-        except urllib.error.HTTPError as err:
-            return err.code, json.load(err)
-    return call
+    return functools.partial(api_call, dev_server)
 
 
 def ok(answer: tuple[int, dict], schema: dict | None = None, status: int = 200) -> dict:
