@@ -16,3 +16,5 @@ bench: setup
 	$(VENV)/bin/python bench/proxy.py
 	$(VENV)/bin/python bench/operator.py
 	$(VENV)/bin/python bench/fhe.py
+	$(VENV)/bin/python bench/security_api.py
+	$(VENV)/bin/python bench/reports.py

@@ -160,7 +160,9 @@ HEALTH = {"type": "object", "properties": {
         "errorRate": {"type": "number"}, "queueDepth": {"type": "integer"}}},
     "compliance": {"type": "object", "properties": {
         "status": {"enum": ["compliant", "warning", "violation"]}, "auditLogHealth": {"type": "boolean"},
-        "retentionCompliance": {"type": "boolean"}, "regulatoryFlags": {"type": "array", "items": {"type": "string"}}}},
+        "retentionCompliance": {"type": "boolean"}, "regulatoryFlags": {"type": "array", "items": {"type": "string"}},
+        "auditChainVerifiedAt": {"type": ["string", "null"], "description":
+                                 "CIFER's extension: when the whole audit chain last verified (null: not yet)"}}},
     "alerts": {"type": "array", "items": {"type": "object", "properties": {
         "id": {"type": "string"}, "severity": {"enum": ["info", "warning", "error", "critical"]},
         "component": {"enum": ["key_management", "encryption", "audit", "compliance"]},

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlalchemy.sql import ColumnElement
 
+from cifer_keyservice.db.json_text import json_text
 from cifer_keyservice.db.models import AuditRecord
 
 USAGE_OPERATIONS = ("encrypt", "decrypt")  # what a key's usage counts; lifecycle records are in the audit query
@@ -40,8 +41,8 @@ DENIED: ColumnElement[int] = case((AuditRecord.outcome == "denied", _COUNT), els
 BYTES: ColumnElement[int] = case((AuditRecord.operation == "encrypt", func.coalesce(_DETAILS["bytes"].as_integer(), 0)),
                                  else_=0)
 DURATION_MS: ColumnElement[float] = _DETAILS["duration_ms"].as_float()
-USER_ID: ColumnElement[str] = _DETAILS["user_id"].as_string()
-DATA_TYPE: ColumnElement[str] = _DETAILS["data_type"].as_string()
+USER_ID: ColumnElement[str] = json_text(_DETAILS, "user_id")  # indexed (migration 0008): the same expression
+DATA_TYPE: ColumnElement[str] = json_text(_DETAILS, "data_type")
 
 HOUR, DAY = "hour", "day"
 _WIDTH = {HOUR: 13, DAY: 10}  # characters of `YYYY-MM-DD HH` and `YYYY-MM-DD`

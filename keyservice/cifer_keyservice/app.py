@@ -21,7 +21,7 @@ from cifer.api.metrics import REGISTRY
 from cifer.api.middleware import new_app
 from cifer.keystore.config import open_kek
 from cifer.keystore.store import Keystore
-from cifer_keyservice import servicekeys
+from cifer_keyservice import periodic, servicekeys
 from cifer_keyservice.audit import AuditedSession, AuditLog
 from cifer_keyservice.audit_checkpoints import CheckpointWriter
 from cifer_keyservice.audit_retention import AuditRetention
@@ -30,6 +30,7 @@ from cifer_keyservice.auth.middleware import API_KEY_AUTH, TOKEN_AUTHS, Authenti
 from cifer_keyservice.auth.principal import Principal
 from cifer_keyservice.auth.oidc import OidcUnavailable, OidcVerifier, token_issuer
 from cifer_keyservice.auth.tokenreview import TokenReviewer, TokenReviewUnavailable
+from cifer_keyservice.chain_watch import ChainWatch
 from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, sessions
@@ -50,7 +51,7 @@ from cifer_keyservice.usage import UsageService
 from cifer_keyservice.security_alerts import SecurityAlerts, Thresholds
 from cifer_keyservice.security_config import SecurityConfigStore
 from cifer_keyservice.security_health import SecurityHealth
-from cifer_keyservice.state import (ALERTS, AUDIT_LOG, AUDIT_RETENTION, CIFERS, DECAP, HEALTH, REPORT_FILES,
+from cifer_keyservice.state import (ALERTS, AUDIT_LOG, AUDIT_RETENTION, CHAIN_WATCH, CIFERS, DECAP, HEALTH, REPORT_FILES,
                                    SCHEDULER, SECURITY_CONFIG, SESSIONS, SETTINGS, USAGE, WEBHOOK_DISPATCHER, WEBHOOKS)
 from cifer_keyservice.webhooks import routes as webhooks
 from cifer_keyservice.webhooks.delivery import Dispatcher
@@ -157,6 +158,7 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                                       outcomes=service_metrics.decrypts)
             app[USAGE] = UsageService(maker, audit)
             app[AUDIT_LOG] = audit
+            app[CHAIN_WATCH] = ChainWatch(audit, readers)
             config = SecurityConfigStore(maker, audit, max_batch=settings.max_batch_headers,
                                          cache_size=settings.seed_cache_size, cache_ttl_s=settings.seed_cache_ttl_s)
             config.on_apply(lambda applied: seeds.resize(ttl_s=applied.performance("cacheTTL"),
@@ -193,6 +195,9 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                                                   checkpoint=checkpoints.write_once, retention_days=retention_days)
             background.append(asyncio.create_task(
                 app[AUDIT_RETENTION].run(stop, interval_s=settings.audit_prune_interval_s)))
+            first_pass = asyncio.create_task(app[CHAIN_WATCH].check())  # the whole log, at once; cancelled at stop
+            background.append(asyncio.create_task(periodic.every(
+                settings.alert_scan_interval_s, stop, app[CHAIN_WATCH].check, log=log, what="audit chain check")))
             probe = os.urandom(32)
 
             async def database() -> None:
@@ -205,13 +210,16 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                     raise RuntimeError("internal error: KEK round trip mismatch")
 
             checks.update(database=database, keystore=keystore_check)
-            app[HEALTH] = SecurityHealth(readers, audit, queue_depth=lambda: group.depth, kek_check=keystore_check)
+            app[HEALTH] = SecurityHealth(readers, audit, app[CHAIN_WATCH], queue_depth=lambda: group.depth,
+                                         kek_check=keystore_check)
             checks.update(limiter.health_checks())
             try:
                 yield
             finally:
                 stop.set()
+                first_pass.cancel()
                 await asyncio.gather(*background)
+                await asyncio.gather(first_pass, return_exceptions=True)
         finally:
             if reviewer is not None:
                 await reviewer.close()

@@ -18,14 +18,16 @@ operation whose record cannot be written does not happen.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from prometheus_client import Counter
@@ -72,9 +74,9 @@ _FIELDS = ("seq", "at", "principal", "operation", "cifer_id", "key_version", "ou
            "details")
 
 
-def _fields(record: dict[str, Any] | AuditRecord) -> bytes:
+def _fields(record: Mapping[str, Any] | AuditRecord) -> bytes:
     """The canonical bytes a record's MAC covers: its fields in a fixed order, as JSON."""
-    get = record.get if isinstance(record, dict) else lambda name: getattr(record, name)
+    get = (lambda name: getattr(record, name)) if isinstance(record, AuditRecord) else record.get
     values = [get(name) for name in _FIELDS]
     values[1] = values[1].astimezone(datetime.UTC).isoformat(timespec="microseconds")
     return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -260,53 +262,89 @@ class AuditLog:
                 return False, f"record {record.seq - 1} was altered"
         return True, ""
 
+    def _check_run(self, rows: Sequence[Mapping[str, Any]], prev_seq: int, prev_hash: str,
+                   expected: Mapping[int, list[str]]) -> tuple[str, int, str, int]:
+        """(what is wrong or "", last seq, last hash, records checked) of consecutive records
+        chaining on (prev_seq, prev_hash). Pure computation: large runs go to a thread."""
+        checked = 0
+        for record in rows:
+            seq = record["seq"]
+            if seq != prev_seq + 1:
+                return f"records {prev_seq + 1}..{seq - 1} are missing", prev_seq, prev_hash, checked
+            expected_hash = _mac(self._key, prev_hash.encode(), _fields(record))
+            if record["prev_hash"] != prev_hash or not hmac.compare_digest(record["hash"], expected_hash):
+                return f"record {seq} was altered", prev_seq, prev_hash, checked
+            if not all(hmac.compare_digest(record["hash"], h) for h in expected.get(seq, ())):
+                return (f"record {seq} differs from the checkpoint of record {seq}: the log was rewritten after "
+                        "that checkpoint"), prev_seq, prev_hash, checked
+            prev_seq, prev_hash, checked = seq, record["hash"], checked + 1
+        return "", prev_seq, prev_hash, checked
+
     async def verify(self, sessions: async_sessionmaker, *, checkpoints: Sequence[Checkpoint] = (),
-                     batch: int = 1000) -> tuple[bool, int, str]:
+                     batch: int = 10_000) -> tuple[bool, int, str]:
         """(intact, records checked, what is wrong). Reads the log in `seq` order in batches; the
-        log must hold every checkpoint given, each with the same hash, and a MAC'd head."""
+        log must hold every checkpoint given, each with the same hash, and a MAC'd head. The MACs
+        of a large batch are computed in a thread, so a serving event loop keeps serving."""
+        intact, checked, problem, _last = await self._walk(sessions, checkpoints=checkpoints, batch=batch)
+        return intact, checked, problem
+
+    async def verify_to_head(self, sessions: async_sessionmaker, since: tuple[int, str] | None
+                             ) -> tuple[bool, str, tuple[int, str]]:
+        """(intact, what is wrong, the last record verified) of the records after `since` (a seq and
+        hash verified before; None: all), reading none past the head as first read, so that appends
+        meanwhile do not look like a forged tail (the running service's watch, chain_watch.py)."""
+        intact, _checked, problem, last = await self._walk(sessions, since=since, to_head=True)
+        return intact, problem, last
+
+    async def _walk(self, sessions: async_sessionmaker, *, checkpoints: Sequence[Checkpoint] = (),
+                    batch: int = 10_000, since: tuple[int, str] | None = None,
+                    to_head: bool = False) -> tuple[bool, int, str, tuple[int, str]]:
+        (prev_seq, prev_hash), checked = since or (0, GENESIS), 0
+
+        def fail(problem: str) -> tuple[bool, int, str, tuple[int, str]]:
+            return False, checked, problem, (prev_seq, prev_hash)
+
         for point in checkpoints:
             if point.mac is not None and not self.authentic(point):
-                return False, 0, f"the checkpoint at record {point.seq} was not made with this log's audit key"
+                return fail(f"the checkpoint at record {point.seq} was not made with this log's audit key")
             if point.seq == 0 and not hmac.compare_digest(point.hash, GENESIS):
-                return False, 0, "a checkpoint at record 0 must name the genesis hash"
+                return fail("a checkpoint at record 0 must name the genesis hash")
         expected: dict[int, list[str]] = {}
         for point in checkpoints:
             expected.setdefault(point.seq, []).append(point.hash)
-        prev_seq, prev_hash, checked = 0, GENESIS, 0
         async with sessions() as session:
             head = await session.get(AuditHead, 1)
             anchor = await session.get(AuditHead, ANCHOR_ID)
             if anchor is not None:  # records up to it were pruned: the chain goes on from its hash
                 if not hmac.compare_digest(anchor.mac, anchor_mac(self._key, anchor.seq, anchor.hash)):
-                    return False, 0, "the prune anchor was altered"
+                    return fail("the prune anchor was altered")
                 if not all(hmac.compare_digest(anchor.hash, h) for h in expected.get(anchor.seq, ())):
-                    return False, 0, f"the prune anchor differs from the checkpoint of record {anchor.seq}"
+                    return fail(f"the prune anchor differs from the checkpoint of record {anchor.seq}")
                 # Checkpoints of pruned records went with them; the anchor's MAC vouches for where the chain resumes.
                 expected = {seq: hashes for seq, hashes in expected.items() if seq > anchor.seq}
-                prev_seq, prev_hash = anchor.seq, anchor.hash
+                if anchor.seq >= prev_seq:
+                    prev_seq, prev_hash = anchor.seq, anchor.hash
+            last = head.seq if to_head and head is not None else None
             while True:
-                rows = (await session.execute(
-                    select(AuditRecord).where(AuditRecord.seq > prev_seq).order_by(AuditRecord.seq).limit(batch)
-                )).scalars().all()
-                for record in rows:
-                    if record.seq != prev_seq + 1:
-                        return False, checked, f"records {prev_seq + 1}..{record.seq - 1} are missing"
-                    expected_hash = _mac(self._key, prev_hash.encode(), _fields(record))
-                    if record.prev_hash != prev_hash or not hmac.compare_digest(record.hash, expected_hash):
-                        return False, checked, f"record {record.seq} was altered"
-                    if not all(hmac.compare_digest(record.hash, h) for h in expected.get(record.seq, ())):
-                        return False, checked, (f"record {record.seq} differs from the checkpoint of record "
-                                                f"{record.seq}: the log was rewritten after that checkpoint")
-                    prev_seq, prev_hash, checked = record.seq, record.hash, checked + 1
+                wanted = select(_RECORDS_TABLE).where(_RECORDS_TABLE.c.seq > prev_seq)
+                if last is not None:
+                    wanted = wanted.where(_RECORDS_TABLE.c.seq <= last)
+                rows = (await session.execute(  # rows, not ORM objects: a million of them is the common case
+                    wanted.order_by(_RECORDS_TABLE.c.seq).limit(batch))).mappings().all()
+                check = functools.partial(self._check_run, rows, prev_seq, prev_hash, expected)
+                problem, prev_seq, prev_hash, count = await asyncio.to_thread(check) if len(rows) > 1000 else check()
+                checked += count
+                if problem:
+                    return fail(problem)
                 if len(rows) < batch:
                     break
         if head is None:
-            return False, checked, "the log head is missing: the log was wiped, or its genesis head removed"
+            return fail("the log head is missing: the log was wiped, or its genesis head removed")
         if not hmac.compare_digest(head.mac, _head_mac(self._key, head.seq, head.hash)):
-            return False, checked, "the log head was altered"
+            return fail("the log head was altered")
         if (head.seq, head.hash) != (prev_seq, prev_hash):
-            return False, checked, f"the log ends at record {prev_seq} but its head names record {head.seq}"
+            return fail(f"the log ends at record {prev_seq} but its head names record {head.seq}")
         if expected and max(expected) > prev_seq:
-            return False, checked, (f"the log ends at record {prev_seq} but a checkpoint names record {max(expected)}:"
-                                    f" records after {prev_seq} were removed (the log was rolled back)")
-        return True, checked, ""
+            return fail(f"the log ends at record {prev_seq} but a checkpoint names record {max(expected)}: "
+                        f"records after {prev_seq} were removed (the log was rolled back)")
+        return True, checked, "", (prev_seq, prev_hash)

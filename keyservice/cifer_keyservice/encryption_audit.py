@@ -97,8 +97,9 @@ class EncryptionAudit:
                       AuditRecord.operation.in_([where.operation] if where.operation else SEED_OPERATIONS)]
         if where.key_id is not None:
             conditions.append(AuditRecord.cifer_id == where.key_id)
-        if where.data_type is not None:
-            conditions.append(activity.DATA_TYPE == where.data_type)
+        if where.data_type is not None:  # with a user, the user's index must lead: this form cannot use its own
+            data_type = activity.DATA_TYPE if where.user_id is None else func.coalesce(activity.DATA_TYPE, "")
+            conditions.append(data_type == where.data_type)
         async with self._readers() as session:
             if where.user_id is not None:
                 names = [key_name(key_type, where.user_id) for key_type in KEY_TYPES]
@@ -106,13 +107,14 @@ class EncryptionAudit:
                     activity.USER_ID.is_(None), AuditRecord.cifer_id.in_(select(Cifer.id).where(Cifer.name.in_(names))))))
             if where.regulation is not None:
                 conditions.append(AuditRecord.cifer_id.in_(await self._regulated(session, where.regulation)))
-            total = (await session.execute(select(func.count()).select_from(AuditRecord).where(*conditions))).scalar_one()
-            breakdown = {SEED_OPERATIONS[operation]: int(count or 0) for operation, count in (await session.execute(
-                select(AuditRecord.operation, func.sum(activity.OPERATIONS)).where(*conditions)
-                .group_by(AuditRecord.operation))).all()}
-            operations, failures, denied = (await session.execute(select(
-                func.sum(activity.OPERATIONS), func.sum(activity.FAILURES), func.sum(activity.DENIED)).where(*conditions)
-            )).one()
+            # One pass for every count: records, and operations by operation and by result.
+            counted = (await session.execute(
+                select(AuditRecord.operation, func.count(), func.sum(activity.OPERATIONS), func.sum(activity.FAILURES),
+                       func.sum(activity.DENIED)).where(*conditions).group_by(AuditRecord.operation))).all()
+            total = sum(count for _, count, _, _, _ in counted)
+            breakdown = {SEED_OPERATIONS[operation]: int(operations or 0) for operation, _, operations, _, _ in counted}
+            failures = sum(int(failed or 0) for _, _, _, failed, _ in counted)
+            denied = sum(int(refused or 0) for _, _, _, _, refused in counted)
             records = (await session.execute(
                 select(AuditRecord).where(*conditions).order_by(AuditRecord.seq.desc())
                 .offset((page - 1) * limit).limit(limit))).scalars().all()
@@ -131,8 +133,8 @@ class EncryptionAudit:
                 "totalOperations": sum(breakdown.values()), "operationBreakdown": breakdown,
                 "complianceAlerts": by_detector.get("rotation_overdue", 0),
                 "securityIncidents": sum(n for d, n in by_detector.items() if d != "rotation_overdue"),
-                "resultBreakdown": {"success": int(operations or 0) - int(failures or 0),
-                                    "failure": int(failures or 0) - int(denied or 0), "denied": int(denied or 0)},
+                "resultBreakdown": {"success": sum(breakdown.values()) - failures, "failure": failures - denied,
+                                    "denied": denied},
             },
             "auditChain": {"verified": verified, "checkedRecords": len(records), "problem": problem or None},
         }

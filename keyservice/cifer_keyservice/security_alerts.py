@@ -19,8 +19,9 @@ event (to the key owner's webhooks) in one transaction. Resolving it (`POST
 /api/security/alerts/{alertId}/resolve`, an admin) records who, when and why, and frees
 `open_key`: the same finding afterwards is a new alert.
 
-Scans run every `scan_interval_s` in the service, and before the usage, report and health
-answers that show alerts, so those are never older than the records they are drawn from.
+Scans run every `scan_interval_s` in the service, and before the usage, report, alert and health
+answers that show alerts, unless one finished less than 5 seconds before: what they show is at
+most that old.
 Replicas may scan at once: the unique `open_key` keeps one open alert per finding."""
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from cifer_keyservice.clock import utcnow
 from cifer_keyservice.db.models import AuditRecord, Cifer, CiferVersion, SecurityAlert
 
 log = logging.getLogger("cifer.alerts")
+FRESH_S = datetime.timedelta(seconds=5)
 SEED_TYPES = {"repeated_failures": "multiple_failures", "high_volume": "high_volume",
               "new_principal": "unusual_access", "rotation_overdue": "suspicious_pattern"}
 
@@ -97,6 +99,15 @@ class SecurityAlerts:
         self._sessions = sessions
         self._audit = audit
         self.thresholds = thresholds
+        self._scanned_at: datetime.datetime | None = None
+
+    async def scan_fresh(self, now: datetime.datetime | None = None, *,
+                         rotation_interval_days: int | None = None) -> None:
+        """A scan, unless this replica finished one less than FRESH_S ago: answers that show alerts
+        call this, so a burst of them costs one scan, and what they show is at most FRESH_S old."""
+        now = now or utcnow()
+        if self._scanned_at is None or not now - FRESH_S < self._scanned_at <= now:
+            await self.scan(now, rotation_interval_days=rotation_interval_days)
 
     async def scan(self, now: datetime.datetime | None = None, *,
                    rotation_interval_days: int | None = None) -> list[SecurityAlert]:
@@ -115,6 +126,7 @@ class SecurityAlerts:
             alert = await self._store(finding, now)
             if alert is not None:
                 raised.append(alert)
+        self._scanned_at = now
         return raised
 
     async def _since_resolved(self, finding: Finding) -> Finding | None:

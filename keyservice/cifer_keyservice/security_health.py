@@ -6,7 +6,8 @@ from the records of the last five minutes and from the service's own state, neve
 - encryption: operations per second and the share that failed (payload failures included; a
   refusal, again, is not an error), the mean release time, and the depth of the queue of releases waiting for their audit
   records (the group commit);
-- compliance: whether the audit log's head is there and authentic, whether no record outlives the
+- compliance: whether the audit log's head is there and authentic and the chain verified at the
+  watch's last check (chain_watch.py), whether no record outlives the
   configured retention, and a `REGULATION:detector` flag per regulation of a key with an open alert.
 
 Status, by component: `unhealthy` when the database cannot be read (within 2 s) or the KEK fails its
@@ -30,6 +31,7 @@ from cifer.api.timestamps import iso
 from cifer.dataprotection import compliance
 from cifer_keyservice import activity
 from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.chain_watch import ChainWatch
 from cifer_keyservice.db.models import AuditRecord, Cifer, SecurityAlert
 
 WINDOW_S = 300
@@ -58,10 +60,11 @@ def _alert(kind: str, severity: str, component: str, message: str, now: datetime
 
 
 class SecurityHealth:
-    def __init__(self, readers: async_sessionmaker, audit: AuditLog, *, queue_depth: Callable[[], int],
-                 kek_check: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, readers: async_sessionmaker, audit: AuditLog, watch: ChainWatch, *,
+                 queue_depth: Callable[[], int], kek_check: Callable[[], Awaitable[None]]) -> None:
         self._readers = readers
         self._audit = audit
+        self._watch = watch
         self._queue_depth = queue_depth
         self._kek_check = kek_check
 
@@ -91,8 +94,9 @@ class SecurityHealth:
                 "alerts": alerts}
 
     async def _head_authentic(self) -> bool:
+        """The head (and any prune anchor) authentic now, and the chain as the watch last found it."""
         verified, _problem = await self._audit.verify_records(self._readers, [])
-        return verified
+        return verified and (self._watch.latest is None or self._watch.latest.intact)
 
     async def report(self, now: datetime.datetime, *, retention_days: int | None) -> dict[str, Any]:
         alerts: list[dict[str, Any]] = []
@@ -134,7 +138,8 @@ class SecurityHealth:
             compliance_part = {
                 "status": "violation" if not found["head_ok"] else
                 "warning" if found["alerts"] or not found["retained"] else "compliant",
-                "auditLogHealth": found["head_ok"], "retentionCompliance": found["retained"], "regulatoryFlags": flags}
+                "auditLogHealth": found["head_ok"], "retentionCompliance": found["retained"], "regulatoryFlags": flags,
+                "auditChainVerifiedAt": iso(self._watch.latest.full_pass_at) if self._watch.latest else None}
             if not found["head_ok"]:
                 alerts.append(_alert("audit", "critical", "audit", "the audit log's head is missing or altered", now))
             if not found["retained"]:

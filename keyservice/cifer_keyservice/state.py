@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer_keyservice.audit import AuditLog
 from cifer_keyservice.audit_retention import AuditRetention
+from cifer_keyservice.chain_watch import ChainWatch
 from cifer_keyservice.cifers import CiferService
 from cifer_keyservice.decap import DecapService
 from cifer_keyservice.reports.files import ReportFiles
@@ -31,3 +32,4 @@ SECURITY_CONFIG = web.AppKey("security_config", SecurityConfigStore)
 REPORT_FILES = web.AppKey("report_files", ReportFiles)
 AUDIT_RETENTION = web.AppKey("audit_retention", AuditRetention)
 HEALTH = web.AppKey("security_health", SecurityHealth)
+CHAIN_WATCH = web.AppKey("chain_watch", ChainWatch)

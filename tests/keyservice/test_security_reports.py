@@ -15,16 +15,17 @@ import urllib.parse
 import jsonschema
 import pytest
 from PIL import Image
+from sqlalchemy import update
 
 from cifer.envelope import encrypt
-from cifer_keyservice import clock
+from cifer_keyservice.db.models import AuditRecord
 from cifer_keyservice.reports.render_csv import figure
 from cifer_keyservice.reports.render_pdf import EXECUTIVE_SUMMARY_LABELS, KEY_METRIC_LABELS, PERFORMANCE_LABELS
 from dev.security_seed_schemas import SECURITY_REPORT_RESPONSE
 from keyservice.helpers import recipient
 from keyservice.test_security_monitoring import HOUR_A, HOUR_B, at, decrypts
 from keyservice.test_usage_reports import entry, report
-from keyservice.test_webhooks import fast_settings, start_service
+from keyservice.test_webhooks import fast_settings, start_service, transaction_on
 
 PERIOD = {"start": "2031-03-04", "end": "2031-03-04"}
 
@@ -170,3 +171,17 @@ async def test_bad_report_requests_name_the_field(service):
     resp = await service.client.get("/api/security/reports/rpt_x/download")
     assert resp.status == 403
 
+
+
+async def test_a_tampered_record_costs_the_score_its_chain_share_and_is_a_critical_finding(scripted):
+    service, admin, keys = scripted
+    body = {"reportType": "compliance_status", "period": PERIOD, "format": "json"}
+    async with transaction_on(service.settings) as session:  # someone with the database, not the audit key
+        await session.execute(update(AuditRecord).where(AuditRecord.operation == "encrypt")
+                              .values(principal="usr_somebody_else"))
+    data = valid(await generate(service, admin, body))
+    status = data["complianceStatus"]
+    assert status["auditChainIntact"] is False
+    [finding] = [f for f in status["auditFindings"] if f["severity"] == "critical"]
+    assert finding["category"] == "compliance" and "altered" in finding["description"]
+    assert data["executiveSummary"]["complianceScore"] == round(100 * (0.35 + 0.20 + 0.25 * 0 + 0.20 * 0))

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cifer.api.timestamps import iso
 from cifer.dataprotection import compliance
 from cifer.dataprotection.keytypes import DATA_TYPES, KEY_TYPES, key_name
 from cifer_keyservice import activity
-from cifer_keyservice.audit import AuditLog
+from cifer_keyservice.chain_watch import Verdict
 from cifer_keyservice.db.models import AuditRecord, Cifer, CiferVersion, SecurityAlert, Webhook
 
 LIFECYCLE = ("create", "rotate", "revoke")
@@ -78,6 +78,7 @@ class Figures:
     alerts: list[SecurityAlert]  # about keys in scope, raised in the period or still open
     chain_intact: bool
     chain_problem: str
+    chain_verified_at: datetime.datetime | None  # when the whole log last verified
     alert_webhooks: int  # webhooks subscribed to `security.alert`
     series: dict[str, list[tuple[str, int]]]  # key id -> (day, operations), days with any
 
@@ -125,42 +126,39 @@ def _in_scope(column, keys: list[KeyFigures], every_key: bool):
     return [] if every_key else [column.in_([k.key_id for k in keys])]
 
 
-async def gather(readers: async_sessionmaker, audit: AuditLog, *, start: datetime.datetime, end: datetime.datetime,
+async def gather(readers: async_sessionmaker, chain: Verdict, *, start: datetime.datetime, end: datetime.datetime,
                  scope: Scope, now: datetime.datetime, interval_days: int | None, with_series: bool) -> Figures:
+    """`chain`: the audit chain's state, from the service's watch (chain_watch.py)."""
     as_of = min(end, now)
     every_key = scope == Scope()
     async with readers() as session:
         keys = await _keys(session, start, end, scope, as_of, interval_days)
         by_id = {key.key_id: key for key in keys}
         in_period = [AuditRecord.at >= start, AuditRecord.at < end, *_in_scope(AuditRecord.cifer_id, keys, every_key)]
+        # One pass over the period's records: per key and operation, and per day too for a PDF's charts.
+        day = activity.bucket_of(activity.DAY, activity.dialect_of(readers)) if with_series else literal("")
         rows = (await session.execute(
-            select(AuditRecord.cifer_id, AuditRecord.operation, func.sum(activity.OPERATIONS),
+            select(AuditRecord.cifer_id, AuditRecord.operation, day, func.sum(activity.OPERATIONS),
                    func.sum(activity.FAILURES), func.sum(activity.DENIED), func.sum(activity.BYTES),
                    func.sum(activity.DURATION_MS), func.count(activity.DURATION_MS), func.max(AuditRecord.at))
             .where(*in_period, AuditRecord.operation.in_([*activity.USAGE_OPERATIONS, *LIFECYCLE]))
-            .group_by(AuditRecord.cifer_id, AuditRecord.operation))).all()
-        series: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        if with_series:
-            day = activity.bucket_of(activity.DAY, activity.dialect_of(readers))
-            for key_id, label, count in (await session.execute(
-                    select(AuditRecord.cifer_id, day, func.sum(activity.OPERATIONS))
-                    .where(*in_period, AuditRecord.operation.in_(activity.USAGE_OPERATIONS))
-                    .group_by(AuditRecord.cifer_id, day).order_by(AuditRecord.cifer_id, day))).all():
-                if key_id in by_id:
-                    series[key_id].append((label, int(count or 0)))
+            .group_by(AuditRecord.cifer_id, AuditRecord.operation, day))).all()
         alerts = list((await session.execute(
             select(SecurityAlert).where(
                 ((SecurityAlert.created_at >= start) & (SecurityAlert.created_at < end))
                 | SecurityAlert.open_key.is_not(None), *_in_scope(SecurityAlert.cifer_id, keys, every_key))
             .order_by(SecurityAlert.created_at))).scalars())
         hooks = (await session.execute(select(Webhook.events).where(Webhook.deleted_at.is_(None)))).scalars().all()
-    for key_id, operation, operations, failures, denied, sealed, duration, timed, last in rows:
+    daily: dict[str, Counter] = defaultdict(Counter)
+    for key_id, operation, label, operations, failures, denied, sealed, duration, timed, last in rows:
         key = by_id.get(key_id)
         if key is None:
             continue
         if operation in LIFECYCLE:
-            key.lifecycle[operation] = int(operations or 0)
+            key.lifecycle[operation] = key.lifecycle.get(operation, 0) + int(operations or 0)
             continue
+        if with_series:
+            daily[key_id][label] += int(operations or 0)
         if operation == "encrypt":
             key.encrypts += int(operations or 0)
         else:
@@ -171,9 +169,9 @@ async def gather(readers: async_sessionmaker, audit: AuditLog, *, start: datetim
         key.denied += int(denied or 0)
         key.bytes += int(sealed or 0)
         key.last_used_at = last if key.last_used_at is None else max(key.last_used_at, last)
-    intact, _checked, problem = await audit.verify(readers)
     return Figures(start=start, end=end, as_of=as_of, keys=keys, alerts=[a for a in alerts if a.cifer_id in by_id],
-                   chain_intact=intact, chain_problem=problem, series=dict(series),
+                   chain_intact=chain.intact, chain_problem=chain.problem, chain_verified_at=chain.full_pass_at,
+                   series={key_id: sorted(days.items()) for key_id, days in daily.items()},
                    alert_webhooks=sum(1 for events in hooks if "security.alert" in (events or [])))
 
 

@@ -202,7 +202,7 @@ def report_body(figures: Figures, *, report_id: str, report_type: str, generated
             "nistCompliance": all(compliance.nist_compliant(key.algorithm) for key in keys),
             "regulatoryCompliance": {name: name not in flagged for name in regulations},
             "auditFindings": findings,
-            "auditChainIntact": figures.chain_intact},
+            "auditChainIntact": figures.chain_intact, "auditChainVerifiedAt": iso(figures.chain_verified_at)},
         "securityIncidents": incidents,
         "recommendations": recommendations(figures) if include_recommendations else [],
         "expiryDate": iso(expires_at),

@@ -96,7 +96,7 @@ async def usage(request: web.Request) -> web.Response:
         raise invalid("endDate", "must not be before startDate")
     key = await key_of(request, key_id)
     config = await request.app[SECURITY_CONFIG].current()
-    await request.app[ALERTS].scan(now, rotation_interval_days=config.rotation_interval_days)
+    await request.app[ALERTS].scan_fresh(now, rotation_interval_days=config.rotation_interval_days)
     found = await key_usage.key_usage(request.app[SESSIONS], key_id, period=period, start=start, end=end)
     start = found.start
     alerts = await request.app[ALERTS].of_key(key_id, start, end)
@@ -133,7 +133,7 @@ async def alerts(request: web.Request) -> web.Response:
     status = one_of(query, "status", ("open", "resolved", "all"), default="open")
     limit = positive_int(query, "limit", default=50, high=200)
     config = await request.app[SECURITY_CONFIG].current()
-    await request.app[ALERTS].scan(rotation_interval_days=config.rotation_interval_days)
+    await request.app[ALERTS].scan_fresh(rotation_interval_days=config.rotation_interval_days)
     wanted = select(SecurityAlert).order_by(SecurityAlert.created_at.desc(), SecurityAlert.id).limit(limit)
     if "keyId" in query:
         wanted = wanted.where(SecurityAlert.cifer_id == parsing.cifer_id(query["keyId"], "keyId"))
@@ -167,7 +167,7 @@ async def health(request: web.Request) -> web.Response:
     """Measured on every call; a database that cannot be read is the finding, not an error answer."""
     now, store = utcnow(), request.app[SECURITY_CONFIG]
     try:
-        await asyncio.wait_for(request.app[ALERTS].scan(now, rotation_interval_days=store.cached.rotation_interval_days),
+        await asyncio.wait_for(request.app[ALERTS].scan_fresh(now, rotation_interval_days=store.cached.rotation_interval_days),
                                DB_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - the report below says what is wrong
         pass

@@ -23,7 +23,7 @@ from cifer_keyservice.reports import figures as report_figures
 from cifer_keyservice.reports.files import CONTENT_TYPES, MAX_REPORT_BYTES, BadSignature, Expired, new_report_id
 from cifer_keyservice.reports.findings import report_body
 from cifer_keyservice.routes.common import caller, period_end, query_time
-from cifer_keyservice.state import ALERTS, AUDIT_LOG, REPORT_FILES, SECURITY_CONFIG, SESSIONS, SETTINGS
+from cifer_keyservice.state import ALERTS, CHAIN_WATCH, REPORT_FILES, SECURITY_CONFIG, SESSIONS, SETTINGS
 
 routes = web.RouteTableDef()
 MAX_PERIOD = datetime.timedelta(days=3660)
@@ -113,9 +113,9 @@ async def generate(request: web.Request) -> web.Response:
     metrics, advice = _flag(body, "includeMetrics"), _flag(body, "includeRecommendations")
     now = utcnow()
     config = await request.app[SECURITY_CONFIG].current()
-    await request.app[ALERTS].scan(now, rotation_interval_days=config.rotation_interval_days)
+    await request.app[ALERTS].scan_fresh(now, rotation_interval_days=config.rotation_interval_days)
     found = await report_figures.gather(
-        request.app[SESSIONS], request.app[AUDIT_LOG], start=start, end=end, scope=scope, now=now,
+        request.app[SESSIONS], await request.app[CHAIN_WATCH].check(), start=start, end=end, scope=scope, now=now,
         interval_days=config.rotation_interval_days, with_series=file_format == "pdf" and metrics)
     report_id = new_report_id()
     expires_at = now + datetime.timedelta(seconds=request.app[SETTINGS].report_ttl_s)
