@@ -1,5 +1,5 @@
 """The optional dependencies. Each comes with an extra of the `cifer` distribution (pyproject.toml:
-operator, postgres, redis, hsm, fhe, all); without it, the feature that needs it says so in one
+operator, postgres, redis, hsm, fhe, reports, grpc, all); without it, the feature that needs it says so in one
 line that names the extra, never with an ImportError traceback."""
 
 from __future__ import annotations

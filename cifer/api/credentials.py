@@ -20,15 +20,20 @@ MAX_AUTHORIZATION_CHARS = MAX_TOKEN_CHARS + 64  # the scheme and its spaces
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]*")
 
 
-def authorization(request: web.Request) -> str | None:
-    """The request's Authorization header, or None when it has none (or an empty one).
-    ApiError 401 for a value that is not visible ASCII or is longer than any token we read."""
-    value = request.headers.get("Authorization")
+def checked(value: str | None) -> str | None:
+    """An Authorization value as it arrived (an HTTP header, gRPC metadata), or None when there is
+    none (or an empty one). ApiError 401 for a value that is not visible ASCII or is longer than
+    any token we read."""
     if not value:
         return None
     if len(value) > MAX_AUTHORIZATION_CHARS or not _VISIBLE_ASCII.fullmatch(value):
         raise ApiError(ErrorCode.UNAUTHORIZED)
     return value
+
+
+def authorization(request: web.Request) -> str | None:
+    """The request's Authorization header, `checked`."""
+    return checked(request.headers.get("Authorization"))
 
 
 def bearer_token(request: web.Request) -> str:

@@ -46,6 +46,7 @@ class Endpoint:
     public: bool = False  # no credential needed
     rate_category: str | None = None  # seed §8.1's category; None: not limited
     keeps_replays: bool = True  # False: its answers hold data keys, so no idempotent replay is ever stored
+    rpcs: tuple[str, ...] = ()  # its gRPC twins in CiferService (proto/cifer/v1/cifer.proto): the same rules
 
     @property
     def key(self) -> tuple[str, str]:
@@ -111,16 +112,16 @@ CREATE_CIFER = Endpoint(
                                               **s.errors(400, 401, 403, 413, 429, 503)},
                               requestBody=s.json_body({"$ref": "#/components/schemas/CreateCiferRequest"}),
                               parameters=[s.IDEMPOTENCY_KEY]),
-    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create", rate_category="create")
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:create", rate_category="create", rpcs=("CreateCifer",))
 LIST_CIFERS = Endpoint(
     "GET", "/v1/cifers", _op("listCifers", {"200": s.ok(s.page_of("cifers", s.CIFER)), **s.errors(400, 401, 403, 429)},
                              parameters=[{"name": "status", "in": "query", "schema": {"enum": ["active", "revoked"]}},
                                          s.page_limit(), s.cursor(s.CIFER_ID)]),
-    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read", rate_category="get")
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read", rate_category="get", rpcs=("ListCifers",))
 GET_CIFER = Endpoint(
     "GET", "/v1/cifers/{cifer_id}", _op("getCifer", {"200": s.ok(s.CIFER), **s.errors(400, 401, 403, 404, 429)},
                                         parameters=[s.CIFER_ID_PATH]),
-    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read", rate_category="get")
+    keyservice=True, sidecar=Sidecar.FORWARD, scope="cifer:read", rate_category="get", rpcs=("GetCifer",))
 UPDATE_CIFER = Endpoint(
     "PATCH", "/v1/cifers/{cifer_id}", _op(
         "updateCifer", {"200": s.ok(s.CIFER), **s.errors(400, 401, 403, 404, 410, 413, 503)},
@@ -137,7 +138,7 @@ REVOKE_CIFER = Endpoint(
             "cifer_id": s.CIFER_ID, "status": {"const": "revoked"}, "revoked_at": s.TIME,
             "warning": {"type": "string"}}}), **s.errors(400, 401, 403, 404, 410)},
         parameters=[s.CIFER_ID_PATH, s.CONFIRM_REVOCATION]),
-    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:delete")
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:delete", rpcs=("RevokeCifer",))
 ROTATE_CIFER = Endpoint(
     "POST", "/v1/cifers/{cifer_id}/rotate", _op(
         "rotateCifer", {"200": s.ok({"type": "object", "properties": {
@@ -145,7 +146,8 @@ ROTATE_CIFER = Endpoint(
             "new_encapsulation_key": {"type": "string"}, "rotation_initiated_at": s.TIME,
             "re_encryption_deadline": s.TIME}}), **s.errors(400, 401, 403, 404, 410, 429, 503)},
         parameters=[s.CIFER_ID_PATH], requestBody=_ROTATE_BODY),
-    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:create", rate_category="rotate")
+    keyservice=True, sidecar=Sidecar.FORWARD_MOVES_KEY, scope="cifer:create", rate_category="rotate",
+    rpcs=("RotateKey",))
 GET_PUBLIC_KEY = Endpoint(
     "GET", "/v1/keys/{cifer_id}", _op(
         "getPublicKey", {"200": s.ok({"type": "object", "properties": {
@@ -158,7 +160,7 @@ GET_PUBLIC_KEY = Endpoint(
             **s.errors(400, 403, 404, 410, 429)},
         security=[], parameters=[s.CIFER_ID_PATH]),
     # Seed §4.7: public keys are public; limited per peer address.
-    keyservice=True, sidecar=Sidecar.FORWARD, public=True, rate_category="encrypt")
+    keyservice=True, sidecar=Sidecar.FORWARD, public=True, rate_category="encrypt", rpcs=("GetPublicKey",))
 WHOAMI = Endpoint(
     "GET", "/v1/whoami", _op(
         "whoami", {"200": s.ok({"type": "object", "required": ["principal", "kind", "scopes"], "properties": {
@@ -379,7 +381,7 @@ ENCRYPT = Endpoint(
             "cifer_id": {"type": "string"}, "key_version": {"type": "integer"}}}),
             **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
         parameters=s.CIFER_HEADERS, requestBody=_ENCRYPT_BODY),
-    keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt")
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt", rpcs=("Encrypt", "EncryptStream"))
 DECRYPT = Endpoint(
     "POST", "/v1/decrypt", _op(
         "decryptData", {"200": s.ok_binary_or_json({"type": "object", "properties": {
@@ -387,7 +389,7 @@ DECRYPT = Endpoint(
             "cifer_id": {"type": "string"}, "key_version": {"type": "integer"}, "metadata": s.STRINGS}}),
             **s.errors(400, 401, 403, 404, 410, 413, 429, 503)},
         requestBody=_DECRYPT_BODY),
-    keyservice=False, sidecar=Sidecar.LOCAL, scope="decrypt")
+    keyservice=False, sidecar=Sidecar.LOCAL, scope="decrypt", rpcs=("Decrypt", "DecryptStream"))
 INFER = Endpoint(
     "POST", "/v1/infer", _op(
         "infer", {"200": s.ok({"type": "object", "properties": {
@@ -427,6 +429,12 @@ SECURITY_ENCRYPT_BATCH = Endpoint(
 ENDPOINTS: tuple[Endpoint, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Endpoint))
 KEYSERVICE = "keyservice"
 SIDECAR = "sidecar"
+_TWINS = {rpc: endpoint for endpoint in ENDPOINTS for rpc in endpoint.rpcs}
+
+
+def twin(rpc: str) -> Endpoint:
+    """The endpoint whose gRPC twin `rpc` is (a CiferService method name)."""
+    return _TWINS[rpc]
 
 
 def served_by(server: str) -> Iterator[Endpoint]:

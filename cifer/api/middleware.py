@@ -40,11 +40,15 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def accepted_request_id(offered: str | None) -> str:
+    """A caller's request id if it is well-formed (REST's X-Request-ID, gRPC's x-request-id), else a new one."""
+    return offered if offered and _CLIENT_REQUEST_ID.fullmatch(offered) else new_request_id()
+
+
 @web.middleware
 async def request_id(request: web.Request, handler):
     """Echo a well-formed client `X-Request-ID`, otherwise assign one."""
-    offered = request.headers.get("X-Request-ID", "")
-    rid = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else new_request_id()
+    rid = accepted_request_id(request.headers.get("X-Request-ID"))
     request[response.REQUEST_ID] = rid
     try:
         return await handler(request)

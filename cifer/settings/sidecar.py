@@ -33,6 +33,8 @@ class SidecarSettings:
     """Address to listen on. The sidecar lends its own identity only while this is loopback."""
     port: int = setting("--port", default=8080)
     """The port applications call (seed §10.4)."""
+    grpc_port: int = setting("--grpc-port", default=0)
+    """The port of the gRPC API (seed §5, docs/grpc.md) on the same host; 0: none."""
     allowed_origins: tuple[str, ...] = setting("--allow-origin", default=(), metavar="ORIGIN")
     """Web origins (`https://app.example.com`, exactly as browsers send `Origin`) whose pages may
     call the sidecar; repeat the flag for more. A request that carries any other `Origin` is

@@ -46,7 +46,7 @@ class DevSettings:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("dev", help="run CIFER on this machine (no Kubernetes)")
-    add_flags(parser, SidecarSettings, only=("host", "port"))
+    add_flags(parser, SidecarSettings, only=("host", "port", "grpc_port"))
     add_flags(parser, StateSettings)
     add_flags(parser, DevSettings)
     add_kek_arguments(parser)
@@ -71,7 +71,8 @@ async def _accept(database_url: str, key: str) -> None:
         await engine.dispose()
 
 
-async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: int, audit_path: Path) -> None:
+async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: int, grpc_port: int,
+                audit_path: Path) -> None:
     with audit_path.open("a", encoding="utf-8") as audit:
         audit_path.chmod(0o600)
         inner = server.AppRunner(keyservice_app(keyservice, audit_stream=audit), handle_signals=False)
@@ -81,7 +82,7 @@ async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: in
             inner_port = inner.addresses[0][1]
             await _accept(keyservice.database_url, key)
             outer = server.AppRunner(sidecar_app(SidecarSettings(
-                keyservice_url=f"http://127.0.0.1:{inner_port}", host=host, port=port,
+                keyservice_url=f"http://127.0.0.1:{inner_port}", host=host, port=port, grpc_port=grpc_port,
                 callback_allow_private_networks=True)), handle_signals=False)  # a developer's receivers are local
             await outer.setup()
             try:
@@ -104,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
     key = _api_key(from_arguments(DevSettings, args).api_key)
     # only where the sidecar listens: the key service's URL is known once it listens, and the
     # sidecar's own environment ($CIFER_API_KEY among it) is not `cifer dev`'s
-    listen = from_arguments(SidecarSettings, args, only=("host", "port"), keyservice_url="")
+    listen = from_arguments(SidecarSettings, args, only=("host", "port", "grpc_port"), keyservice_url="")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings = KeyServiceSettings(database_url=default_url(data_dir), kek=kek)
-    asyncio.run(serve(settings, key=key, host=listen.host, port=listen.port, audit_path=data_dir / AUDIT_FILE))
+    asyncio.run(serve(settings, key=key, host=listen.host, port=listen.port, grpc_port=listen.grpc_port,
+                      audit_path=data_dir / AUDIT_FILE))
     print("CIFER dev stopped", file=sys.stderr, flush=True)
     return 0

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import web
 
+from cifer import extras
 from cifer.api import health, openapi
 from cifer.api.endpoints import SIDECAR
 from cifer.api.metrics import REGISTRY
@@ -92,6 +93,10 @@ def create_app(settings: SidecarSettings) -> web.Application:
 
     app.cleanup_ctx.append(keyservice_client)
     app.cleanup_ctx.append(inference)
+    if settings.grpc_port:  # grpcio is loaded only by a sidecar that serves gRPC
+        extras.require("grpc", extra="grpc", feature="the gRPC API (--grpc-port)")
+        from cifer_proxy.grpc_api import serve as grpc_api
+        app.cleanup_ctx.append(grpc_api)
     if settings.warm_cifer_ids:
         app.on_startup.append(warm)
     app[health.HEALTH_CHECKS] = {"keyservice": keyservice_health}

@@ -60,6 +60,11 @@ class Identity:
                 return f"Bearer {token}"
         return f"Bearer {self._api_key}" if self._api_key else None
 
+    def lent(self) -> str | None:
+        """The pod's own credential, when this sidecar lends it (listening on loopback), for a
+        transport whose callers are the pod's own by construction (gRPC: no browser speaks it)."""
+        return self._own()
+
     def credential(self, request: web.Request) -> str | None:
         """The Authorization header to send on the caller's behalf, or None if there is none."""
         given = authorization(request)

@@ -21,8 +21,10 @@ from ports import free_port
 from proxy.processes import stop, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRAS_MODULES = ("kopf", "kubernetes", "asyncpg", "redis", "pkcs11", "tenseal", "numpy")
-"""The import names of every extra's distributions (python-pkcs11 is `pkcs11`)."""
+EXTRAS_MODULES = ("kopf", "kubernetes", "asyncpg", "redis", "pkcs11", "tenseal", "numpy", "reportlab", "grpc",
+                  "google")
+"""The import names of every extra's distributions (python-pkcs11 is `pkcs11`; protobuf's is the
+`google` namespace, which find_spec answers for without importing a submodule's parent)."""
 NOT_THE_SDK = ("cifer_keyservice", "cifer_proxy", "cifer_dev", "cifer_operator", "cifer_inference",
                "sqlalchemy", "alembic", "aiosqlite", "prometheus_client", "jwt")
 

@@ -10,47 +10,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 
 from aiohttp import web
 
 from cifer.api.endpoints import DECRYPT, route
 from cifer.api import response
-from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.response import REQUEST_ID
 from cifer.dataprotection import values
-from cifer.envelope import Header, adecrypt_stream, decrypt
-from cifer.envelope.format import Incomplete, parse_header
+from cifer.envelope import Header, adecrypt_stream
 from cifer.exceptions import InvalidCiphertext
-from cifer_proxy import bodies
-from cifer_proxy.keyservice import Released
+from cifer_proxy import bodies, operations
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, broken_upload, pieces
-from cifer_proxy.state import DECAPS, IDENTITY, METRICS, PUBLIC_KEYS, USAGE
+from cifer_proxy.state import IDENTITY, METRICS, USAGE
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
 
 
 async def data_key(request: web.Request, credential: str, header: Header) -> tuple[bytes, dict[str, str]]:
-    """The header's data key from the key service (sealed to this sidecar, batched with other decrypts
-    of the same credential), and the rate-limit headers it sent."""
-    released, passed = await release(request, credential, header)
+    """The header's data key (operations.release), and the rate-limit headers it came with."""
+    released, passed = await operations.release(request.app, credential, header, request_id=request[REQUEST_ID])
     return released.data_key, passed
-
-
-async def release(request: web.Request, credential: str, header: Header, *,
-                  context: Mapping[str, str] | None = None) -> tuple[Released, dict[str, str]]:
-    """`data_key` with the id of the audit record of the release."""
-    app = request.app
-    try:
-        key, passed = await app[DECAPS].data_key(credential, header.to_bytes(), request_id=request[REQUEST_ID],
-                                                 context=context)
-    except ApiError as err:
-        if err.code is ErrorCode.CIFER_REVOKED:
-            app[PUBLIC_KEYS].forget(header.cifer_id)
-        raise
-    app[PUBLIC_KEYS].saw_version(header.cifer_id, header.key_version)
-    return key, passed
 
 
 @route(routes, DECRYPT)
@@ -61,23 +41,13 @@ async def decrypt_data(request: web.Request) -> web.StreamResponse:
     body = await bodies.json_object(request, {"ciphertext", "encoding"})
     how = bodies.encoding(body.get("encoding", "base64"), allowed=("base64", "hex"))
     envelope = bodies.decode(body.get("ciphertext"), how, "ciphertext")
-    try:
-        header, _ = parse_header(envelope)
-    except Incomplete:
-        raise InvalidCiphertext() from None
-    values.require_aad(header.metadata, None)  # sealed with AAD: only /api/security/decrypt, given it, opens it
-    key, passed = await data_key(request, credential, header)
-    try:
-        plaintext = decrypt(envelope, lambda _: key)
-    except InvalidCiphertext:  # its data key was released: the payload is what failed
-        request.app[USAGE].payload_failed(credential, header.cifer_id)
-        raise
-    request.app[METRICS].bytes_decrypted.inc(len(plaintext))
+    opened = await operations.open_envelope(request.app, credential, envelope, request_id=request[REQUEST_ID])
+    header = opened.header
     resp = response.ok(request, {
-        "plaintext": bodies.encode(plaintext, how), "encoding": how, "cifer_id": header.cifer_id,
+        "plaintext": bodies.encode(opened.plaintext, how), "encoding": how, "cifer_id": header.cifer_id,
         "key_version": header.key_version, "metadata": dict(header.metadata),
     })
-    resp.headers.update(passed)
+    resp.headers.update(opened.passed)
     return resp
 
 

@@ -13,10 +13,10 @@ from aiohttp import web
 
 from cifer.api.endpoints import ENCRYPT, route
 from cifer.api import parsing, response
-from cifer.envelope import Recipient, aencrypt_stream, encrypt
-from cifer_proxy import bodies
+from cifer.envelope import aencrypt_stream
+from cifer_proxy import bodies, operations
 from cifer_proxy.routes.streams import BROKEN_UPLOAD, OCTET_STREAM, abort, pieces
-from cifer_proxy.state import CREDENTIALS, ENCRYPT_LIMIT, IDENTITY, METRICS, PUBLIC_KEYS, USAGE
+from cifer_proxy.state import IDENTITY, METRICS, PUBLIC_KEYS, USAGE
 
 log = logging.getLogger("cifer.proxy")
 routes = web.RouteTableDef()
@@ -26,13 +26,7 @@ async def authorize(request: web.Request) -> tuple[str, dict[str, str]]:
     """401 or 403 before anything of the request is judged (seed §9.1), then the sidecar's encrypt
     limit when it has one (429); the credential, and the X-RateLimit-* headers for the answer."""
     credential = request.app[IDENTITY].required(request)
-    await request.app[CREDENTIALS].require(credential, ENCRYPT.scope)
-    limit = request.app.get(ENCRYPT_LIMIT)
-    return credential, limit.take(credential) if limit is not None else {}
-
-
-def algorithm(recipient: Recipient) -> dict[str, str]:
-    return {"kem": recipient.suite.name, "aead": recipient.suite.aead}
+    return credential, await operations.admit_encrypt(request.app, credential)
 
 
 @route(routes, ENCRYPT)
@@ -47,13 +41,11 @@ async def encrypt_data(request: web.Request) -> web.StreamResponse:
     cifer_id = parsing.cifer_id(body.get("cifer_id"), "cifer_id")
     plaintext = bodies.decode(body.get("plaintext"), bodies.encoding(body.get("encoding", "base64")), "plaintext")
     metadata = bodies.metadata(body.get("metadata", {}))
-    recipient = await request.app[PUBLIC_KEYS].recipient(cifer_id)
-    envelope = encrypt(recipient, plaintext, metadata=metadata)
-    request.app[METRICS].bytes_encrypted.inc(len(plaintext))
-    request.app[USAGE].encrypted(credential, recipient.cifer_id, len(plaintext))
+    sealed = await operations.seal(request.app, credential, cifer_id, plaintext, metadata)
+    envelope, recipient = sealed.envelope, sealed.recipient
     resp = response.ok(request, {
         "ciphertext": bodies.encode(envelope, "base64"), "encoding": "base64",
-        "envelope_size": len(envelope), "algorithm": algorithm(recipient), "metadata": metadata,
+        "envelope_size": len(envelope), "algorithm": operations.algorithm(recipient), "metadata": metadata,
         "cifer_id": recipient.cifer_id, "key_version": recipient.key_version,
     })
     resp.headers.update(limited)

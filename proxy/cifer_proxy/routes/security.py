@@ -20,15 +20,15 @@ from cifer.api import security_schemas as sec
 from cifer.api.endpoints import SECURITY_DECRYPT, SECURITY_ENCRYPT, route
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.parsing import invalid
+from cifer.api.response import REQUEST_ID
 from cifer.api.timestamps import iso
 from cifer.dataprotection import fields, values
 from cifer.dataprotection.keytypes import DATA_TYPES
 from cifer.envelope import Recipient, decrypt, encrypt
 from cifer.envelope.format import Incomplete, parse_header
 from cifer.exceptions import InvalidCiphertext
-from cifer_proxy import bodies
+from cifer_proxy import bodies, operations
 from cifer_proxy.routes import encrypt as v1_encrypt
-from cifer_proxy.routes.decrypt import release
 from cifer_proxy.state import IDENTITY, KEY_VIEWS, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS, USAGE
 
 routes = web.RouteTableDef()
@@ -271,8 +271,8 @@ async def _open(request: web.Request, credential: str, asked: DecryptRequest, en
     """The value in one envelope, whether it was decompressed, the rate-limit headers and the id of
     the audit record of its key's release (which names the purpose and the user)."""
     header = _check_header(envelope, asked, field)
-    released, passed = await release(request, credential, header,
-                                     context={"purpose": asked.purpose, "user_id": asked.user_id})
+    released, passed = await operations.release(request.app, credential, header, request_id=request[REQUEST_ID],
+                                                context={"purpose": asked.purpose, "user_id": asked.user_id})
     try:
         plaintext = decrypt(envelope, lambda _: released.data_key)
     except InvalidCiphertext:  # its data key was released: the payload is what failed

@@ -1,0 +1,263 @@
+"""The sidecar's gRPC API: seed 000 §5's `CiferService` (proto/cifer/v1/cifer.proto; docs/grpc.md),
+on `--grpc-port` beside REST, in the same process and event loop, over the same objects.
+
+Each RPC is its REST twin's (`Endpoint.rpcs` in the endpoint table): encryption and decryption go
+through `operations`, as the REST routes do; cifer management is passed to the key service as REST
+forwards it, with the caller's credential, and a rotation or revocation drops the cached public
+key when the twin's table entry says so. So authentication, scopes, policies, rate limits, usage,
+audit and webhooks are the same rules, applied in the same places.
+
+Metadata: `authorization: Bearer ...` is the credential, as REST's header; without it the pod's
+identity is lent while the server listens on loopback (as REST's; no browser speaks gRPC, so
+REST's Host check has no counterpart). `x-request-id` is echoed in the initial metadata (one is
+made when absent); `x-idempotency-key` goes with the mutating calls to the key service; the
+rate-limit figures (`x-ratelimit-*`, `retry-after`) come back in the trailing metadata. Errors
+are the table of `cifer.api.grpc_codes`, with the seed's code and details in the status's details.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import grpc
+from aiohttp import web
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from cifer.api import endpoints, parsing
+from cifer.api.credentials import checked
+from cifer.api.errors import ApiError, ErrorCode
+from cifer.api.grpc_codes import DOMAIN, STATUS_OF
+from cifer.api.middleware import accepted_request_id
+from cifer.api.timestamps import parse_iso
+from cifer.exceptions import InvalidCiphertext
+from cifer.v1 import cifer_pb2 as pb
+from cifer.v1 import cifer_pb2_grpc
+from cifer_proxy import bodies, operations
+from cifer_proxy.state import IDENTITY, KEYSERVICE, PUBLIC_KEYS, SETTINGS
+
+log = logging.getLogger("cifer.proxy")
+T = TypeVar("T")
+PASSED = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after")
+STATUSES = {"pending": pb.CIFER_STATUS_PENDING, "active": pb.CIFER_STATUS_ACTIVE,
+            "rotating": pb.CIFER_STATUS_ROTATING, "revoked": pb.CIFER_STATUS_REVOKED}
+
+
+def status_of(error: ApiError) -> grpc.Status:
+    """The error as a rich gRPC status: the table's code, the message, and ErrorInfo (and RetryInfo)."""
+    code = getattr(code_pb2, STATUS_OF[error.code])
+    info = error_details_pb2.ErrorInfo(reason=error.code.name, domain=DOMAIN,
+                                       metadata={k: str(v) for k, v in error.details.items()})
+    details = [any_pb2.Any()]
+    details[0].Pack(info)
+    retry_after = error.headers.get("Retry-After")
+    if retry_after is not None and retry_after.isdigit():
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.seconds = int(retry_after)
+        details.append(any_pb2.Any())
+        details[1].Pack(retry)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
+
+
+def _timestamp(text: str | None, into) -> None:
+    if text:
+        into.FromDatetime(parse_iso(text).replace(tzinfo=None))
+
+
+def cifer_message(data: Mapping[str, Any]) -> pb.CiferResponse:
+    """A cifer as REST answers it (seed §4.1, §4.2), as the seed's CiferResponse."""
+    message = pb.CiferResponse(
+        cifer_id=data["cifer_id"], name=data.get("name") or "", description=data.get("description") or "",
+        status=STATUSES.get(data.get("status"), pb.CIFER_STATUS_UNSPECIFIED), owner_id=data.get("owner_id") or "",
+        key_version=data.get("key_version") or 0, metadata=data.get("metadata") or {},
+        encapsulation_key=base64.b64decode(data.get("encapsulation_key") or ""))
+    _timestamp(data.get("created_at"), message.created_at)
+    _timestamp(data.get("updated_at"), message.updated_at)
+    policy = data.get("policy") or {}
+    message.policy.auto_rotate_days = policy.get("auto_rotate_days") or 0
+    message.policy.allowed_operations.extend(policy.get("allowed_operations") or [])
+    return message
+
+
+class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def _credential(self, context: grpc.aio.ServicerContext) -> str:
+        given = [value for key, value in context.invocation_metadata() or () if key == "authorization"]
+        if len(given) > 1 or (given and not isinstance(given[0], str)):
+            raise ApiError(ErrorCode.UNAUTHORIZED)
+        credential = checked(given[0]) if given else self._app[IDENTITY].lent()
+        if credential is None:
+            raise ApiError(ErrorCode.UNAUTHORIZED)
+        return credential
+
+    @staticmethod
+    def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
+        for key, value in context.invocation_metadata() or ():
+            if key == name and isinstance(value, str):
+                return value
+        return None
+
+    async def _run(self, context: grpc.aio.ServicerContext, work: Callable[[str, str], Awaitable[tuple[T, dict]]]) -> T:
+        """`work(credential, request_id)` answered, or its error as the table's status; the request id
+        echoed first, the rate-limit figures trailing."""
+        request_id = accepted_request_id(self._metadata(context, "x-request-id"))
+        await context.send_initial_metadata((("x-request-id", request_id),))
+        try:
+            answer, passed = await work(self._credential(context), request_id)
+        except ApiError as error:
+            failed = error
+        except InvalidCiphertext:
+            failed = ApiError(ErrorCode.INVALID_CIPHERTEXT)
+        except Exception:
+            log.exception("unhandled error in a gRPC call")
+            failed = ApiError(ErrorCode.INTERNAL_ERROR)
+        else:
+            context.set_trailing_metadata(tuple((k.lower(), v) for k, v in passed.items() if k.lower() in PASSED))
+            return answer
+        context.set_trailing_metadata(tuple((k.lower(), v) for k, v in failed.headers.items() if k.lower() in PASSED))
+        await context.abort_with_status(status_of(failed))
+        raise AssertionError("unreachable: abort raises")
+
+    async def _forward(self, endpoint: endpoints.Endpoint, credential: str, request_id: str, path: str, *,
+                       body: Any = None, idempotency: str | None = None,
+                       extra: Mapping[str, str] | None = None) -> tuple[Any, dict[str, str]]:
+        """The REST twin's call to the key service, as routes/forward.py makes it; a success of an
+        endpoint that moves the key (or a 410) drops the cached public key, as there."""
+        headers = {"Authorization": credential, "X-Request-ID": request_id, **(extra or {})}
+        if idempotency is not None:
+            headers["X-Idempotency-Key"] = idempotency
+        try:
+            data, passed = await self._app[KEYSERVICE].data(
+                endpoint.method, path, headers=headers, **({"json_body": body} if body is not None else {}))
+        except ApiError as error:
+            if error.code is ErrorCode.CIFER_REVOKED:
+                self._forget(path)
+            raise
+        if endpoint.sidecar is endpoints.Sidecar.FORWARD_MOVES_KEY:
+            self._forget(path)
+        return data, passed
+
+    def _forget(self, path: str) -> None:
+        """Drops the cached public key of the cifer the path names (`/v1/cifers/{id}...`, `/v1/keys/{id}`)."""
+        parts = path.split("?")[0].split("/")
+        if len(parts) > 3:
+            self._app[PUBLIC_KEYS].forget(parts[3])
+
+    async def CreateCifer(self, request: pb.CreateCiferRequest, context) -> pb.CiferResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            body: dict[str, Any] = {"name": request.name, "description": request.description,
+                                    "metadata": dict(request.metadata)}
+            if request.HasField("policy"):
+                body["policy"] = {"allowed_operations": list(request.policy.allowed_operations) or None,
+                                  "auto_rotate_days": request.policy.auto_rotate_days or None}
+                body["policy"] = {k: v for k, v in body["policy"].items() if v is not None}
+            data, passed = await self._forward(endpoints.twin("CreateCifer"), credential, request_id, "/v1/cifers",
+                                               body=body, idempotency=self._metadata(context, "x-idempotency-key"))
+            return cifer_message(data), passed
+        return await self._run(context, work)
+
+    async def GetCifer(self, request: pb.GetCiferRequest, context) -> pb.CiferResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
+            data, passed = await self._forward(endpoints.twin("GetCifer"), credential, request_id, f"/v1/cifers/{cifer_id}")
+            return cifer_message(data), passed
+        return await self._run(context, work)
+
+    async def ListCifers(self, request: pb.ListCifersRequest, context) -> pb.ListCifersResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            query: dict[str, str] = {}
+            if request.status != pb.CIFER_STATUS_UNSPECIFIED:
+                names = {value: name for name, value in STATUSES.items()}
+                query["status"] = names[request.status] if request.status in names else "unspecified"
+            if request.limit:
+                query["limit"] = str(request.limit)
+            if request.cursor:
+                query["cursor"] = request.cursor
+            path = "/v1/cifers" + ("?" + urllib.parse.urlencode(query) if query else "")
+            data, passed = await self._forward(endpoints.twin("ListCifers"), credential, request_id, path)
+            return pb.ListCifersResponse(cifers=[cifer_message(item) for item in data["cifers"]],
+                                         next_cursor=data.get("next_cursor") or "", has_more=data["has_more"]), passed
+        return await self._run(context, work)
+
+    async def RotateKey(self, request: pb.RotateKeyRequest, context) -> pb.RotateKeyResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
+            body: dict[str, Any] = {"reason": request.reason} if request.reason else {}
+            if request.HasField("re_encryption_window_days"):
+                body["re_encryption_window_days"] = request.re_encryption_window_days
+            data, passed = await self._forward(endpoints.twin("RotateKey"), credential, request_id,
+                                               f"/v1/cifers/{cifer_id}/rotate", body=body,
+                                               idempotency=self._metadata(context, "x-idempotency-key"))
+            answer = pb.RotateKeyResponse(cifer_id=data["cifer_id"], old_key_version=data["old_key_version"],
+                                          new_key_version=data["new_key_version"],
+                                          new_encapsulation_key=base64.b64decode(data["new_encapsulation_key"]))
+            _timestamp(data.get("rotation_initiated_at"), answer.rotation_initiated_at)
+            _timestamp(data.get("re_encryption_deadline"), answer.re_encryption_deadline)
+            return answer, passed
+        return await self._run(context, work)
+
+    async def RevokeCifer(self, request: pb.RevokeCiferRequest, context) -> pb.RevokeCiferResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
+            if not request.confirm:
+                raise parsing.invalid("confirm", "must be true: revocation cannot be undone")
+            data, passed = await self._forward(endpoints.twin("RevokeCifer"), credential, request_id,
+                                               f"/v1/cifers/{cifer_id}", extra={"X-Confirm-Revocation": "true"})
+            answer = pb.RevokeCiferResponse(cifer_id=data["cifer_id"], status=pb.CIFER_STATUS_REVOKED,
+                                            warning=data.get("warning") or "")
+            _timestamp(data.get("revoked_at"), answer.revoked_at)
+            return answer, passed
+        return await self._run(context, work)
+
+    async def GetPublicKey(self, request: pb.GetPublicKeyRequest, context) -> pb.GetPublicKeyResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
+            data, passed = await self._forward(endpoints.twin("GetPublicKey"), credential, request_id, f"/v1/keys/{cifer_id}")
+            answer = pb.GetPublicKeyResponse(
+                cifer_id=data["cifer_id"], encapsulation_key=base64.b64decode(data["encapsulation_key"]),
+                key_version=data["key_version"], algorithm=pb.Algorithm(kem=data["algorithm"], aead=data.get("aead", "")))
+            _timestamp(data.get("valid_until"), answer.valid_until)
+            _timestamp(data.get("expires_at"), answer.expires_at)
+            return answer, passed
+        return await self._run(context, work)
+
+    async def Encrypt(self, request: pb.EncryptRequest, context) -> pb.EncryptResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            limited = await operations.admit_encrypt(self._app, credential)
+            cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
+            metadata = bodies.metadata(dict(request.metadata))
+            sealed = await operations.seal(self._app, credential, cifer_id, request.plaintext, metadata)
+            return pb.EncryptResponse(ciphertext=sealed.envelope, envelope_size=len(sealed.envelope),
+                                      algorithm=pb.Algorithm(**operations.algorithm(sealed.recipient))), limited
+        return await self._run(context, work)
+
+    async def Decrypt(self, request: pb.DecryptRequest, context) -> pb.DecryptResponse:  # noqa: N802
+        async def work(credential: str, request_id: str):
+            opened = await operations.open_envelope(self._app, credential, request.ciphertext, request_id=request_id)
+            header = opened.header
+            return pb.DecryptResponse(plaintext=opened.plaintext, cifer_id=header.cifer_id,
+                                      key_version=header.key_version, metadata=dict(header.metadata)), opened.passed
+        return await self._run(context, work)
+
+
+async def serve(app: web.Application):
+    """The gRPC server's life, as the aiohttp application's cleanup context: started with it on
+    the sidecar's host and `grpc_port`, stopped with it (calls under way get a grace second)."""
+    settings = app[SETTINGS]
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_json_body_bytes)])
+    cifer_pb2_grpc.add_CiferServiceServicer_to_server(CiferServicer(app), server)
+    server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    await server.start()
+    log.info("gRPC listening on %s:%d", settings.host, settings.grpc_port)
+    try:
+        yield
+    finally:
+        await server.stop(grace=1.0)

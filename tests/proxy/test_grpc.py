@@ -1,0 +1,126 @@
+"""The sidecar's gRPC API (seed 000 §5, docs/grpc.md) against a real `cifer dev` with `--grpc-port`:
+the seed's §5.2 flow (create, then encrypt) and the rest of the unary calls, interoperating with
+REST both ways, and errors as the documented status table with the seed's code in ErrorInfo."""
+
+from __future__ import annotations
+
+import base64
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from cifer.v1 import cifer_pb2 as pb
+from cifer.v1 import cifer_pb2_grpc
+from dev.running import api_call, cifer_dev
+from ports import free_port
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    port = free_port()
+    with cifer_dev(tmp_path_factory.mktemp("dev") / "data", "--grpc-port", str(port)) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield server, cifer_pb2_grpc.CiferServiceStub(channel)
+
+
+def auth(server) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {server.api_key}"),)
+
+
+def refusal(call, *args, **kwargs) -> tuple[grpc.StatusCode, str, dict[str, str]]:
+    """The status code, and the seed's code and details from the status's ErrorInfo."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, **kwargs)
+    status = rpc_status.from_call(caught.value)
+    assert status is not None, caught.value
+    [detail] = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    info = error_details_pb2.ErrorInfo()
+    detail.Unpack(info)
+    assert info.domain == "cifer.io"
+    return caught.value.code(), info.reason, dict(info.metadata)
+
+
+def test_the_seeds_flow_create_then_encrypt_and_back(stack):
+    server, stub = stack
+    created = stub.CreateCifer(pb.CreateCiferRequest(name="my-key"), metadata=auth(server))
+    assert created.cifer_id.startswith("cif_") and created.status == pb.CIFER_STATUS_ACTIVE
+    assert created.key_version == 1 and len(created.encapsulation_key) > 1000
+    sealed = stub.Encrypt(pb.EncryptRequest(cifer_id=created.cifer_id, plaintext=b"Hello, World!",
+                                            metadata={"purpose": "grpc"}), metadata=auth(server))
+    assert sealed.envelope_size == len(sealed.ciphertext) and sealed.algorithm.kem == "ML-KEM-768"
+    opened, call = stub.Decrypt.with_call(pb.DecryptRequest(ciphertext=sealed.ciphertext),
+                                          metadata=(*auth(server), ("x-request-id", "req-grpc-1")))
+    assert (opened.plaintext, opened.cifer_id, opened.key_version) == (b"Hello, World!", created.cifer_id, 1)
+    assert opened.metadata == {"purpose": "grpc"}
+    assert ("x-request-id", "req-grpc-1") in call.initial_metadata()
+    trailing = dict(call.trailing_metadata())
+    assert int(trailing["x-ratelimit-limit"]) > 0 and "x-ratelimit-remaining" in trailing  # the key service's
+
+    key = stub.GetPublicKey(pb.GetPublicKeyRequest(cifer_id=created.cifer_id), metadata=auth(server))
+    assert key.encapsulation_key == created.encapsulation_key and key.algorithm.aead == "AES-256-GCM"
+    got = stub.GetCifer(pb.GetCiferRequest(cifer_id=created.cifer_id), metadata=auth(server))
+    assert got.name == "my-key" and got.created_at.seconds == created.created_at.seconds
+    rotated = stub.RotateKey(pb.RotateKeyRequest(cifer_id=created.cifer_id, reason="test"), metadata=auth(server))
+    assert (rotated.old_key_version, rotated.new_key_version) == (1, 2)
+    again = stub.Encrypt(pb.EncryptRequest(cifer_id=created.cifer_id, plaintext=b"x"), metadata=auth(server))
+    assert stub.Decrypt(pb.DecryptRequest(ciphertext=again.ciphertext), metadata=auth(server)).key_version == 2
+
+
+def test_rest_and_grpc_open_each_others_envelopes(stack):
+    server, stub = stack
+    cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="interop"), metadata=auth(server)).cifer_id
+    by_grpc = stub.Encrypt(pb.EncryptRequest(cifer_id=cifer_id, plaintext=b"from gRPC"), metadata=auth(server))
+    status, body = api_call(server, "POST", "/v1/decrypt", {"ciphertext": base64.b64encode(by_grpc.ciphertext).decode()})
+    assert status == 200 and base64.b64decode(body["data"]["plaintext"]) == b"from gRPC"
+    status, body = api_call(server, "POST", "/v1/encrypt", {"cifer_id": cifer_id, "plaintext": "ZnJvbSBSRVNU"})
+    assert status == 200
+    opened = stub.Decrypt(pb.DecryptRequest(ciphertext=base64.b64decode(body["data"]["ciphertext"])),
+                          metadata=auth(server))
+    assert opened.plaintext == b"from REST"
+
+
+def test_errors_follow_the_table_with_the_seeds_code(stack):
+    server, stub = stack
+    assert refusal(stub.Encrypt, pb.EncryptRequest(cifer_id="cif_x", plaintext=b"x"))[:2] == (
+        grpc.StatusCode.UNAUTHENTICATED, "UNAUTHORIZED")  # no credential, and cifer dev lends none
+    bad = (("authorization", "Bearer sk_test_" + "0" * 40),)
+    assert refusal(stub.Encrypt, pb.EncryptRequest(cifer_id="cif_x", plaintext=b"x"), metadata=bad)[:2] == (
+        grpc.StatusCode.UNAUTHENTICATED, "UNAUTHORIZED")
+    code, reason, details = refusal(stub.GetCifer, pb.GetCiferRequest(cifer_id="not-a-cifer"), metadata=auth(server))
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CIFER_ID")
+    assert refusal(stub.GetCifer, pb.GetCiferRequest(cifer_id="cif_" + "A" * 24), metadata=auth(server))[:2] == (
+        grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+    assert refusal(stub.Decrypt, pb.DecryptRequest(ciphertext=b"not an envelope"), metadata=auth(server))[:2] == (
+        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CIPHERTEXT")
+    cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="doomed"), metadata=auth(server)).cifer_id
+    code, reason, details = refusal(stub.RevokeCifer, pb.RevokeCiferRequest(cifer_id=cifer_id), metadata=auth(server))
+    assert (code, reason, details["field"]) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", "confirm")
+    revoked = stub.RevokeCifer(pb.RevokeCiferRequest(cifer_id=cifer_id, confirm=True), metadata=auth(server))
+    assert revoked.status == pb.CIFER_STATUS_REVOKED and revoked.revoked_at.seconds > 0
+    assert refusal(stub.Encrypt, pb.EncryptRequest(cifer_id=cifer_id, plaintext=b"x"), metadata=auth(server))[:2] == (
+        grpc.StatusCode.FAILED_PRECONDITION, "CIFER_REVOKED")
+
+
+def test_list_pages_as_rest_does(stack):
+    server, stub = stack
+    made = {stub.CreateCifer(pb.CreateCiferRequest(name=f"page-{n}"), metadata=auth(server)).cifer_id for n in range(3)}
+    first = stub.ListCifers(pb.ListCifersRequest(limit=2), metadata=auth(server))
+    assert len(first.cifers) == 2 and first.has_more and first.next_cursor
+    seen, cursor = {c.cifer_id for c in first.cifers}, first.next_cursor
+    while cursor:
+        page = stub.ListCifers(pb.ListCifersRequest(limit=2, cursor=cursor), metadata=auth(server))
+        seen |= {c.cifer_id for c in page.cifers}
+        cursor = page.next_cursor if page.has_more else ""
+    assert made <= seen
+    revoked = stub.ListCifers(pb.ListCifersRequest(status=pb.CIFER_STATUS_REVOKED), metadata=auth(server))
+    assert all(c.status == pb.CIFER_STATUS_REVOKED for c in revoked.cifers)
+    assert refusal(stub.ListCifers, pb.ListCifersRequest(status=pb.CIFER_STATUS_ROTATING), metadata=auth(server))[:2] == (
+        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")
+
+
+def test_every_rpc_has_one_rest_twin_in_the_endpoint_table():
+    from cifer.api import endpoints
+    declared = [rpc for endpoint in endpoints.ENDPOINTS for rpc in endpoint.rpcs]
+    assert sorted(declared) == sorted(pb.DESCRIPTOR.services_by_name["CiferService"].methods_by_name)
