@@ -17,8 +17,8 @@ are the table of `cifer.api.grpc_codes`, with the seed's code and details in the
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import datetime
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,9 +28,13 @@ import grpc
 from aiohttp import web
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from cifer.api import endpoints, parsing
+from cifer.api.health import HEALTH_CHECKS
 from cifer.api.credentials import checked
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.grpc_codes import DOMAIN, STATUS_OF
@@ -248,16 +252,42 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         return await self._run(context, work)
 
 
+SERVICE = pb.DESCRIPTOR.services_by_name["CiferService"].full_name
+HEALTH_INTERVAL_S = 5.0
+
+
+async def _follow_health(app: web.Application, health: health_aio.HealthServicer) -> None:
+    """grpc.health.v1 says what REST's /v1/health says (the sidecar and its key service), every few seconds."""
+    while True:
+        serving = health_pb2.HealthCheckResponse.SERVING
+        for check in app[HEALTH_CHECKS].values():
+            try:
+                await check()
+            except Exception:  # noqa: BLE001 - a failing check is the finding; REST's route logs it
+                serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE):
+            await health.set(name, serving)
+        await asyncio.sleep(HEALTH_INTERVAL_S)
+
+
 async def serve(app: web.Application):
     """The gRPC server's life, as the aiohttp application's cleanup context: started with it on
-    the sidecar's host and `grpc_port`, stopped with it (calls under way get a grace second)."""
+    the sidecar's host and `grpc_port`, with standard health checking and server reflection, and
+    stopped with it (calls under way get a grace second)."""
     settings = app[SETTINGS]
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_json_body_bytes)])
     cifer_pb2_grpc.add_CiferServiceServicer_to_server(CiferServicer(app), server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection((SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                                         reflection.SERVICE_NAME), server)
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()
+    following = asyncio.create_task(_follow_health(app, health))
     log.info("gRPC listening on %s:%d", settings.host, settings.grpc_port)
     try:
         yield
     finally:
+        following.cancel()
+        await health.enter_graceful_shutdown()
         await server.stop(grace=1.0)

@@ -9,6 +9,8 @@ import base64
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from cifer.v1 import cifer_pb2 as pb
@@ -22,7 +24,7 @@ def stack(tmp_path_factory):
     port = free_port()
     with cifer_dev(tmp_path_factory.mktemp("dev") / "data", "--grpc-port", str(port)) as server:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield server, cifer_pb2_grpc.CiferServiceStub(channel)
+            yield server, cifer_pb2_grpc.CiferServiceStub(channel), channel
 
 
 def auth(server) -> tuple[tuple[str, str], ...]:
@@ -43,7 +45,7 @@ def refusal(call, *args, **kwargs) -> tuple[grpc.StatusCode, str, dict[str, str]
 
 
 def test_the_seeds_flow_create_then_encrypt_and_back(stack):
-    server, stub = stack
+    server, stub, _ = stack
     created = stub.CreateCifer(pb.CreateCiferRequest(name="my-key"), metadata=auth(server))
     assert created.cifer_id.startswith("cif_") and created.status == pb.CIFER_STATUS_ACTIVE
     assert created.key_version == 1 and len(created.encapsulation_key) > 1000
@@ -69,7 +71,7 @@ def test_the_seeds_flow_create_then_encrypt_and_back(stack):
 
 
 def test_rest_and_grpc_open_each_others_envelopes(stack):
-    server, stub = stack
+    server, stub, _ = stack
     cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="interop"), metadata=auth(server)).cifer_id
     by_grpc = stub.Encrypt(pb.EncryptRequest(cifer_id=cifer_id, plaintext=b"from gRPC"), metadata=auth(server))
     status, body = api_call(server, "POST", "/v1/decrypt", {"ciphertext": base64.b64encode(by_grpc.ciphertext).decode()})
@@ -82,7 +84,7 @@ def test_rest_and_grpc_open_each_others_envelopes(stack):
 
 
 def test_errors_follow_the_table_with_the_seeds_code(stack):
-    server, stub = stack
+    server, stub, _ = stack
     assert refusal(stub.Encrypt, pb.EncryptRequest(cifer_id="cif_x", plaintext=b"x"))[:2] == (
         grpc.StatusCode.UNAUTHENTICATED, "UNAUTHORIZED")  # no credential, and cifer dev lends none
     bad = (("authorization", "Bearer sk_test_" + "0" * 40),)
@@ -104,7 +106,7 @@ def test_errors_follow_the_table_with_the_seeds_code(stack):
 
 
 def test_list_pages_as_rest_does(stack):
-    server, stub = stack
+    server, stub, _ = stack
     made = {stub.CreateCifer(pb.CreateCiferRequest(name=f"page-{n}"), metadata=auth(server)).cifer_id for n in range(3)}
     first = stub.ListCifers(pb.ListCifersRequest(limit=2), metadata=auth(server))
     assert len(first.cifers) == 2 and first.has_more and first.next_cursor
@@ -124,3 +126,18 @@ def test_every_rpc_has_one_rest_twin_in_the_endpoint_table():
     from cifer.api import endpoints
     declared = [rpc for endpoint in endpoints.ENDPOINTS for rpc in endpoint.rpcs]
     assert sorted(declared) == sorted(pb.DESCRIPTOR.services_by_name["CiferService"].methods_by_name)
+
+
+def test_health_and_reflection_answer_standard_clients(stack):
+    _, _, channel = stack
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "cifer.v1.CiferService"):
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    [listed] = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {service.name for service in listed.list_services_response.service}
+    assert {"cifer.v1.CiferService", "grpc.health.v1.Health"} <= names
+    [found] = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
+        file_containing_symbol="cifer.v1.GetPublicKeyResponse")]))
+    assert found.file_descriptor_response.file_descriptor_proto  # what a client made from the seed's text lacks
