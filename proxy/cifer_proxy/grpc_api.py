@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,11 +41,15 @@ from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.grpc_codes import DOMAIN, STATUS_OF
 from cifer.api.middleware import accepted_request_id
 from cifer.api.timestamps import parse_iso
+from cifer.dataprotection import values
+from cifer.envelope import adecrypt_stream, aencrypt_stream
+from cifer.envelope.seal import DEFAULT_CHUNK_SIZE
+from cifer.envelope.stream import TAG_BYTES
 from cifer.exceptions import InvalidCiphertext
 from cifer.v1 import cifer_pb2 as pb
 from cifer.v1 import cifer_pb2_grpc
 from cifer_proxy import bodies, operations
-from cifer_proxy.state import IDENTITY, KEYSERVICE, PUBLIC_KEYS, SETTINGS
+from cifer_proxy.state import IDENTITY, KEYSERVICE, METRICS, PUBLIC_KEYS, SETTINGS, USAGE
 
 log = logging.getLogger("cifer.proxy")
 T = TypeVar("T")
@@ -250,6 +255,108 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             return pb.DecryptResponse(plaintext=opened.plaintext, cifer_id=header.cifer_id,
                                       key_version=header.key_version, metadata=dict(header.metadata)), opened.passed
         return await self._run(context, work)
+
+
+    async def EncryptStream(self, requests, context):  # noqa: N802
+        """`init`, then plaintext chunks, answered `header`, envelope chunks and `complete` (SHA-256 of
+        the envelope); each piece is sealed as it arrives and sent before the next is read, so memory
+        stays bounded whatever the size (gRPC's flow control holds a fast sender back)."""
+        async def work(credential: str, request_id: str):
+            first = await anext(aiter(requests), None)
+            if first is None or first.WhichOneof("data") != "init":
+                raise parsing.invalid("init", "must come first: cifer_id, total_size, metadata")
+            limited = await operations.admit_encrypt(self._app, credential)
+            cifer_id = parsing.cifer_id(first.init.cifer_id, "cifer_id")
+            metadata = bodies.metadata(dict(first.init.metadata))
+            if first.init.total_size < 0:
+                raise parsing.invalid("total_size", "must not be negative")
+            return (cifer_id, metadata, first.init.total_size), limited
+        cifer_id, metadata, total_size = await self._run(context, work)
+        credential = self._credential(context)
+        recipient = await self._answer_or_abort(context, self._app[PUBLIC_KEYS].recipient(cifer_id))
+        read, digest = [0], hashlib.sha256()
+
+        async def plaintext():
+            async for message in requests:
+                if message.WhichOneof("data") != "chunk":
+                    await context.abort_with_status(status_of(parsing.invalid("chunk", "only chunks follow init")))
+                read[0] += len(message.chunk)
+                yield message.chunk
+
+        first = True
+        async for sealed in aencrypt_stream(recipient, plaintext(), metadata=metadata):
+            if first:
+                yield pb.EncryptStreamResponse(header=pb.EncryptStreamHeader(
+                    total_size=envelope_size(len(sealed), total_size) if total_size else 0,
+                    algorithm=pb.Algorithm(**operations.algorithm(recipient))))
+                first = False
+            digest.update(sealed)
+            yield pb.EncryptStreamResponse(chunk=sealed)
+        self._app[METRICS].bytes_encrypted.inc(read[0])
+        self._app[USAGE].encrypted(credential, recipient.cifer_id, read[0])  # a whole envelope: one use
+        yield pb.EncryptStreamResponse(complete=pb.EncryptStreamComplete(checksum=digest.digest()))
+
+    async def DecryptStream(self, requests, context):  # noqa: N802
+        """Envelope chunks (an `init` first is optional), answered `header`, plaintext chunks and
+        `complete` (SHA-256 of the plaintext). No plaintext leaves before its chunk authenticates; a
+        truncated or altered envelope ends the call with INVALID_ARGUMENT, never a clean end."""
+        opened: dict[str, Any] = {}
+
+        async def open_key(header):
+            values.require_aad(header.metadata, None)  # as REST's: AAD-bound envelopes open through seed 001 only
+            opened["header"] = header
+            released, opened["passed"] = await operations.release(self._app, opened["credential"], header,
+                                                                  request_id=opened["request_id"])
+            return released.data_key
+
+        async def envelope():
+            async for message in requests:
+                if message.WhichOneof("data") == "chunk":
+                    yield message.chunk
+
+        async def begin(credential: str, request_id: str):
+            opened["credential"], opened["request_id"] = credential, request_id
+            return None, {}
+        await self._run(context, begin)
+        digest, started = hashlib.sha256(), False
+        try:
+            async for plain in adecrypt_stream(envelope(), open_key):
+                if not started:
+                    yield self._decrypt_header(opened)
+                    started = True
+                digest.update(plain)
+                self._app[METRICS].bytes_decrypted.inc(len(plain))
+                yield pb.DecryptStreamResponse(chunk=plain)
+        except (ApiError, InvalidCiphertext) as exc:
+            if isinstance(exc, InvalidCiphertext) and "passed" in opened:  # the payload failed, not the header
+                self._app[USAGE].payload_failed(opened["credential"], opened["header"].cifer_id)
+            error = exc if isinstance(exc, ApiError) else ApiError(ErrorCode.INVALID_CIPHERTEXT)
+            context.set_trailing_metadata(tuple((k.lower(), v) for k, v in error.headers.items() if k.lower() in PASSED))
+            await context.abort_with_status(status_of(error))
+        if not started:
+            if "header" not in opened:  # nothing came: no envelope at all
+                await context.abort_with_status(status_of(ApiError(ErrorCode.INVALID_CIPHERTEXT)))
+            yield self._decrypt_header(opened)
+        context.set_trailing_metadata(tuple((k.lower(), v) for k, v in opened["passed"].items() if k.lower() in PASSED))
+        yield pb.DecryptStreamResponse(complete=pb.DecryptStreamComplete(checksum=digest.digest()))
+
+    @staticmethod
+    def _decrypt_header(opened: dict[str, Any]) -> pb.DecryptStreamResponse:
+        header = opened["header"]
+        return pb.DecryptStreamResponse(header=pb.DecryptStreamHeader(
+            cifer_id=header.cifer_id, key_version=header.key_version, metadata=dict(header.metadata)))
+
+    async def _answer_or_abort(self, context, awaitable):
+        try:
+            return await awaitable
+        except ApiError as error:
+            await context.abort_with_status(status_of(error))
+
+
+def envelope_size(header_bytes: int, plaintext_bytes: int) -> int:
+    """An envelope's size (docs/envelope.md): its header, the plaintext, and a tag per chunk (one at least)."""
+    chunks = max(1, -(-plaintext_bytes // DEFAULT_CHUNK_SIZE))
+    return header_bytes + plaintext_bytes + TAG_BYTES * chunks
 
 
 SERVICE = pb.DESCRIPTOR.services_by_name["CiferService"].full_name
