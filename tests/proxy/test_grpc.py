@@ -25,7 +25,7 @@ def stack(tmp_path_factory):
     port = free_port()
     with cifer_dev(tmp_path_factory.mktemp("dev") / "data", "--grpc-port", str(port)) as server:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield server, cifer_pb2_grpc.CiferServiceStub(channel), channel
+            yield server, cifer_pb2_grpc.CiferServiceStub(channel), channel, f"127.0.0.1:{port}"
 
 
 def auth(server) -> tuple[tuple[str, str], ...]:
@@ -46,7 +46,7 @@ def refusal(call, *args, **kwargs) -> tuple[grpc.StatusCode, str, dict[str, str]
 
 
 def test_the_seeds_flow_create_then_encrypt_and_back(stack):
-    server, stub, _ = stack
+    server, stub, _, _ = stack
     created = stub.CreateCifer(pb.CreateCiferRequest(name="my-key"), metadata=auth(server))
     assert created.cifer_id.startswith("cif_") and created.status == pb.CIFER_STATUS_ACTIVE
     assert created.key_version == 1 and len(created.encapsulation_key) > 1000
@@ -72,7 +72,7 @@ def test_the_seeds_flow_create_then_encrypt_and_back(stack):
 
 
 def test_rest_and_grpc_open_each_others_envelopes(stack):
-    server, stub, _ = stack
+    server, stub, _, _ = stack
     cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="interop"), metadata=auth(server)).cifer_id
     by_grpc = stub.Encrypt(pb.EncryptRequest(cifer_id=cifer_id, plaintext=b"from gRPC"), metadata=auth(server))
     status, body = api_call(server, "POST", "/v1/decrypt", {"ciphertext": base64.b64encode(by_grpc.ciphertext).decode()})
@@ -85,7 +85,7 @@ def test_rest_and_grpc_open_each_others_envelopes(stack):
 
 
 def test_errors_follow_the_table_with_the_seeds_code(stack):
-    server, stub, _ = stack
+    server, stub, _, _ = stack
     assert refusal(stub.Encrypt, pb.EncryptRequest(cifer_id="cif_x", plaintext=b"x"))[:2] == (
         grpc.StatusCode.UNAUTHENTICATED, "UNAUTHORIZED")  # no credential, and cifer dev lends none
     bad = (("authorization", "Bearer sk_test_" + "0" * 40),)
@@ -107,7 +107,7 @@ def test_errors_follow_the_table_with_the_seeds_code(stack):
 
 
 def test_list_pages_as_rest_does(stack):
-    server, stub, _ = stack
+    server, stub, _, _ = stack
     made = {stub.CreateCifer(pb.CreateCiferRequest(name=f"page-{n}"), metadata=auth(server)).cifer_id for n in range(3)}
     first = stub.ListCifers(pb.ListCifersRequest(limit=2), metadata=auth(server))
     assert len(first.cifers) == 2 and first.has_more and first.next_cursor
@@ -130,7 +130,7 @@ def test_every_rpc_has_one_rest_twin_in_the_endpoint_table():
 
 
 def test_health_and_reflection_answer_standard_clients(stack):
-    _, _, channel = stack
+    _, _, channel, _ = stack
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "cifer.v1.CiferService"):
         answer = health.Check(health_pb2.HealthCheckRequest(service=service))
@@ -160,7 +160,7 @@ def envelope_in(envelope: bytes, piece: int = 50_000):
 def test_streams_round_trip_with_checksums_and_interoperate_with_rest(stack):
     import hashlib
     import os
-    server, stub, _ = stack
+    server, stub, _, _ = stack
     cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="streams"), metadata=auth(server)).cifer_id
     data = os.urandom(3 * 1024 * 1024 + 123)
     answers = list(stub.EncryptStream(stream_in(cifer_id, data), metadata=auth(server)))
@@ -180,7 +180,7 @@ def test_streams_round_trip_with_checksums_and_interoperate_with_rest(stack):
 
 
 def test_a_tampered_stream_ends_in_an_error_and_releases_nothing_past_the_bad_chunk(stack):
-    server, stub, _ = stack
+    server, stub, _, _ = stack
     cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="tamper"), metadata=auth(server)).cifer_id
     data = bytes(range(256)) * 4096  # 1 MiB: sixteen 64 KiB chunks
     envelope = bytearray(b"".join(a.chunk for a in stub.EncryptStream(stream_in(cifer_id, data), metadata=auth(server))
@@ -196,3 +196,24 @@ def test_a_tampered_stream_ends_in_an_error_and_releases_nothing_past_the_bad_ch
     with pytest.raises(grpc.RpcError) as caught:
         list(stub.DecryptStream(envelope_in(truncated), metadata=auth(server)))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_client_generated_from_the_seeds_text_runs_the_seeds_flow(stack, tmp_path):
+    """Seed §5.1's text, completed from the server's reflection where it names undefined messages,
+    compiled and run in a fresh interpreter that imports nothing of CIFER's (seed_grpc_client.py)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    server, _, _, target = stack
+    seed = next((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("000_*.txt"))
+    run = subprocess.run([sys.executable, str(Path(__file__).with_name("seed_grpc_client.py")), str(seed), target,
+                          server.api_key, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["cifer_modules"] == []  # nothing of the project's generated code
+    assert result["cifer_id"].startswith("cif_") and result["envelope_size"] > len("Hello, World!")
+    assert result["plaintext"] == "Hello, World!" and result["public_key_bytes"] > 1000
+    assert (result["key_version"], result["new_key_version"], result["revoked_status"]) == (1, 2, pb.CIFER_STATUS_REVOKED)
+    assert "From the server's reflection" in (tmp_path / "cifer_seed.proto").read_text()
