@@ -74,6 +74,13 @@ def status_of(error: ApiError) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
 
 
+async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> None:
+    """Ends the call with the error's status, its rich details and its rate-limit figures trailing."""
+    status = status_of(error)
+    figures = tuple((k.lower(), v) for k, v in error.headers.items() if k.lower() in PASSED)
+    await context.abort(status.code, status.details, trailing_metadata=(*status.trailing_metadata, *figures))
+
+
 def _timestamp(text: str | None, into) -> None:
     if text:
         into.FromDatetime(parse_iso(text).replace(tzinfo=None))
@@ -131,8 +138,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         else:
             context.set_trailing_metadata(tuple((k.lower(), v) for k, v in passed.items() if k.lower() in PASSED))
             return answer
-        context.set_trailing_metadata(tuple((k.lower(), v) for k, v in failed.headers.items() if k.lower() in PASSED))
-        await context.abort_with_status(status_of(failed))
+        await abort(context, failed)
         raise AssertionError("unreachable: abort raises")
 
     async def _forward(self, endpoint: endpoints.Endpoint, credential: str, request_id: str, path: str, *,
@@ -279,7 +285,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         async def plaintext():
             async for message in requests:
                 if message.WhichOneof("data") != "chunk":
-                    await context.abort_with_status(status_of(parsing.invalid("chunk", "only chunks follow init")))
+                    await abort(context, parsing.invalid("chunk", "only chunks follow init"))
                 read[0] += len(message.chunk)
                 yield message.chunk
 
@@ -330,12 +336,10 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         except (ApiError, InvalidCiphertext) as exc:
             if isinstance(exc, InvalidCiphertext) and "passed" in opened:  # the payload failed, not the header
                 self._app[USAGE].payload_failed(opened["credential"], opened["header"].cifer_id)
-            error = exc if isinstance(exc, ApiError) else ApiError(ErrorCode.INVALID_CIPHERTEXT)
-            context.set_trailing_metadata(tuple((k.lower(), v) for k, v in error.headers.items() if k.lower() in PASSED))
-            await context.abort_with_status(status_of(error))
+            await abort(context, exc if isinstance(exc, ApiError) else ApiError(ErrorCode.INVALID_CIPHERTEXT))
         if not started:
             if "header" not in opened:  # nothing came: no envelope at all
-                await context.abort_with_status(status_of(ApiError(ErrorCode.INVALID_CIPHERTEXT)))
+                await abort(context, ApiError(ErrorCode.INVALID_CIPHERTEXT))
             yield self._decrypt_header(opened)
         context.set_trailing_metadata(tuple((k.lower(), v) for k, v in opened["passed"].items() if k.lower() in PASSED))
         yield pb.DecryptStreamResponse(complete=pb.DecryptStreamComplete(checksum=digest.digest()))
@@ -350,7 +354,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         try:
             return await awaitable
         except ApiError as error:
-            await context.abort_with_status(status_of(error))
+            await abort(context, error)
 
 
 def envelope_size(header_bytes: int, plaintext_bytes: int) -> int:

@@ -9,7 +9,7 @@ import urllib.request
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
@@ -217,3 +217,23 @@ def test_a_client_generated_from_the_seeds_text_runs_the_seeds_flow(stack, tmp_p
     assert result["plaintext"] == "Hello, World!" and result["public_key_bytes"] > 1000
     assert (result["key_version"], result["new_key_version"], result["revoked_status"]) == (1, 2, pb.CIFER_STATUS_REVOKED)
     assert "From the server's reflection" in (tmp_path / "cifer_seed.proto").read_text()
+
+
+def test_the_table_maps_every_seed_code_with_its_details():
+    from cifer.api.errors import ApiError, ErrorCode
+    from cifer.api.grpc_codes import STATUS_OF
+    from cifer_proxy.grpc_api import status_of
+    documented = open(__file__.replace("tests/proxy/test_grpc.py", "docs/grpc.md")).read()
+    for code in ErrorCode:
+        headers = {"Retry-After": "7"} if code is ErrorCode.RATE_LIMIT_EXCEEDED else {}
+        status = status_of(ApiError(code, details={"field": "x", "limit": 100}, headers=headers))
+        assert status.code == getattr(grpc.StatusCode, STATUS_OF[code]) and status.details == code.default_message
+        [(key, raw)] = status.trailing_metadata
+        rich = status_pb2.Status.FromString(raw)
+        info = error_details_pb2.ErrorInfo()
+        rich.details[0].Unpack(info)
+        assert (key, info.reason, info.domain, dict(info.metadata)) == (
+            "grpc-status-details-bin", code.name, "cifer.io", {"field": "x", "limit": "100"})
+        retry = [d for d in rich.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+        assert len(retry) == (code is ErrorCode.RATE_LIMIT_EXCEEDED)
+        assert f"`{code.name}`" in documented and f"`{STATUS_OF[code]}`" in documented  # the table says so
