@@ -17,4 +17,5 @@ bench: setup
 	$(VENV)/bin/python bench/operator.py
 	$(VENV)/bin/python bench/fhe.py
 	$(VENV)/bin/python bench/security_api.py
+	$(VENV)/bin/python bench/grpc.py
 	$(VENV)/bin/python bench/reports.py
