@@ -1,5 +1,5 @@
 """The Python SDK (seed 000 §6.4): `CiferClient` (blocking) and `AsyncCiferClient` (asyncio),
-their results, and their errors.
+their gRPC twins `CiferGrpcClient` and `AsyncCiferGrpcClient`, their results, and their errors.
 
 Names load on first use, so `from cifer.sdk.errors import ...` or a webhook receiver using
 `cifer.sdk.webhooks` does not pull in aiohttp.
@@ -23,6 +23,8 @@ _MODELS = (
 EXPORTS: dict[str, str] = {
     "CiferClient": "cifer.sdk.sync_client",
     "AsyncCiferClient": "cifer.sdk.async_client",
+    "CiferGrpcClient": "cifer.sdk.grpc_client",  # grpc itself is imported when one is made
+    "AsyncCiferGrpcClient": "cifer.sdk.grpc_client",
     "RetryPolicy": "cifer.sdk.retry",
     "CircuitBreaker": "cifer.sdk.breaker",
     "RequestEvent": "cifer.sdk.hooks",
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does th
         Webhook, WebhookDeletion, WebhookPage,
     )
     from cifer.sdk.breaker import CircuitBreaker
+    from cifer.sdk.grpc_client import AsyncCiferGrpcClient, CiferGrpcClient
     from cifer.sdk.hooks import RequestEvent
     from cifer.sdk.retry import RetryPolicy
     from cifer.sdk.streams import DecryptStream, EncryptStream
