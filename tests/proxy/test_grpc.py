@@ -206,7 +206,7 @@ def test_a_client_generated_from_the_seeds_text_runs_the_seeds_flow(stack, tmp_p
     import sys
     from pathlib import Path
     server, _, _, target = stack
-    seed = next((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("000_*.txt"))
+    seed = Path(__file__).resolve().parents[1] / "vectors" / "seed-000-section-5.1.proto"  # verbatim
     run = subprocess.run([sys.executable, str(Path(__file__).with_name("seed_grpc_client.py")), str(seed), target,
                           server.api_key, str(tmp_path)], capture_output=True, text=True, timeout=120,
                          cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
