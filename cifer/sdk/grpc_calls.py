@@ -49,7 +49,9 @@ def error_of(exc: grpc.RpcError, target: str) -> CiferError:
     the message, the details (strings, as ErrorInfo carries them) and RetryInfo's delay; a status
     without CIFER's ErrorInfo (UNAVAILABLE: nobody listens) is a connection error, or a plain one."""
     code = exc.code()
-    request_id = first_metadata(exc.initial_metadata(), "x-request-id")
+    # A unary call's id trails with its status; a stream's came first.
+    request_id = (first_metadata(exc.trailing_metadata(), "x-request-id")
+                  or first_metadata(exc.initial_metadata(), "x-request-id"))
     info, retry = None, None
     try:
         status = rpc_status.from_call(exc)

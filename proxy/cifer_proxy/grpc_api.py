@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
+import inspect
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -33,9 +36,11 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from cifer.api import endpoints, parsing
 from cifer.api.health import HEALTH_CHECKS
+from cifer.api.metrics import REGISTRY
 from cifer.api.credentials import checked
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.grpc_codes import DOMAIN, STATUS_OF
@@ -74,11 +79,61 @@ def status_of(error: ApiError) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
 
 
-async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> None:
+_ENDED: dict[int, str] = {}  # the status code name of a call ending in an error, by its context, until counted
+
+
+class CallMetrics:
+    """gRPC calls counted and timed as REST's requests are (cifer.api.metrics):
+    `cifer_grpc_requests{method, code}` and `cifer_grpc_request_duration_seconds{method}`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter("cifer_grpc_requests", "gRPC calls by method and status code", ["method", "code"],
+                             registry=registry)
+        self.latency = Histogram("cifer_grpc_request_duration_seconds", "gRPC call latency by method", ["method"],
+                                 registry=registry)
+
+    def done(self, method: str, context, started: float) -> None:
+        self.calls.labels(method, _ENDED.pop(id(context), "OK")).inc()
+        self.latency.labels(method).observe(time.perf_counter() - started)
+
+
+def measured(method):
+    """Counts and times a unary servicer method or a streaming one (an async generator)."""
+    if inspect.isasyncgenfunction(method):
+        @functools.wraps(method)
+        async def streaming(self, requests, context):
+            started = time.perf_counter()
+            try:
+                async for answer in method(self, requests, context):
+                    yield answer
+            except BaseException:
+                _ENDED.setdefault(id(context), "CANCELLED")
+                raise
+            finally:
+                self._metrics.done(method.__name__, context, started)
+        return streaming
+
+    @functools.wraps(method)
+    async def unary(self, request, context):
+        started = time.perf_counter()
+        try:
+            return await method(self, request, context)
+        finally:
+            self._metrics.done(method.__name__, context, started)
+    return unary
+
+
+def figures(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """REST's rate-limit headers as trailing metadata."""
+    return tuple((k.lower(), v) for k, v in headers.items() if k.lower() in PASSED)
+
+
+async def abort(context: grpc.aio.ServicerContext, error: ApiError, extra: tuple = ()) -> None:
     """Ends the call with the error's status, its rich details and its rate-limit figures trailing."""
     status = status_of(error)
-    figures = tuple((k.lower(), v) for k, v in error.headers.items() if k.lower() in PASSED)
-    await context.abort(status.code, status.details, trailing_metadata=(*status.trailing_metadata, *figures))
+    _ENDED[id(context)] = STATUS_OF[error.code]
+    await context.abort(status.code, status.details,
+                        trailing_metadata=(*status.trailing_metadata, *extra, *figures(error.headers)))
 
 
 def _timestamp(text: str | None, into) -> None:
@@ -102,8 +157,9 @@ def cifer_message(data: Mapping[str, Any]) -> pb.CiferResponse:
 
 
 class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, metrics: CallMetrics) -> None:
         self._app = app
+        self._metrics = metrics
 
     def _credential(self, context: grpc.aio.ServicerContext) -> str:
         given = [value for key, value in context.invocation_metadata() or () if key == "authorization"]
@@ -121,11 +177,17 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
                 return value
         return None
 
-    async def _run(self, context: grpc.aio.ServicerContext, work: Callable[[str, str], Awaitable[tuple[T, dict]]]) -> T:
-        """`work(credential, request_id)` answered, or its error as the table's status; the request id
-        echoed first, the rate-limit figures trailing."""
+    async def _run(self, context: grpc.aio.ServicerContext, work: Callable[[str, str], Awaitable[tuple[T, dict]]], *,
+                   stream: bool = False) -> T:
+        """`work(credential, request_id)` answered, or its error as the table's status. The request id
+        and the rate-limit figures go in the trailing metadata of a unary call (one send with the
+        answer, measured about a fifth cheaper than a separate initial send); a stream sends the id
+        first, before its answers."""
         request_id = accepted_request_id(self._metadata(context, "x-request-id"))
-        await context.send_initial_metadata((("x-request-id", request_id),))
+        echoed = (("x-request-id", request_id),)
+        if stream:
+            await context.send_initial_metadata(echoed)
+            echoed = ()
         try:
             answer, passed = await work(self._credential(context), request_id)
         except ApiError as error:
@@ -136,9 +198,9 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             log.exception("unhandled error in a gRPC call")
             failed = ApiError(ErrorCode.INTERNAL_ERROR)
         else:
-            context.set_trailing_metadata(tuple((k.lower(), v) for k, v in passed.items() if k.lower() in PASSED))
+            context.set_trailing_metadata((*echoed, *figures(passed)))
             return answer
-        await abort(context, failed)
+        await abort(context, failed, echoed)
         raise AssertionError("unreachable: abort raises")
 
     async def _forward(self, endpoint: endpoints.Endpoint, credential: str, request_id: str, path: str, *,
@@ -166,6 +228,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         if len(parts) > 3:
             self._app[PUBLIC_KEYS].forget(parts[3])
 
+    @measured
     async def CreateCifer(self, request: pb.CreateCiferRequest, context) -> pb.CiferResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             body: dict[str, Any] = {"name": request.name, "description": request.description,
@@ -179,6 +242,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             return cifer_message(data), passed
         return await self._run(context, work)
 
+    @measured
     async def GetCifer(self, request: pb.GetCiferRequest, context) -> pb.CiferResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
@@ -186,6 +250,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             return cifer_message(data), passed
         return await self._run(context, work)
 
+    @measured
     async def ListCifers(self, request: pb.ListCifersRequest, context) -> pb.ListCifersResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             query: dict[str, str] = {}
@@ -202,6 +267,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
                                          next_cursor=data.get("next_cursor") or "", has_more=data["has_more"]), passed
         return await self._run(context, work)
 
+    @measured
     async def RotateKey(self, request: pb.RotateKeyRequest, context) -> pb.RotateKeyResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
@@ -219,6 +285,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             return answer, passed
         return await self._run(context, work)
 
+    @measured
     async def RevokeCifer(self, request: pb.RevokeCiferRequest, context) -> pb.RevokeCiferResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
@@ -232,6 +299,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             return answer, passed
         return await self._run(context, work)
 
+    @measured
     async def GetPublicKey(self, request: pb.GetPublicKeyRequest, context) -> pb.GetPublicKeyResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             cifer_id = parsing.cifer_id(request.cifer_id, "cifer_id")
@@ -244,6 +312,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             return answer, passed
         return await self._run(context, work)
 
+    @measured
     async def Encrypt(self, request: pb.EncryptRequest, context) -> pb.EncryptResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             limited = await operations.admit_encrypt(self._app, credential)
@@ -254,6 +323,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
                                       algorithm=pb.Algorithm(**operations.algorithm(sealed.recipient))), limited
         return await self._run(context, work)
 
+    @measured
     async def Decrypt(self, request: pb.DecryptRequest, context) -> pb.DecryptResponse:  # noqa: N802
         async def work(credential: str, request_id: str):
             opened = await operations.open_envelope(self._app, credential, request.ciphertext, request_id=request_id)
@@ -263,6 +333,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         return await self._run(context, work)
 
 
+    @measured
     async def EncryptStream(self, requests, context):  # noqa: N802
         """`init`, then plaintext chunks, answered `header`, envelope chunks and `complete` (SHA-256 of
         the envelope); each piece is sealed as it arrives and sent before the next is read, so memory
@@ -277,7 +348,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             if first.init.total_size < 0:
                 raise parsing.invalid("total_size", "must not be negative")
             return (cifer_id, metadata, first.init.total_size), limited
-        cifer_id, metadata, total_size = await self._run(context, work)
+        cifer_id, metadata, total_size = await self._run(context, work, stream=True)
         credential = self._credential(context)
         recipient = await self._answer_or_abort(context, self._app[PUBLIC_KEYS].recipient(cifer_id))
         read, digest = [0], hashlib.sha256()
@@ -302,6 +373,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         self._app[USAGE].encrypted(credential, recipient.cifer_id, read[0])  # a whole envelope: one use
         yield pb.EncryptStreamResponse(complete=pb.EncryptStreamComplete(checksum=digest.digest()))
 
+    @measured
     async def DecryptStream(self, requests, context):  # noqa: N802
         """Envelope chunks (an `init` first is optional), answered `header`, plaintext chunks and
         `complete` (SHA-256 of the plaintext). No plaintext leaves before its chunk authenticates; a
@@ -323,7 +395,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         async def begin(credential: str, request_id: str):
             opened["credential"], opened["request_id"] = credential, request_id
             return None, {}
-        await self._run(context, begin)
+        await self._run(context, begin, stream=True)
         digest, started = hashlib.sha256(), False
         try:
             async for plain in adecrypt_stream(envelope(), open_key):
@@ -341,7 +413,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             if "header" not in opened:  # nothing came: no envelope at all
                 await abort(context, ApiError(ErrorCode.INVALID_CIPHERTEXT))
             yield self._decrypt_header(opened)
-        context.set_trailing_metadata(tuple((k.lower(), v) for k, v in opened["passed"].items() if k.lower() in PASSED))
+        context.set_trailing_metadata(figures(opened["passed"]))
         yield pb.DecryptStreamResponse(complete=pb.DecryptStreamComplete(checksum=digest.digest()))
 
     @staticmethod
@@ -387,7 +459,7 @@ async def serve(app: web.Application):
     stopped with it (calls under way get a grace second)."""
     settings = app[SETTINGS]
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_json_body_bytes)])
-    cifer_pb2_grpc.add_CiferServiceServicer_to_server(CiferServicer(app), server)
+    cifer_pb2_grpc.add_CiferServiceServicer_to_server(CiferServicer(app, CallMetrics(app[REGISTRY])), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection((SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -57,8 +57,8 @@ def test_the_seeds_flow_create_then_encrypt_and_back(stack):
                                           metadata=(*auth(server), ("x-request-id", "req-grpc-1")))
     assert (opened.plaintext, opened.cifer_id, opened.key_version) == (b"Hello, World!", created.cifer_id, 1)
     assert opened.metadata == {"purpose": "grpc"}
-    assert ("x-request-id", "req-grpc-1") in call.initial_metadata()
     trailing = dict(call.trailing_metadata())
+    assert trailing["x-request-id"] == "req-grpc-1"  # a unary call's: trailing, in one send with the answer
     assert int(trailing["x-ratelimit-limit"]) > 0 and "x-ratelimit-remaining" in trailing  # the key service's
 
     key = stub.GetPublicKey(pb.GetPublicKeyRequest(cifer_id=created.cifer_id), metadata=auth(server))
@@ -237,3 +237,19 @@ def test_the_table_maps_every_seed_code_with_its_details():
         retry = [d for d in rich.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
         assert len(retry) == (code is ErrorCode.RATE_LIMIT_EXCEEDED)
         assert f"`{code.name}`" in documented and f"`{STATUS_OF[code]}`" in documented  # the table says so
+
+
+def test_calls_are_counted_and_timed_beside_rest(stack):
+    import urllib.request
+    server, stub, _, _ = stack
+    cifer_id = stub.CreateCifer(pb.CreateCiferRequest(name="metered"), metadata=auth(server)).cifer_id
+    stub.Encrypt(pb.EncryptRequest(cifer_id=cifer_id, plaintext=b"x"), metadata=auth(server))
+    refusal(stub.GetCifer, pb.GetCiferRequest(cifer_id="cif_" + "B" * 24), metadata=auth(server))
+    list(stub.EncryptStream(stream_in(cifer_id, b"y" * 10), metadata=auth(server)))
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as resp:
+        exposed = resp.read().decode()
+    for line in ('cifer_grpc_requests_total{code="OK",method="Encrypt"}',
+                 'cifer_grpc_requests_total{code="NOT_FOUND",method="GetCifer"}',
+                 'cifer_grpc_requests_total{code="OK",method="EncryptStream"}',
+                 'cifer_grpc_request_duration_seconds_count{method="Encrypt"}'):
+        assert line in exposed, line
