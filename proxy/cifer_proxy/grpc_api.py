@@ -61,6 +61,7 @@ T = TypeVar("T")
 PASSED = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after")
 STATUSES = {"pending": pb.CIFER_STATUS_PENDING, "active": pb.CIFER_STATUS_ACTIVE,
             "rotating": pb.CIFER_STATUS_ROTATING, "revoked": pb.CIFER_STATUS_REVOKED}
+STATUS_NAMES = {value: name for name, value in STATUSES.items()}  # REST's `status` filter, by enum value
 
 
 def status_of(error: ApiError) -> grpc.Status:
@@ -255,8 +256,7 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
         async def work(credential: str, request_id: str):
             query: dict[str, str] = {}
             if request.status != pb.CIFER_STATUS_UNSPECIFIED:
-                names = {value: name for name, value in STATUSES.items()}
-                query["status"] = names[request.status] if request.status in names else "unspecified"
+                query["status"] = STATUS_NAMES.get(request.status, "unspecified")
             if request.limit:
                 query["limit"] = str(request.limit)
             if request.cursor:
@@ -347,9 +347,8 @@ class CiferServicer(cifer_pb2_grpc.CiferServiceServicer):
             metadata = bodies.metadata(dict(first.init.metadata))
             if first.init.total_size < 0:
                 raise parsing.invalid("total_size", "must not be negative")
-            return (cifer_id, metadata, first.init.total_size), limited
-        cifer_id, metadata, total_size = await self._run(context, work, stream=True)
-        credential = self._credential(context)
+            return (credential, cifer_id, metadata, first.init.total_size), limited
+        credential, cifer_id, metadata, total_size = await self._run(context, work, stream=True)
         recipient = await self._answer_or_abort(context, self._app[PUBLIC_KEYS].recipient(cifer_id))
         read, digest = [0], hashlib.sha256()
 

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from cifer import apikeys
@@ -69,3 +70,20 @@ def api_call(server: DevServer, method: str, path: str, body: object = None, *,
             return resp.status, json.load(resp)
     except urllib.error.HTTPError as err:
         return err.code, json.load(err)
+
+
+def ok(answer: tuple[int, dict], schema: dict | None = None, status: int = 200) -> dict:
+    """The `data` of a successful answer of `api_call`, validated against `schema` when one is given."""
+    code, body = answer
+    assert code == status, body
+    assert body["success"] is True
+    if schema is not None:
+        jsonschema.validate(body["data"], schema)
+    return body["data"]
+
+
+def refused(answer: tuple[int, dict], status: int, code: str) -> dict:
+    """The error of an answer of `api_call` that must be `status` with the seed's `code`."""
+    got, body = answer
+    assert (got, body["success"], body["error"]["code"]) == (status, False, code), body
+    return body["error"]

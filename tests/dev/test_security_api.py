@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from cifer.envelope.format import parse_header
-from dev.running import api_call
+from dev.running import api_call, ok, refused
 
 # --- The seed's TypeScript interfaces, transcribed (001_bb1549044adcb446.txt) -----------------
 ISO = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"}
@@ -120,19 +120,6 @@ ENCRYPT_EXAMPLE = {
 def call(dev_server):
     return functools.partial(api_call, dev_server)
 
-
-def ok(answer: tuple[int, dict], schema: dict, status: int = 200) -> dict:
-    code, body = answer
-    assert code == status, body
-    assert body["success"] is True
-    jsonschema.validate(body["data"], schema)
-    return body["data"]
-
-
-def refused(answer: tuple[int, dict], status: int, code: str) -> dict:
-    got, body = answer
-    assert (got, body["success"], body["error"]["code"]) == (status, False, code), body
-    return body["error"]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import urllib.request
 import jsonschema
 import pytest
 
-from dev.running import api_call
+from dev.running import api_call, ok, refused
 from dev.security_seed_schemas import (AUDIT_RESPONSE, ENCRYPTION_CONFIG_RESPONSE, KEY_USAGE_RESPONSE, SECURITY_ALERT,
                                       SECURITY_HEALTH_RESPONSE, SECURITY_REPORT_RESPONSE)
 
@@ -43,20 +43,6 @@ def today() -> str:
 def call(dev_server):
     return functools.partial(api_call, dev_server)
 
-
-def ok(answer: tuple[int, dict], schema: dict | None = None, status: int = 200) -> dict:
-    code, body = answer
-    assert code == status, body
-    assert body["success"] is True
-    if schema is not None:
-        jsonschema.validate(body["data"], schema)
-    return body["data"]
-
-
-def refused(answer: tuple[int, dict], status: int, code: str) -> dict:
-    got, body = answer
-    assert (got, body["success"], body["error"]["code"]) == (status, False, code), body
-    return body["error"]
 
 
 def fetch(url: str) -> tuple[int, str, bytes]:
