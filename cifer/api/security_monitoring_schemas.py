@@ -93,7 +93,7 @@ ALERTS_QUERY = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
 ]
 RESOLVE_ALERT = {"type": "object", "required": ["resolution"], "additionalProperties": False, "properties": {
-    "resolution": {"type": "string", "minLength": 1, "maxLength": MAX_RESOLUTION_CHARS,
+    "resolution": {"type": "string", "minLength": 1, "maxLength": MAX_RESOLUTION_CHARS, "pattern": "\\S",
                    "description": "What was found and done; kept with the alert and in the audit record"}}}
 _SCOPE_LIST = {"type": "array", "maxItems": MAX_SCOPE_ITEMS}
 REPORT_REQUEST = {"type": "object", "required": ["reportType", "period", "format"], "additionalProperties": False,
