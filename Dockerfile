@@ -41,7 +41,8 @@ USER 65532:65532
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 XDG_DATA_HOME=/var/lib \
     CIFER_HEALTH_URL=http://127.0.0.1:8080/v1/health
 WORKDIR /var/lib/cifer
-EXPOSE 8080
+# The sidecar's (and `cifer dev`'s) REST and gRPC ports (seed 000 §10.4, §5).
+EXPOSE 8080 9090
 # Outside Kubernetes (which uses its probes instead): the role's health endpoint, set per role
 # with CIFER_HEALTH_URL (key service :8081, operator :8080/healthz, sidecar probes :15080,
 # inference :8000).

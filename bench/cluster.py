@@ -141,7 +141,7 @@ def host_sidecar(tmp: str) -> tuple[list[subprocess.Popen], str, str, dict[str, 
     procs = [subprocess.Popen([*keyservice, "serve", "--port", str(ks_port)], stdout=subprocess.DEVNULL)]
     wait_answering(f"http://127.0.0.1:{ks_port}/v1/health")
     procs.append(subprocess.Popen([*cli, "proxy", "--keyservice-url", f"http://127.0.0.1:{ks_port}",
-                                   "--port", str(proxy_port)], stdout=subprocess.DEVNULL))
+                                   "--port", str(proxy_port), "--grpc-port", "0"], stdout=subprocess.DEVNULL))
     sidecar = f"http://127.0.0.1:{proxy_port}"
     wait_answering(f"{sidecar}/v1/health")
     request = urllib.request.Request(f"{sidecar}/v1/cifers", data=b'{"name": "bench"}',

@@ -137,7 +137,7 @@ def startup_and_idle(keyservice_url: str, encrypt_body: bytes, headers: dict[str
     for _ in range(STARTS):
         port = free_port()
         started = time.perf_counter()
-        proc = subprocess.Popen(cli("proxy", "--keyservice-url", keyservice_url, "--port", str(port)),
+        proc = subprocess.Popen(cli("proxy", "--keyservice-url", keyservice_url, "--port", str(port), "--grpc-port", "0"),
                                 stdout=subprocess.DEVNULL)
         try:
             wait_ready(f"http://127.0.0.1:{port}/v1/health", status=200, poll_s=0.005)  # timed closely
@@ -182,7 +182,8 @@ def main(startup_only: bool) -> None:
         try:
             wait_ready(f"{keyservice_url}/v1/health")
             procs.append(subprocess.Popen(cli("proxy", "--keyservice-url", keyservice_url,
-                                              "--port", str(proxy_port)), stdout=subprocess.DEVNULL))
+                                              "--port", str(proxy_port), "--grpc-port", "0"),
+                                          stdout=subprocess.DEVNULL))
             sidecar = f"http://127.0.0.1:{proxy_port}"
             wait_ready(f"{sidecar}/metrics")
             import urllib.request

@@ -70,8 +70,8 @@ def main(objects: int) -> None:
     key = "sk_test_" + "B" * 56
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir",
-                                   str(Path(tmp) / "data")], env={**os.environ, "CIFER_API_KEY": key},
+        server = subprocess.Popen([sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--grpc-port", "0",
+                                   "--data-dir", str(Path(tmp) / "data")], env={**os.environ, "CIFER_API_KEY": key},
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

@@ -11,6 +11,10 @@ class CoreError(Exception):
     layer's and derives from it)."""
 
 
+class CannotListen(CoreError):
+    """A server's address is taken (or not ours); the message names it."""
+
+
 class InvalidCiphertext(CoreError):
     """The envelope is malformed, tampered with, truncated or not ours to open."""
 

@@ -41,6 +41,13 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
         raise MissingExtra(feature, extra) from None
 
 
+def importable(module: str) -> bool:
+    """Whether a top-level `module` is installed, found without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def missing(extra: str) -> list[str]:
     """The distributions `extra` adds that are not installed, read from the installed metadata
     (so nothing is imported to find out)."""

@@ -27,6 +27,7 @@ from cifer.api import response
 from cifer.api.credentials import MAX_AUTHORIZATION_CHARS
 from cifer.api.errors import ApiError, ErrorCode
 from cifer.api.middleware import new_request_id
+from cifer.exceptions import CannotListen
 
 log = logging.getLogger("cifer.api")
 
@@ -116,7 +117,10 @@ async def serve(listeners: Sequence[Listener], *, shutdown_timeout_s: float = 5.
                                handle_signals=False, **extra)
             runners.append(runner)
             await runner.setup()
-            await web.TCPSite(runner, listener.host, listener.port, ssl_context=listener.ssl_context).start()
+            try:
+                await web.TCPSite(runner, listener.host, listener.port, ssl_context=listener.ssl_context).start()
+            except OSError as exc:
+                raise CannotListen(f"cannot listen on {listener.host}:{listener.port}: {exc.strerror}") from None
         await stop.wait()
     finally:
         for runner in reversed(runners):

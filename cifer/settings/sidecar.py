@@ -13,6 +13,7 @@ from cifer import keyrelease
 from cifer.settings import setting
 
 DEFAULT_TOKEN_FILE = Path("/var/run/secrets/cifer/token")  # a projected ServiceAccount token, audience `cifer`
+DEFAULT_GRPC_PORT = 9090  # seed 000 §5's gRPC API, beside REST's 8080
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +34,9 @@ class SidecarSettings:
     """Address to listen on. The sidecar lends its own identity only while this is loopback."""
     port: int = setting("--port", default=8080)
     """The port applications call (seed §10.4)."""
-    grpc_port: int = setting("--grpc-port", default=0)
-    """The port of the gRPC API (seed §5, docs/grpc.md) on the same host; 0: none."""
+    grpc_port: int | None = setting("--grpc-port", default=None)
+    """The port of the gRPC API (seed §5, docs/grpc.md) on the same host; 0: none. Unset: 9090
+    where the `grpc` extra is installed, else none (a port named needs the extra)."""
     allowed_origins: tuple[str, ...] = setting("--allow-origin", default=(), metavar="ORIGIN")
     """Web origins (`https://app.example.com`, exactly as browsers send `Origin`) whose pages may
     call the sidecar; repeat the flag for more. A request that carries any other `Origin` is

@@ -10,6 +10,7 @@ namespace lookup is needed. Annotations tune the sidecar, in the style of Vault'
 | `cifer.io/inject`       | "true" / "false"                                      | see above |
 | `cifer.io/cifer-keys`   | comma-separated cifer ids or CiferKey names to warm   | none      |
 | `cifer.io/proxy-port`   | the sidecar's loopback port (`CIFER_PROXY_URL`)       | 8080      |
+| `cifer.io/grpc-port`    | its gRPC port (`CIFER_GRPC_TARGET`); "0": none        | `--inject-grpc-port`, 0 |
 | `cifer.io/proxy-cpu`    | CPU request and limit of the sidecar (`250m`, `1`)    | 50m / 500m|
 | `cifer.io/proxy-memory` | memory request and limit (`128Mi`)                    | 64Mi/128Mi, with inference 320Mi/512Mi |
 | `cifer.io/inference`    | "true": the sidecar also serves `/v1/infer`           | "false"   |
@@ -46,8 +47,8 @@ TOKEN_DIR = str(DEFAULT_TOKEN_FILE.parent)  # the projected token, mounted where
 # Passed to the sidecar in its environment rather than its arguments (`kubectl describe` shows both).
 SIDECAR_ENV = ("keyservice_url", "keyservice_ca", "inference_url", "inference_ca")
 INJECTED_LABEL = ("cifer.io/sidecar", "injected")  # the key service's NetworkPolicy admits these pods
-INJECT, KEYS, PORT, CPU, MEMORY, INFERENCE = (f"cifer.io/{name}" for name in (
-    "inject", "cifer-keys", "proxy-port", "proxy-cpu", "proxy-memory", "inference"))
+INJECT, KEYS, PORT, GRPC_PORT, CPU, MEMORY, INFERENCE = (f"cifer.io/{name}" for name in (
+    "inject", "cifer-keys", "proxy-port", "grpc-port", "proxy-cpu", "proxy-memory", "inference"))
 BY_NAMESPACE, BY_POD = "namespace", "pod"  # the two webhook paths: /inject/namespace, /inject/pod
 MAX_WARM_KEYS = 32
 _CPU = re.compile(r"^([0-9]{1,5}m|[0-9]{1,3}(\.[0-9]{1,3})?)$")
@@ -82,6 +83,9 @@ class InjectorSettings:
     `$CIFER_INFERENCE_CA` as the key service's is."""
     default_port: int = 8080
     """The sidecar's loopback port unless `cifer.io/proxy-port` says otherwise (seed §10.4)."""
+    grpc_port: int = setting("--inject-grpc-port", default=0)
+    """The sidecar's gRPC port (seed §5, on loopback) unless `cifer.io/grpc-port` says otherwise;
+    0: none (the sidecar then never loads grpcio)."""
     probe_port: int = 15080
     """The sidecar's probes' listener (all addresses, health only); apps must not use it."""
     token_expiration_s: int = 600
@@ -105,6 +109,7 @@ class InjectorSettings:
 @dataclasses.dataclass(frozen=True)
 class Options:
     port: int
+    grpc_port: int
     cpu: tuple[str, str]
     memory: tuple[str, str]
     keys: tuple[str, ...]
@@ -130,6 +135,11 @@ def options(annotations: Mapping[str, str], settings: InjectorSettings) -> Optio
     if not port_text.isdigit() or not 1024 <= int(port_text) <= 65535 or int(port_text) == settings.probe_port:
         raise Refusal(f"{PORT}: must be a port from 1024 to 65535 other than {settings.probe_port}, "
                       f"not {port_text[:16]!r}")
+    grpc_text = annotations.get(GRPC_PORT, str(settings.grpc_port))
+    if grpc_text != "0" and (not grpc_text.isdigit() or not 1024 <= int(grpc_text) <= 65535
+                             or int(grpc_text) in (settings.probe_port, int(port_text))):
+        raise Refusal(f'{GRPC_PORT}: must be "0" or a port from 1024 to 65535 other than {settings.probe_port} '
+                      f"and {PORT}, not {grpc_text[:16]!r}")
     cpu, memory = annotations.get(CPU), annotations.get(MEMORY)
     if cpu is not None and not _CPU.match(cpu):
         raise Refusal(f"{CPU}: must be a CPU quantity such as 250m or 1, not {cpu[:32]!r}")
@@ -143,7 +153,7 @@ def options(annotations: Mapping[str, str], settings: InjectorSettings) -> Optio
         raise Refusal(f'{INFERENCE}: no inference service is installed (the chart\'s inference.enabled)')
     default_memory = ((settings.inference_memory_request, settings.inference_memory_limit) if inference
                       else (settings.memory_request, settings.memory_limit))
-    return Options(port=int(port_text), cpu=(cpu, cpu) if cpu else (settings.cpu_request, settings.cpu_limit),
+    return Options(port=int(port_text), grpc_port=int(grpc_text), cpu=(cpu, cpu) if cpu else (settings.cpu_request, settings.cpu_limit),
                    memory=(memory, memory) if memory else default_memory, keys=keys, inference=inference)
 
 
@@ -172,7 +182,7 @@ def sidecar_settings(settings: InjectorSettings, chosen: Options, warm: list[str
     """What the injected sidecar runs with."""
     return SidecarSettings(keyservice_url=settings.keyservice_url, keyservice_ca=ca_pem(settings.keyservice_ca),
                            insecure_allow_plaintext_keyservice=settings.insecure_allow_plaintext_keyservice,
-                           host="127.0.0.1", port=chosen.port,
+                           host="127.0.0.1", port=chosen.port, grpc_port=chosen.grpc_port,
                            health_port=settings.probe_port, token_file=DEFAULT_TOKEN_FILE, warm_cifer_ids=tuple(warm),
                            inference_url=settings.inference_url if chosen.inference else None,
                            inference_ca=ca_pem(settings.inference_ca) if chosen.inference else None)
@@ -225,13 +235,17 @@ async def patch(pod: Mapping[str, Any], namespace: str, mode: str, settings: Inj
     chosen = options(annotations, settings)
     warm = await cifer_ids(chosen.keys, namespace, key_names)
     ops: list[dict[str, Any]] = []
-    proxy_url = {"name": "CIFER_PROXY_URL", "value": f"http://localhost:{chosen.port}"}
+    where = [{"name": "CIFER_PROXY_URL", "value": f"http://localhost:{chosen.port}"}]
+    if chosen.grpc_port:
+        where.append({"name": "CIFER_GRPC_TARGET", "value": f"localhost:{chosen.grpc_port}"})
     for index, container in enumerate(containers):
         env = container.get("env")
         if env is None:
-            ops.append({"op": "add", "path": f"/spec/containers/{index}/env", "value": [proxy_url]})
-        elif not any(var.get("name") == proxy_url["name"] for var in env):
-            ops.append({"op": "add", "path": f"/spec/containers/{index}/env/-", "value": proxy_url})
+            ops.append({"op": "add", "path": f"/spec/containers/{index}/env", "value": where})
+            continue
+        for var in where:  # the app's own value, if it has one, wins
+            if not any(given.get("name") == var["name"] for given in env):
+                ops.append({"op": "add", "path": f"/spec/containers/{index}/env/-", "value": var})
     ops.append({"op": "add", "path": "/spec/containers/-", "value": sidecar(settings, chosen, warm)})
     if spec.get("volumes") is None:
         ops.append({"op": "add", "path": "/spec/volumes", "value": [token_volume(settings)]})

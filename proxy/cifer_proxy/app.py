@@ -5,6 +5,7 @@ everything else passed through to the key service (routes/forward.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from aiohttp import web
@@ -26,7 +27,7 @@ from cifer_proxy.callbacks import Callbacks
 from cifer_proxy.routes import decrypt, encrypt, forward, infer, security, security_batch
 from cifer_proxy.usage import UsageReporter, reporting_to
 from cifer_proxy.encryptlimit import EncryptLimit
-from cifer.settings.sidecar import SidecarSettings
+from cifer.settings.sidecar import DEFAULT_GRPC_PORT, SidecarSettings
 from cifer_proxy.state import (CALLBACKS, CREDENTIALS, DECAPS, ENCRYPT_LIMIT, IDENTITY, INFERENCE, KEY_VIEWS, KEYSERVICE,
                                METRICS, PUBLIC_KEYS, SETTINGS, USAGE)
 
@@ -42,7 +43,16 @@ def create_probe_app() -> web.Application:
     return app
 
 
+def with_grpc_port(settings: SidecarSettings) -> SidecarSettings:
+    """The settings with the gRPC port in effect: as given (0: none); unset, DEFAULT_GRPC_PORT
+    where the grpc extra is installed, else none (a base install serves REST alone)."""
+    if settings.grpc_port is not None:
+        return settings
+    return dataclasses.replace(settings, grpc_port=DEFAULT_GRPC_PORT if extras.importable("grpc") else 0)
+
+
 def create_app(settings: SidecarSettings) -> web.Application:
+    settings = with_grpc_port(settings)
     app = new_app(max_body_bytes=settings.max_json_body_bytes,
                   inner=[declared_media_types, refuse_other_origins(settings.allowed_origins)])  # no page may use it
     app[SETTINGS] = settings

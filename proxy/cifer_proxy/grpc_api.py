@@ -50,7 +50,7 @@ from cifer.dataprotection import values
 from cifer.envelope import adecrypt_stream, aencrypt_stream
 from cifer.envelope.seal import DEFAULT_CHUNK_SIZE
 from cifer.envelope.stream import TAG_BYTES
-from cifer.exceptions import InvalidCiphertext
+from cifer.exceptions import CannotListen, InvalidCiphertext
 from cifer.v1 import cifer_pb2 as pb
 from cifer.v1 import cifer_pb2_grpc
 from cifer_proxy import bodies, operations
@@ -80,6 +80,7 @@ def status_of(error: ApiError) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
 
 
+ACCESS_LOG = logging.getLogger("cifer.grpc.access")
 _ENDED: dict[int, str] = {}  # the status code name of a call ending in an error, by its context, until counted
 
 
@@ -94,8 +95,12 @@ class CallMetrics:
                                  registry=registry)
 
     def done(self, method: str, context, started: float) -> None:
-        self.calls.labels(method, _ENDED.pop(id(context), "OK")).inc()
-        self.latency.labels(method).observe(time.perf_counter() - started)
+        code, seconds = _ENDED.pop(id(context), "OK"), time.perf_counter() - started
+        self.calls.labels(method, code).inc()
+        self.latency.labels(method).observe(seconds)
+        if ACCESS_LOG.isEnabledFor(logging.INFO):  # as aiohttp.access logs REST's: peer, call, outcome, agent
+            agent = next((v for k, v in context.invocation_metadata() or () if k == "user-agent"), "-")
+            ACCESS_LOG.info('%s "%s" %s %.3fs "%s"', context.peer(), method, code, seconds, agent)
 
 
 def measured(method):
@@ -457,13 +462,20 @@ async def serve(app: web.Application):
     the sidecar's host and `grpc_port`, with standard health checking and server reflection, and
     stopped with it (calls under way get a grace second)."""
     settings = app[SETTINGS]
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_json_body_bytes)])
+    # SO_REUSEPORT off (gRPC's default is on): a second sidecar or `cifer dev` on the same port must
+    # fail to start, not share the port's calls with the first.
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_json_body_bytes),
+                                      ("grpc.so_reuseport", 0)])
     cifer_pb2_grpc.add_CiferServiceServicer_to_server(CiferServicer(app, CallMetrics(app[REGISTRY])), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection((SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                          reflection.SERVICE_NAME), server)
-    server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    try:
+        server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    except RuntimeError:  # grpc.aio's word for a port it cannot bind
+        raise CannotListen(f"cannot listen for gRPC on {settings.host}:{settings.grpc_port} (in use?); "
+                           "--grpc-port names another port, 0 none") from None
     await server.start()
     following = asyncio.create_task(_follow_health(app, health))
     log.info("gRPC listening on %s:%d", settings.host, settings.grpc_port)

@@ -227,6 +227,12 @@ def test_the_operator_names_the_inference_server_only_when_it_runs() -> None:
     assert "--inference-url" not in container(rendered("defaults"), "cifer-operator", "operator")["args"]
 
 
+def test_injected_sidecars_serve_grpc_only_when_the_chart_names_a_port() -> None:
+    assert "--inject-grpc-port" not in container(rendered("defaults"), "cifer-operator", "operator")["args"]
+    args = container(render("--set", "injection.grpcPort=9090"), "cifer-operator", "operator")["args"]
+    assert args[args.index("--inject-grpc-port") + 1] == "9090"
+
+
 def test_without_injection_the_operator_serves_no_injector() -> None:
     objects = render("--set", "injection.enabled=false")
     assert not of_kind(objects, "MutatingWebhookConfiguration")
@@ -527,6 +533,7 @@ def test_every_object_carries_the_standard_labels_and_names_stay_within_63_chara
         pytest.param("injection.failurePolicy=Sometimes", "failurePolicy", id="not-an-enum-value"),
         pytest.param("operator.resources.limits.gpu=1", "'gpu' not allowed", id="unknown-resource"),
         pytest.param("keyservice.replicas=0", "minimum", id="no-replicas"),
+        pytest.param("injection.grpcPort=80", "grpcPort", id="privileged-grpc-port"),
     ],
 )
 def test_the_values_schema_refuses(setting: str, message: str) -> None:

@@ -18,6 +18,7 @@ from cifer.settings import Setting, declared, default_of
 from cifer.settings.sidecar import SidecarSettings
 from cifer_inference.settings import InferenceSettings
 from cifer_keyservice.settings import KeyServiceSettings
+from cifer_operator.injection import InjectorSettings
 from cifer_operator.settings import OperatorSettings
 
 from .helm import CHART, RENDERS, pod_specs, render
@@ -36,6 +37,7 @@ VALUES_THAT_ARE_SETTINGS = {
     ("keyservice", "port"): (KeyServiceSettings, "port"),
     ("keyservice", "webhooks", "allowPrivateNetworks"): (KeyServiceSettings, "webhook_allow_private_networks"),
     ("inference", "port"): (InferenceSettings, "port"),
+    ("injection", "grpcPort"): (InjectorSettings, "grpc_port"),
 }
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 VARIABLE = re.compile(r"\bCIFER_[A-Z0-9_]+")

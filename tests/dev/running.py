@@ -38,11 +38,13 @@ class DevServer:
 
 @contextlib.contextmanager
 def cifer_dev(data_dir: Path, *extra: str, api_key: str | None = None) -> Iterator[DevServer]:
-    """`cifer dev --port P --data-dir D EXTRA...` until the block ends (stopped with SIGINT)."""
+    """`cifer dev --port P --data-dir D EXTRA...` until the block ends (stopped with SIGINT); without
+    gRPC unless EXTRA names a `--grpc-port` (its default, 9090, would be shared by every test)."""
     api_key = api_key or apikeys.generate_api_key(live=False)
     port = free_port()
+    grpc = () if any(arg.startswith("--grpc-port") for arg in extra) else ("--grpc-port", "0")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(data_dir), *grpc, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CIFER_API_KEY": api_key},
     )
     server = DevServer(f"http://127.0.0.1:{port}", api_key, data_dir)

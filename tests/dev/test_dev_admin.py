@@ -27,7 +27,8 @@ def dev(tmp_path):
     def start(key: str) -> int:
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+            [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+             "--grpc-port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CIFER_API_KEY": key})
         procs.append(proc)
         wait_until_healthy(f"http://127.0.0.1:{port}", proc)

@@ -22,7 +22,8 @@ def dev(tmp_path):
     def start(*args: str, env: dict | None = None):
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path / "data"), *args],
+            [sys.executable, "-m", "cifer.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+             *(() if any(a.startswith("--grpc-port") for a in args) else ("--grpc-port", "0")), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
         )

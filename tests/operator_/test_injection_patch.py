@@ -66,7 +66,8 @@ async def test_who_is_injected(annotations, mode, namespace, injected):
 @pytest.mark.parametrize(("key", "value"), [
     ("cifer.io/proxy-port", "80"), ("cifer.io/proxy-port", "15080"), ("cifer.io/proxy-port", "99999"),
     ("cifer.io/proxy-memory", "1T"), ("cifer.io/proxy-cpu", "-1"), ("cifer.io/inference", "yes"),
-    ("cifer.io/cifer-keys", "Not_A_Name"),
+    ("cifer.io/cifer-keys", "Not_A_Name"), ("cifer.io/grpc-port", "80"), ("cifer.io/grpc-port", "15080"),
+    ("cifer.io/grpc-port", "8080"), ("cifer.io/grpc-port", "on"), ("cifer.io/grpc-port", "-1"),
 ])
 async def test_a_bad_annotation_is_refused_by_name(key, value):
     with pytest.raises(Refusal, match=key):
@@ -86,7 +87,7 @@ async def test_the_sidecar_reads_from_its_arguments_and_environment_the_settings
     add_flags(parser, SidecarSettings)  # as `cifer proxy` does
     assert sidecar["args"][0] == "proxy"
     assert from_arguments(SidecarSettings, parser.parse_args(sidecar["args"][1:])) == SidecarSettings(
-        keyservice_url="http://ks:8081", host="127.0.0.1", port=9090, health_port=settings.probe_port,
+        keyservice_url="http://ks:8081", host="127.0.0.1", port=9090, grpc_port=0, health_port=settings.probe_port,
         token_file=DEFAULT_TOKEN_FILE, warm_cifer_ids=tuple(keys.split(",")), inference_url="http://inference:8000")
 
 
@@ -100,3 +101,41 @@ async def test_a_sidecar_that_serves_inference_gets_the_memory_it_needs(annotati
     ops = await patch(pod({"cifer.io/inject": "true", **annotations}), "shop", BY_POD, settings, no_names)
     (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
     assert {kind: sidecar["resources"][kind]["memory"] for kind in ("requests", "limits")} == memory
+
+
+def sidecar_and_app_env(ops: list[dict]) -> tuple[dict, list[dict]]:
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    return sidecar, next(op["value"] for op in ops if op["path"] == "/spec/containers/0/env")
+
+
+def grpc_port_argument(sidecar: dict) -> str:
+    args = sidecar["args"]
+    assert args.count("--grpc-port") == 1, args
+    return args[args.index("--grpc-port") + 1]
+
+
+async def test_the_sidecar_serves_no_grpc_unless_asked_and_never_loads_grpcio_for_it():
+    sidecar, env = sidecar_and_app_env(await patch(pod({"cifer.io/inject": "true"}), "shop", BY_POD, SETTINGS, no_names))
+    assert grpc_port_argument(sidecar) == "0"  # not the sidecar's own default (9090 where grpcio is installed)
+    assert [var["name"] for var in env] == ["CIFER_PROXY_URL"]
+
+
+@pytest.mark.parametrize(("annotation", "chart", "port"), [
+    ({"cifer.io/grpc-port": "9090"}, 0, "9090"),  # a pod asks
+    ({}, 9191, "9191"),  # the chart's injection.grpcPort, for every pod
+    ({"cifer.io/grpc-port": "0"}, 9191, "0"),  # a pod declines the chart's
+])
+async def test_a_grpc_port_from_the_annotation_or_the_chart_reaches_the_sidecar_and_the_app(annotation, chart, port):
+    settings = dataclasses.replace(SETTINGS, grpc_port=chart)
+    sidecar, env = sidecar_and_app_env(await patch(pod({"cifer.io/inject": "true", **annotation}), "shop", BY_POD,
+                                                   settings, no_names))
+    assert grpc_port_argument(sidecar) == port
+    target = [var for var in env if var["name"] == "CIFER_GRPC_TARGET"]
+    assert target == ([{"name": "CIFER_GRPC_TARGET", "value": f"localhost:{port}"}] if port != "0" else [])
+
+
+async def test_an_app_that_sets_its_grpc_target_itself_keeps_it_and_still_gets_the_rest_url():
+    ops = await patch(pod({"cifer.io/inject": "true", "cifer.io/grpc-port": "9090"},
+                          env=[{"name": "CIFER_GRPC_TARGET", "value": "mine:1"}]), "shop", BY_POD, SETTINGS, no_names)
+    added = [op["value"] for op in ops if op["path"] == "/spec/containers/0/env/-"]
+    assert added == [{"name": "CIFER_PROXY_URL", "value": "http://localhost:8080"}]

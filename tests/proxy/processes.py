@@ -97,10 +97,13 @@ def keyservice_process(data_dir: Path, *extra: str) -> Iterator[KeyServiceProces
 @contextlib.contextmanager
 def sidecar_process(keyservice_url: str, *extra: str, env: dict[str, str] | None = None,
                     pids: list[int] | None = None) -> Iterator[str]:
-    """`cifer proxy` in front of `keyservice_url`; yields its URL (and appends its pid to `pids`)."""
+    """`cifer proxy` in front of `keyservice_url`; yields its URL (and appends its pid to `pids`).
+    Without gRPC unless `extra` names a `--grpc-port` (its default, 9090, would be shared by every test)."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if k != "CIFER_API_KEY"} | (env or {})
-    proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", keyservice_url, "--port", str(port), *extra),
+    grpc = () if any(arg.startswith("--grpc-port") for arg in extra) else ("--grpc-port", "0")
+    proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", keyservice_url, "--port", str(port), *grpc,
+                                          *extra),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
     url = f"http://127.0.0.1:{port}"
     if pids is not None:

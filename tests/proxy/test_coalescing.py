@@ -54,7 +54,7 @@ async def relay(keyservice, aiohttp_server):
 @pytest.fixture
 async def sidecar(relay, aiohttp_client):
     url, _ = relay
-    return await aiohttp_client(create_app(SidecarSettings(keyservice_url=url, decap_batch_window_ms=2.0)))
+    return await aiohttp_client(create_app(SidecarSettings(keyservice_url=url, decap_batch_window_ms=2.0, grpc_port=0)))
 
 
 async def _envelopes(keyservice, auth, n: int, cid: str | None = None) -> list[bytes]:
@@ -139,7 +139,7 @@ async def test_what_crosses_to_the_key_service_holds_no_data_key(keyservice, rel
 async def test_a_sidecar_with_an_ml_kem_recipient_decrypts(keyservice, relay, aiohttp_client):
     url, calls = relay
     sidecar = await aiohttp_client(create_app(SidecarSettings(
-        keyservice_url=url, recipient_suite="ml-kem-768-hkdf-sha256-aes-256-gcm")))
+        keyservice_url=url, recipient_suite="ml-kem-768-hkdf-sha256-aes-256-gcm", grpc_port=0)))
     alice = await keyservice.api_key("usr_alice")
     envelopes = await _envelopes(keyservice, alice, 3)
     answers = await asyncio.gather(*(_decrypt(sidecar, alice, e) for e in envelopes))

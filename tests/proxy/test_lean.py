@@ -27,7 +27,8 @@ async def test_the_sidecar_imports_no_key_service_database_operator_or_tenseal(k
     environment = {k: v for k, v in os.environ.items() if k != "CIFER_API_KEY"} | {"PYTHONPROFILEIMPORTTIME": "1"}
     log = tmp_path / "imports.log"
     with log.open("w") as stderr:
-        proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", key_service.url, "--port", str(port)),
+        proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", key_service.url, "--port", str(port),
+                                              "--grpc-port", str(free_port())),  # gRPC on: it too stays lean
                                 stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
         try:
             wait_until_healthy(url, proc)

@@ -60,7 +60,7 @@ def servers(tmp_path_factory):
     log = (root / "sidecar.log").open("w")
     environment = {k: v for k, v in os.environ.items() if k != "CIFER_API_KEY"} | {"CIFER_API_KEY": pod_key}
     proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", service.url, "--port", str(port),
-                                          "--allow-origin", ALLOWED_ORIGIN),
+                                          "--grpc-port", "0", "--allow-origin", ALLOWED_ORIGIN),
                             stdout=subprocess.DEVNULL, stderr=log, env=environment)
     try:
         _wait_listening(f"http://127.0.0.1:{port}", proc)

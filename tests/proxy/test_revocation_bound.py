@@ -35,7 +35,8 @@ async def both(keyservice, aiohttp_client):
     assert keyservice.settings.api_key_cache_s == 5.0
     clock = Clock()
     keyservice.client.app[API_KEY_AUTH].__self__.clock = clock
-    sidecar = await aiohttp_client(sidecar_app(SidecarSettings(keyservice_url=str(keyservice.client.make_url("")))))
+    sidecar = await aiohttp_client(sidecar_app(SidecarSettings(keyservice_url=str(keyservice.client.make_url("")),
+                                                                      grpc_port=0)))
     sidecar.app[CREDENTIALS].clock = clock
     return keyservice, sidecar, clock
 
