@@ -28,6 +28,7 @@ from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
 from cifer_keyservice.settings import KeyServiceSettings
 from cifer_proxy.app import create_app as sidecar_app
+from cifer_proxy.state import SETTINGS
 
 KEK_FILE = "kek.key"
 AUDIT_FILE = "audit.log"
@@ -71,7 +72,7 @@ async def _accept(database_url: str, key: str) -> None:
         await engine.dispose()
 
 
-async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: int, grpc_port: int,
+async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: int, grpc_port: int | None,
                 audit_path: Path) -> None:
     with audit_path.open("a", encoding="utf-8") as audit:
         audit_path.chmod(0o600)
@@ -81,13 +82,16 @@ async def serve(keyservice: KeyServiceSettings, *, key: str, host: str, port: in
             await web.TCPSite(inner, "127.0.0.1", 0).start()
             inner_port = inner.addresses[0][1]
             await _accept(keyservice.database_url, key)
-            outer = server.AppRunner(sidecar_app(SidecarSettings(
+            sidecar = sidecar_app(SidecarSettings(
                 keyservice_url=f"http://127.0.0.1:{inner_port}", host=host, port=port, grpc_port=grpc_port,
-                callback_allow_private_networks=True)), handle_signals=False)  # a developer's receivers are local
+                callback_allow_private_networks=True))  # a developer's receivers are local
+            outer = server.AppRunner(sidecar, handle_signals=False)
             await outer.setup()
             try:
                 await web.TCPSite(outer, host, port).start()
-                print(f"CIFER dev listening on http://{host}:{port} (data in {audit_path.parent})", flush=True)
+                grpc = sidecar[SETTINGS].grpc_port  # in effect: 9090 unless told, where grpcio is installed
+                print(f"CIFER dev listening on http://{host}:{port}{f' and gRPC {host}:{grpc}' if grpc else ''} "
+                      f"(data in {audit_path.parent})", flush=True)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for signum in (signal.SIGINT, signal.SIGTERM):
