@@ -17,6 +17,10 @@ Rounds interleaved (gRPC first in odd rounds, REST first in even ones), medians 
   STREAM_ROUNDS. The client is this process, the sidecar another; both directions run at once.
 - stream_peak_rss_mib: the sidecar's peak resident memory (VmHWM) after the streams, which run
   before any unary load, so the peak is theirs (and the start's). Goal <= 128.
+- *_floor_cpu_us: what the runtimes cost before any CIFER code: the server's CPU per call of an
+  echo of the same 1 KiB by a bare grpc.aio server (a generic handler, no protobuf) and by a bare
+  aiohttp server, each in a process of its own under the same load; and *_handler_cpu_us, the
+  sidecar's CPU per call less its runtime's floor: what CIFER's code costs on each path.
 
 Usage: python bench/grpc.py [--duration-s S] [--stream-mib N]   (smaller runs while developing)
 """
@@ -29,6 +33,7 @@ import base64
 import hashlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +49,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import aiohttp  # noqa: E402
+import aiohttp.web  # noqa: E402
 import grpc  # noqa: E402
 
 from cifer.v1 import cifer_pb2 as pb  # noqa: E402
@@ -58,6 +64,7 @@ STREAM_BYTES = 256 * 1024**2
 PIECE = 256 * 1024  # under the sidecar's gRPC message bound (max_json_body_bytes)
 STREAM_ROUNDS = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ECHO_METHOD = "/bench.Echo/Echo"
 
 
 # --- the load generator, run as its own process -----------------------------------------
@@ -93,6 +100,45 @@ async def _grpc_load(spec: dict) -> dict:
         return await _timed(call, spec["duration_s"], CONCURRENCY)
 
 
+async def _grpc_floor_load(spec: dict) -> dict:
+    payload = base64.b64decode(spec["plaintext"])
+    async with grpc.aio.insecure_channel(spec["target"]) as channel:
+        echo = channel.unary_unary(ECHO_METHOD)
+        return await _timed(lambda: echo(payload), spec["duration_s"], CONCURRENCY)
+
+
+async def _http_floor_load(spec: dict) -> dict:
+    payload = base64.b64decode(spec["plaintext"])
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as http:
+        async def call() -> None:
+            async with http.post(spec["url"], data=payload) as resp:
+                await resp.read()
+        return await _timed(call, spec["duration_s"], CONCURRENCY)
+
+
+def echo_server(kind: str, port: int) -> None:
+    """A bare server of the runtime: echoes each call's bytes, nothing else."""
+    if kind == "grpc":
+        async def serve() -> None:
+            handler = grpc.unary_unary_rpc_method_handler(_echo)
+            server = grpc.aio.server(handlers=[grpc.method_handlers_generic_handler(
+                ECHO_METHOD.split("/")[1], {ECHO_METHOD.split("/")[2]: handler})])
+            server.add_insecure_port(f"127.0.0.1:{port}")
+            await server.start()
+            await server.wait_for_termination()
+        asyncio.run(serve())
+    else:
+        async def echo(request: aiohttp.web.Request) -> aiohttp.web.Response:
+            return aiohttp.web.Response(body=await request.read())
+        app = aiohttp.web.Application()
+        app.router.add_post("/echo", echo)
+        aiohttp.web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def _echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return request
+
+
 async def _rest_load(spec: dict) -> dict:
     body = json.dumps({"cifer_id": spec["cifer_id"], "plaintext": spec["plaintext"]}).encode()
     headers = {"Authorization": f"Bearer {spec['api_key']}", "Content-Type": "application/json"}
@@ -103,6 +149,9 @@ async def _rest_load(spec: dict) -> dict:
                 if resp.status != 200:
                     raise SystemExit(f"{spec['url']} answered {resp.status}")
         return await _timed(call, spec["duration_s"], CONCURRENCY)
+
+
+LOADS = {"grpc": _grpc_load, "rest": _rest_load, "grpc-floor": _grpc_floor_load, "http-floor": _http_floor_load}
 
 
 def cpu_s(pid: int) -> float:
@@ -186,6 +235,28 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def floor_cpu_us(kind: str, spec: dict) -> float:
+    """The median CPU per call of a bare `kind` server (echo_server) under the unary load, of ROUNDS."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--echo-server", kind, str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while not _listening(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {kind} echo server did not start")
+            time.sleep(0.05)
+        spec = {**spec, "target": f"127.0.0.1:{port}", "url": f"http://127.0.0.1:{port}/echo"}
+        return statistics.median(load(f"{kind}-floor", spec, server.pid)["sidecar_cpu_us"] for _ in range(ROUNDS))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def main(duration_s: float, stream_bytes: int) -> None:
     median = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,6 +291,8 @@ def main(duration_s: float, stream_bytes: int) -> None:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait(timeout=10)
+    floors = {kind: floor_cpu_us(kind, spec) for kind in ("grpc", "http")}
+    grpc_cpu, rest_cpu = median(r["sidecar_cpu_us"] for r in grpcs), median(r["sidecar_cpu_us"] for r in rests)
     print(json.dumps({
         "unary_encrypt_rps": round(median(r["rps"] for r in grpcs), 1),
         "rest_encrypt_rps": round(median(r["rps"] for r in rests), 1),
@@ -227,8 +300,12 @@ def main(duration_s: float, stream_bytes: int) -> None:
         "grpc_vs_rest_rps_goal": 1.0,
         "grpc_p99_ms": round(median(r["p99_ms"] for r in grpcs), 2),
         "rest_p99_ms": round(median(r["p99_ms"] for r in rests), 2),
-        "grpc_sidecar_cpu_us": round(median(r["sidecar_cpu_us"] for r in grpcs)),
-        "rest_sidecar_cpu_us": round(median(r["sidecar_cpu_us"] for r in rests)),
+        "grpc_sidecar_cpu_us": round(grpc_cpu),
+        "rest_sidecar_cpu_us": round(rest_cpu),
+        "grpc_floor_cpu_us": round(floors["grpc"]),
+        "http_floor_cpu_us": round(floors["http"]),
+        "grpc_handler_cpu_us": round(grpc_cpu - floors["grpc"]),
+        "rest_handler_cpu_us": round(rest_cpu - floors["http"]),
         "stream_mib_s": round(median(streams), 1),
         "stream_peak_rss_mib": round(peak, 1),
         "stream_peak_rss_mib_goal": 128,
@@ -239,12 +316,15 @@ def main(duration_s: float, stream_bytes: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", choices=("grpc", "rest"), help=argparse.SUPPRESS)  # the load generator's process
+    parser.add_argument("--load", choices=tuple(LOADS), help=argparse.SUPPRESS)  # the load generator's process
+    parser.add_argument("--echo-server", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)  # a floor
     parser.add_argument("--duration-s", type=float, default=DURATION_S, help="seconds per unary measurement")
     parser.add_argument("--stream-mib", type=int, default=STREAM_BYTES // 1024**2, help="MiB per stream")
     options = parser.parse_args()
     if options.load:
         spec = json.load(sys.stdin)
-        print(json.dumps(asyncio.run((_grpc_load if options.load == "grpc" else _rest_load)(spec))))
+        print(json.dumps(asyncio.run(LOADS[options.load](spec))))
+    elif options.echo_server:
+        echo_server(options.echo_server[0], int(options.echo_server[1]))
     else:
         main(options.duration_s, options.stream_mib * 1024**2)
