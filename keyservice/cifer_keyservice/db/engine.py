@@ -69,7 +69,13 @@ def _private_files(database: str | None) -> None:
     """The database file, made 0600 if missing, and it, its -wal and its -shm tightened to 0600."""
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        # Never opened here once it exists: closing any descriptor of the file drops every POSIX lock
+        # this process holds on it, SQLite's included, and another process (an admin command) closing
+        # the last connection it then believes it has would delete the WAL under this one's feet.
+        pass
     for path in (database, f"{database}-wal", f"{database}-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(path, 0o600)
