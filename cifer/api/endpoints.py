@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cifer import keyrelease
 from cifer.api import schemas as s
+from cifer.api import oauth_schemas as oa
 from cifer.api import security_monitoring_schemas as mon
 from cifer.api import security_schemas as sec
 from cifer.api import usage
@@ -32,6 +33,8 @@ class Sidecar(enum.Enum):
     FORWARD = "forward"  # passed through to the key service with the caller's identity
     FORWARD_MOVES_KEY = "forward, moves the key"  # passed through; success or 410 drops the cached public key
     FORWARD_FILE = "forward, a file"  # passed through; a success is a file (its body and type pass as they are)
+    FORWARD_OAUTH = "forward, OAuth 2.0"  # passed through as it is (forms, cookies, redirects, OAuth's answers), never
+    # with the pod's identity: the caller is a browser or an OAuth client, which authenticates itself
     NONE = "none"  # not served: only sidecars call it, on the key service
 
 
@@ -164,7 +167,7 @@ GET_PUBLIC_KEY = Endpoint(
 WHOAMI = Endpoint(
     "GET", "/v1/whoami", _op(
         "whoami", {"200": s.ok({"type": "object", "required": ["principal", "kind", "scopes"], "properties": {
-            "principal": {"type": "string"}, "kind": {"enum": ["api_key", "serviceaccount", "oidc"]},
+            "principal": {"type": "string"}, "kind": {"enum": ["api_key", "serviceaccount", "oidc", "oauth"]},
             "scopes": {"type": "array", "items": {"type": "string"}}}}), **s.errors(401, 503)},
         description="The caller the credential proves, and its scopes."),
     keyservice=True, sidecar=Sidecar.FORWARD)
@@ -424,6 +427,47 @@ SECURITY_ENCRYPT_BATCH = Endpoint(
                         f"more than {sec.QUEUED_OVER} are answered `queued` (202) and delivered by it."),
         requestBody=s.json_body(sec.BATCH)),
     keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt")
+
+# OAuth 2.0 (seed §3.3, docs/oauth.md): the key service is the authorization server.
+OAUTH_AUTHORIZE = Endpoint(
+    "GET", "/oauth/authorize", _op(
+        "oauthAuthorize", {"200": oa.page("The login page, or the consent page of a user logged in"),
+                           "302": oa.REDIRECT, "400": oa.page("No client, or a redirect URI not registered")},
+        security=[], parameters=oa.AUTHORIZE_PARAMETERS,
+        description="The authorization-code grant's authorization endpoint (RFC 6749 §4.1.1), with PKCE (RFC 7636)."),
+    keyservice=True, sidecar=Sidecar.FORWARD_OAUTH, public=True, keeps_replays=False)
+OAUTH_AUTHORIZE_FORM = Endpoint(
+    "POST", "/oauth/authorize", _op(
+        "oauthAuthorizeForm", {"200": oa.page("The consent page, or the login page again with its error"),
+                               "302": oa.REDIRECT, "400": oa.page("The request or its CSRF token is not valid"),
+                               **s.errors(429)},
+        security=[], parameters=oa.AUTHORIZE_PARAMETERS, requestBody=oa.form(oa.LOGIN_FORM),
+        description="The login and consent pages' forms, posted back with the authorization request's query."),
+    keyservice=True, sidecar=Sidecar.FORWARD_OAUTH, public=True, keeps_replays=False, rate_category="login")
+OAUTH_TOKEN = Endpoint(
+    "POST", "/oauth/token", _op(
+        "oauthToken", {"200": oa.json(oa.TOKEN, "An access token, and a refresh token after a login"),
+                       "400": oa.json(oa.ERROR, "RFC 6749 §5.2"), "401": oa.json(oa.ERROR, "The client is not known")},
+        security=[], requestBody=oa.form(oa.TOKEN_FORM),
+        description="The token endpoint (RFC 6749 §3.2): authorization_code, refresh_token, client_credentials."),
+    keyservice=True, sidecar=Sidecar.FORWARD_OAUTH, public=True, keeps_replays=False)
+OAUTH_REVOKE = Endpoint(
+    "POST", "/oauth/revoke", _op(
+        "oauthRevoke", {"200": oa.json({"type": "object"}, "Revoked, or not a token of the client's (RFC 7009 §2.2)"),
+                        "400": oa.json(oa.ERROR, "RFC 7009 §2.2.1"), "401": oa.json(oa.ERROR, "The client is not known")},
+        security=[], requestBody=oa.form(oa.REVOKE_FORM),
+        description="Token revocation (RFC 7009): a token's whole grant ends, its access and refresh tokens."),
+    keyservice=True, sidecar=Sidecar.FORWARD_OAUTH, public=True, keeps_replays=False)
+OAUTH_METADATA = Endpoint(
+    "GET", "/.well-known/oauth-authorization-server", _op(
+        "oauthMetadata", {"200": oa.json(oa.METADATA, "RFC 8414 §3.2")}, security=[],
+        description="The authorization server's metadata (RFC 8414)."),
+    keyservice=True, sidecar=Sidecar.FORWARD_OAUTH, public=True)
+OAUTH_JWKS = Endpoint(
+    "GET", "/oauth/jwks", _op(
+        "oauthJwks", {"200": oa.json(oa.JWKS, "RFC 7517 §5")}, security=[],
+        description="The public keys that verify access tokens: the signing one, and those retired but not yet expired."),
+    keyservice=True, sidecar=Sidecar.FORWARD_OAUTH, public=True)
 
 # Every endpoint above, in the order declared (the order of the OpenAPI documents' paths).
 ENDPOINTS: tuple[Endpoint, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Endpoint))

@@ -30,7 +30,7 @@ def document(server: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": cifer.__version__, "description": description},
-        "security": [{"bearerAuth": []}],
+        "security": [{"bearerAuth": []}, {"oauth2": []}],  # either; the scope each needs is the endpoint's
         "paths": paths,
         "components": copy.deepcopy(COMPONENTS),
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cifer.api import oauth_schemas
 from cifer.api.errors import DOCUMENTATION_URL, ErrorCode
 from cifer.crypto import suites
 from cifer.envelope.format import CIFER_ID_RE, MAX_METADATA_BYTES
@@ -153,7 +154,8 @@ def spelled(field: str, encodings: tuple[str, ...]) -> list[dict[str, Any]]:
 
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                       "description": "An sk_test_/sk_live_ API key, or a pod's ServiceAccount token"}},
+                                       "description": "An sk_test_/sk_live_ API key, or a pod's ServiceAccount token"},
+                        "oauth2": oauth_schemas.SECURITY_SCHEME},
     "schemas": {
         "Meta": {"type": "object", "required": ["request_id", "timestamp"], "properties": {
             "request_id": {"type": "string"}, "timestamp": TIME, "version": {"type": "string"}}},

@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     # sidecar's own environment ($CIFER_API_KEY among it) is not `cifer dev`'s
     listen = from_arguments(SidecarSettings, args, only=("host", "port", "grpc_port"), keyservice_url="")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    settings = KeyServiceSettings(database_url=default_url(data_dir), kek=kek)
+    # The authorization server's pages and endpoints are reached where `cifer dev` listens.
+    issuer = f"http://{'127.0.0.1' if listen.host in ('0.0.0.0', '::') else listen.host}:{listen.port}"
+    settings = KeyServiceSettings(database_url=default_url(data_dir), kek=kek, oauth_issuer=issuer)
     asyncio.run(serve(settings, key=key, host=listen.host, port=listen.port, grpc_port=listen.grpc_port,
                       audit_path=data_dir / AUDIT_FILE))
     print("CIFER dev stopped", file=sys.stderr, flush=True)

@@ -40,7 +40,9 @@ from cifer_keyservice.idempotency import IDEMPOTENCY, IdempotencyStore, idempote
 from cifer_keyservice.kube_events import CheckpointEvents
 from cifer_keyservice.ratelimit import RATE_LIMITER, RateLimiter, add_headers, limit_rate
 from cifer_keyservice.metrics import MeasuredKek, ServiceMetrics
+from cifer_keyservice.oauth import OAUTH, REFRESH_JWKS_S, OAuth
 from cifer_keyservice.routes import audit as audit_routes
+from cifer_keyservice.routes import oauth as oauth_routes
 from cifer_keyservice.reports.files import ReportFiles
 from cifer_keyservice.routes import (cifers, decap, keys, security_config, security_keys, security_monitoring,
                                     security_reports, usage, whoami)
@@ -92,11 +94,12 @@ def token_reviewer(review: TokenReviewSettings) -> TokenReviewer:
 
 
 def serviceaccount_authenticator(reviewer: TokenReviewer, scopes: frozenset[str], *,
-                                 oidc_issuer: str | None = None) -> Authenticator:
-    """Both kinds of token are JWTs: one claiming the OIDC issuer (read unverified, only to route it)
-    is the IdP's, checked by the OIDC verifier alone; the API server must never be shown it."""
+                                 other_issuers: frozenset[str] = frozenset()) -> Authenticator:
+    """The kinds of token are JWTs: one claiming another issuer it knows (read unverified, only to
+    route it: the OIDC provider, CIFER's own authorization server) is checked by that issuer's
+    verifier alone; the API server must never be shown it."""
     async def authenticate(token: str) -> Principal | None:
-        if oidc_issuer is not None and token_issuer(token) == oidc_issuer:
+        if token_issuer(token) in other_issuers:
             return None
         username = await reviewer.review(token)
         return None if username is None else Principal(id=username, scopes=scopes, kind="serviceaccount")
@@ -145,10 +148,12 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
             app[RATE_LIMITER] = limiter
             app[IDEMPOTENCY] = IdempotencyStore(maker, ttl_s=settings.idempotency_ttl_s)
             app[API_KEY_AUTH] = ApiKeyStore(maker, readers=readers, cache_s=settings.api_key_cache_s).principal
-            token_auths: list[Authenticator] = []
-            if reviewer is not None:  # never shown a token claiming the OIDC issuer
-                token_auths.append(serviceaccount_authenticator(
-                    reviewer, settings.serviceaccount_scopes, oidc_issuer=verifier.issuer if verifier else None))
+            app[OAUTH] = await OAuth.open(settings, maker, kek, audit)
+            token_auths: list[Authenticator] = [app[OAUTH].principal]  # refuses, unasked, tokens of other issuers
+            if reviewer is not None:  # never shown a token claiming the OIDC issuer or CIFER's own
+                others = {app[OAUTH].issuer, *((verifier.issuer,) if verifier else ())}
+                token_auths.append(serviceaccount_authenticator(reviewer, settings.serviceaccount_scopes,
+                                                                other_issuers=frozenset(others)))
             if verifier is not None:  # refuses, unasked, any token not claiming its issuer
                 token_auths.append(verifier.verify)
             app[TOKEN_AUTHS] = token_auths
@@ -195,6 +200,8 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
                                                   checkpoint=checkpoints.write_once, retention_days=retention_days)
             background.append(asyncio.create_task(
                 app[AUDIT_RETENTION].run(stop, interval_s=settings.audit_prune_interval_s)))
+            background.append(asyncio.create_task(periodic.every(  # another replica's rotation, a retired key's end
+                REFRESH_JWKS_S, stop, app[OAUTH].signing.refresh, log=log, what="OAuth signing keys")))
             first_pass = asyncio.create_task(app[CHAIN_WATCH].check())  # the whole log, at once; cancelled at stop
             background.append(asyncio.create_task(periodic.every(
                 settings.alert_scan_interval_s, stop, app[CHAIN_WATCH].check, log=log, what="audit chain check")))
@@ -247,4 +254,5 @@ def create_app(settings: KeyServiceSettings, *, audit_stream: TextIO = sys.stdou
     app.add_routes(audit_routes.routes)
     app.add_routes(openapi.routes(KEYSERVICE))
     app.add_routes(webhooks.routes)
+    app.add_routes(oauth_routes.routes)
     return app

@@ -1,6 +1,7 @@
-"""`cifer keyservice`: serve the key service, migrate its database, manage API keys, verify
-the audit log. The admin commands work on the database directly, as Vault's operator
-commands do; they need the same KEK as the service only where keys are involved."""
+"""`cifer keyservice`: serve the key service, migrate its database, manage API keys and the OAuth
+2.0 users, clients and signing keys (oauth/admin.py), verify the audit log. The admin commands
+work on the database directly, as Vault's operator commands do; they need the same KEK as the
+service only where keys are involved."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from cifer_keyservice.audit_checkpoints import CheckpointError, parse_expect, re
 from cifer_keyservice.auth.apikeys import ApiKeyStore
 from cifer_keyservice.db import migrate
 from cifer_keyservice.db.engine import create_engine, default_url, sessions
+from cifer_keyservice.oauth import admin as oauth_admin
 from cifer_keyservice.settings import SCOPES, KeyServiceSettings, OidcSettings, TokenReviewSettings
 
 KEK_FILE = "kek.key"
@@ -35,7 +37,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve the key service API")
     add_flags(serve, KeyServiceSettings, only=("host", "port", "admin_principals", "webhook_allow_private_networks",
                                              "seed_cache_ttl_s", "seed_cache_size", "audit_checkpoint_file",
-                                             "audit_checkpoint_interval_s", "audit_checkpoint_events"))
+                                             "audit_checkpoint_interval_s", "audit_checkpoint_events",
+                                             "oauth_issuer", "oauth_access_token_ttl_s", "oauth_refresh_token_ttl_s",
+                                             "oauth_signing_key_rotation_s"))
     add_flags(serve.add_argument_group("TLS", "serve HTTPS; the files are reloaded when replaced"), ServerTlsSettings)
     _add_shared_flags(serve, again=True)  # the chart passes --kube-in-cluster after `serve`
     serve.set_defaults(func=_serve)
@@ -53,6 +57,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     revoke = apikey.add_parser("revoke", help="revoke a key by its id (ak_...)")
     revoke.add_argument("key_id")
     revoke.set_defaults(func=_apikey_revoke)
+
+    oauth_admin.register(sub, settings_from, _with_database)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", metavar="ACTION",
                                                                           required=True)

@@ -79,6 +79,9 @@ class RateLimits:
     """GET /v1/cifers and GET /v1/cifers/{cifer_id}."""
     rotate: FixedWindow = FixedWindow(10, 86400)
     """POST /v1/cifers/{cifer_id}/rotate."""
+    login: FixedWindow = FixedWindow(20, 300)
+    """POST /oauth/authorize, the login and consent forms; unauthenticated, so per peer address
+    (each account also locks after `oauth_lockout_after` failed passwords)."""
     workload_decrypt: FixedWindow = FixedWindow(60000, 60)
     """`decrypt` for workload identities (a pod's ServiceAccount, through its sidecar) in place of
     the seed's 100 per minute, which is sized for API keys and OAuth clients: every decrypt of a
@@ -154,6 +157,25 @@ class KeyServiceSettings:
     or `--kube-api-url`); None: API keys only."""
     oidc: OidcSettings | None = None
     """Accept an identity provider's JWTs (principal `oidc:ISSUER#SUBJECT`); None: no OIDC."""
+    oauth_issuer: str | None = setting("--oauth-issuer", default=None)
+    """The URL of the OAuth 2.0 authorization server (docs/oauth.md): the `iss` of its access tokens
+    and the base of the URLs its metadata names. None: the URL this service listens on
+    (`http(s)://HOST:PORT`); behind an ingress, or in front of browsers, name the public one."""
+    oauth_access_token_ttl_s: int = setting("--oauth-access-token-ttl-s", default=600)
+    """How long an access token (a JWT, not revocable before it expires but by its grant) is valid."""
+    oauth_refresh_token_ttl_s: int = setting("--oauth-refresh-token-ttl-s", default=30 * 86400)
+    """How long a refresh token is valid; each use gives a new one for as long again."""
+    oauth_code_ttl_s: int = 60
+    """How long an authorization code may wait to be redeemed (RFC 6749 §4.1.2: at most 10 minutes)."""
+    oauth_login_ttl_s: int = 3600
+    """How long a login on the authorization page lasts (its cookie), so consents need no new one."""
+    oauth_signing_key_rotation_s: int = setting("--oauth-signing-key-rotation-s", default=30 * 86400)
+    """How long a key signs access tokens before a new one takes over; the old one stays in the JWKS
+    until every token it signed has expired."""
+    oauth_lockout_after: int = 5
+    """Failed logins in a row that lock an account of the local user store."""
+    oauth_lockout_s: int = 900
+    """How long a locked account stays locked (an administrator's `user reset` unlocks it at once)."""
     rate_limits: RateLimits = setting("--rate-limit", default=RateLimits(), **limit_overrides(RateLimits, FixedWindow))
     """Seed §8.1's rate limits per principal and category."""
     redis_url: str | None = setting("--redis-url", env="CIFER_REDIS_URL", default=None)

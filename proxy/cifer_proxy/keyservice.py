@@ -38,9 +38,11 @@ class KeyServiceClient:
         None: the system's trust store. A certificate it does not vouch for fails the handshake
         before anything is sent, and the call is a 503 like any unreachable key service."""
         self._base_url = base_url.rstrip("/")
+        # No cookie jar: a cookie the key service sets is its caller's (a browser's login), never the sidecar's.
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
                                            connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30,
-                                                                          ssl=client_context(ca)))
+                                                                          ssl=client_context(ca)),
+                                           cookie_jar=aiohttp.DummyCookieJar())
 
     async def close(self) -> None:
         await self._http.close()
@@ -62,6 +64,20 @@ class KeyServiceClient:
             log.error("key service refused: its certificate does not verify (%s)",
                       getattr(exc.certificate_error, "verify_message", None) or type(exc.certificate_error).__name__)
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service cannot be reached") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.error("key service unreachable: %s", type(exc).__name__)
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service cannot be reached") from None
+
+    async def relay(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None,
+                    keep: Sequence[str]) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """(status, body, the headers named in `keep`, each as often as it came) of one call whose
+        answer passes back as it is: a redirect is not followed, a cookie not kept."""
+        try:
+            async with self._http.request(method, self._base_url + path, headers=headers, data=body,
+                                          allow_redirects=False) as resp:
+                answer = await _read_whole(resp, MAX_ANSWER_BYTES)
+                wanted = {name.lower() for name in keep}
+                return resp.status, answer, [(k, v) for k, v in resp.headers.items() if k.lower() in wanted]
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.error("key service unreachable: %s", type(exc).__name__)
             raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the key service cannot be reached") from None

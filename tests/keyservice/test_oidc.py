@@ -323,7 +323,7 @@ async def test_tokenreview_is_never_shown_a_token_claiming_the_oidc_issuer():
             return "system:serviceaccount:default:payments"
 
     reviewer = Reviewer()
-    authenticate = serviceaccount_authenticator(reviewer, frozenset({"decrypt"}), oidc_issuer=ISSUER)
+    authenticate = serviceaccount_authenticator(reviewer, frozenset({"decrypt"}), other_issuers=frozenset({ISSUER}))
     assert await authenticate(mint()) is None
     assert reviewer.seen == []
     pod_token = mint(iss="https://kubernetes.default.svc.cluster.local")

@@ -13,7 +13,8 @@ from pathlib import Path
 from ports import free_port
 from proxy.processes import Api, cifer_command, stop, wait_until_healthy
 
-NEVER_IN_THE_SIDECAR = frozenset({"cifer_keyservice", "sqlalchemy", "alembic", "kopf", "kubernetes", "tenseal"})
+NEVER_IN_THE_SIDECAR = frozenset({"cifer_keyservice", "sqlalchemy", "alembic", "kopf", "kubernetes", "tenseal",
+                                 "authlib", "argon2"})
 
 
 def imported_modules(import_log: str) -> set[str]:

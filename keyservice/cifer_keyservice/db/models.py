@@ -272,6 +272,124 @@ class SecurityConfig(Base):
     updated_by: Mapped[str] = mapped_column(String(255))
 
 
+class OAuthUser(Base):
+    """A user of the local user store (OAuth 2.0's login page), for teams without an identity provider."""
+
+    __tablename__ = "oauth_users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "usr_...": the principal its tokens name
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    scopes: Mapped[list[str]] = mapped_column(default=list)  # the most its tokens may carry
+    disabled: Mapped[bool] = mapped_column(default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success or lockout
+    locked_until: Mapped[datetime.datetime | None]
+    created_at: Mapped[datetime.datetime]
+    updated_at: Mapped[datetime.datetime]
+
+
+class OAuthClient(Base):
+    """An application that may ask for tokens; a confidential one's secret known only by its SHA-256."""
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "cli_..."
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: a public client (PKCE only)
+    redirect_uris: Mapped[list[str]] = mapped_column(default=list)  # matched exactly
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime.datetime]
+    disabled_at: Mapped[datetime.datetime | None]
+
+
+class OAuthGrant(Base):
+    """One grant: what a code, or a client's credentials, started. Every token it issued names it
+    (`sid` in an access token, `grant_id` of a refresh token); revoking it ends them all."""
+
+    __tablename__ = "oauth_grants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "grt_..."
+    client_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str | None] = mapped_column(String(40))  # None: client_credentials
+    scope: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime] = mapped_column(index=True)  # its last token's end: then forgotten
+    revoked_at: Mapped[datetime.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class OAuthCode(Base):
+    """An authorization code, known by its SHA-256, used once."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(40))
+    client_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(String(40))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(512))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(8))
+    auth_time: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime.datetime | None]
+
+
+class OAuthRefreshToken(Base):
+    """An opaque refresh token, known by its SHA-256; rotated at each use (`rotated_at`). One used
+    again after its rotation revokes its whole grant."""
+
+    __tablename__ = "oauth_refresh_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(40), index=True)
+    client_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(512))
+    issued_at: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime] = mapped_column(index=True)
+    rotated_at: Mapped[datetime.datetime | None]
+
+
+class OAuthConsent(Base):
+    """A user's consent to a client for one set of scopes (space-joined, sorted): not asked again."""
+
+    __tablename__ = "oauth_consents"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(512), primary_key=True)
+    created_at: Mapped[datetime.datetime]
+
+
+class OAuthSession(Base):
+    """A login on the authorization server's pages (its cookie holds the id; this, its SHA-256)."""
+
+    __tablename__ = "oauth_sessions"
+
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime] = mapped_column(index=True)
+
+
+class OAuthSigningKey(Base):
+    """A key that signs access tokens: its private half only wrapped by the KEK. It signs until
+    `retired_at`, and stays in the JWKS until `expires_at` (past every token it signed)."""
+
+    __tablename__ = "oauth_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    public_jwk: Mapped[dict[str, Any]]
+    wrapped_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime.datetime]
+    retired_at: Mapped[datetime.datetime | None]
+    expires_at: Mapped[datetime.datetime | None]
+
+
 Index("ix_deliveries_due", Delivery.status, Delivery.next_attempt_at)
 # A key's usage over a period (seed 001's usage and reports) reads one range of this index.
 Index("ix_audit_log_cifer_at", AuditRecord.cifer_id, AuditRecord.at)

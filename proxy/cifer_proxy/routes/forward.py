@@ -20,6 +20,26 @@ FORWARDED = tuple(e for e in endpoints.ENDPOINTS
                   if e.sidecar in (Sidecar.FORWARD, Sidecar.FORWARD_MOVES_KEY, Sidecar.FORWARD_FILE))
 FILE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control")  # a file's, passed back as they are
 MAX_FILE_BYTES = 32 * 1024 * 1024  # the key service's largest report
+# OAuth 2.0's endpoints: a browser's form and cookies, or a client's own credentials, pass through.
+OAUTH_REQUEST_HEADERS = ("Content-Type", "Cookie", "Authorization", "Accept", "User-Agent")
+OAUTH_ANSWER_HEADERS = ("Content-Type", "Set-Cookie", "Location", "Cache-Control", "Pragma", "WWW-Authenticate",
+                        "Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
+                        "Retry-After")
+
+
+async def forward_oauth(request: web.Request) -> web.Response:
+    """An OAuth 2.0 endpoint's request and answer, as they are. The pod's identity is never lent:
+    the caller is a browser or a client that authenticates itself."""
+    body = await request.read() if request.can_read_body else None
+    headers = {name: request.headers[name] for name in OAUTH_REQUEST_HEADERS if name in request.headers}
+    headers["X-Request-ID"] = request[REQUEST_ID]
+    headers["X-Forwarded-For"] = request.remote or ""
+    status, answer, passed = await request.app[KEYSERVICE].relay(request.method, request.raw_path, headers=headers,
+                                                                 body=body, keep=OAUTH_ANSWER_HEADERS)
+    response = web.Response(status=status, body=answer)
+    for name, value in passed:
+        response.headers.add(name, value)
+    return response
 
 
 async def forward(request: web.Request) -> web.Response:
@@ -51,3 +71,6 @@ async def forward(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     for endpoint in FORWARDED:
         app.router.add_route(endpoint.method, endpoint.route_path, forward)
+    for endpoint in endpoints.ENDPOINTS:
+        if endpoint.sidecar is Sidecar.FORWARD_OAUTH:
+            app.router.add_route(endpoint.method, endpoint.route_path, forward_oauth)
