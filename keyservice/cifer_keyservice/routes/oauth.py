@@ -71,16 +71,18 @@ class _Refused(Exception):
         self.response = response
 
 
-async def _validated(oauth: OAuth, req: Request):
-    """authlib's grant of a valid authorization request; _Refused with the answer to any other:
-    an error page when the client or its redirect URI is not known (nowhere safe to redirect to),
-    else the error redirected to the client."""
+async def _authorization(request: web.Request) -> tuple[OAuth, Request, Any]:
+    """The request, and authlib's grant of it if it is a valid authorization request; _Refused with
+    the answer to any other: an error page when the client or its redirect URI is not known (nowhere
+    safe to redirect to), else the error redirected to the client."""
+    oauth = request.app[OAUTH]
+    req = await _request(request, oauth)
     state = req.payload.state
     if not state or len(state) > MAX_STATE_CHARS or len(req.payload.datalist.get("state", [])) > 1:
         raise _Refused(pages.respond(pages.error("Request refused", "The application's request has no valid "
                                                  "`state`: go back to the application and start again."), status=400))
     try:
-        return await asyncio.to_thread(oauth.server.get_consent_grant, req, None)
+        return oauth, req, await asyncio.to_thread(oauth.server.get_consent_grant, req, None)
     except InsecureTransportError:
         raise _Refused(pages.respond(pages.error("Not available", "This server's issuer URL must be https."),
                                      status=400)) from None
@@ -133,10 +135,8 @@ async def _logged_in(request: web.Request, oauth: OAuth) -> tuple[User | None, A
 
 @route(routes, OAUTH_AUTHORIZE)
 async def authorize(request: web.Request) -> web.Response:
-    oauth = request.app[OAUTH]
-    req = await _request(request, oauth)
     try:
-        grant = await _validated(oauth, req)
+        oauth, req, grant = await _authorization(request)
     except _Refused as refused:
         return refused.response
     user, login_time = await _logged_in(request, oauth)
@@ -145,10 +145,8 @@ async def authorize(request: web.Request) -> web.Response:
 
 @route(routes, OAUTH_AUTHORIZE_FORM)
 async def authorize_form(request: web.Request) -> web.Response:
-    oauth = request.app[OAUTH]
-    req = await _request(request, oauth)
     try:
-        grant = await _validated(oauth, req)
+        oauth, req, grant = await _authorization(request)
     except _Refused as refused:
         return refused.response
     form = req.form
