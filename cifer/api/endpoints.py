@@ -428,6 +428,16 @@ SECURITY_ENCRYPT_BATCH = Endpoint(
         requestBody=s.json_body(sec.BATCH)),
     keyservice=False, sidecar=Sidecar.LOCAL, scope="encrypt")
 
+SHUTDOWN = Endpoint(
+    "POST", "/v1/shutdown", _op(
+        "shutdownSidecar", {"202": s.ok({"type": "object", "properties": {"stopping": {"const": True}}},
+                                        "Answered; then the sidecar stops and exits 0"), **s.errors(403)},
+        security=[],
+        description="Stops the sidecar, for a Job's application that has finished (docs/injection.md). Only "
+                    "the pod's own containers may: a request on loopback, naming a loopback host, with no "
+                    "credential of its own (the pod's identity, lent) and no Origin; anything else is 403."),
+    keyservice=False, sidecar=Sidecar.LOCAL, public=True)
+
 # OAuth 2.0 (seed §3.3, docs/oauth.md): the key service is the authorization server.
 OAUTH_AUTHORIZE = Endpoint(
     "GET", "/oauth/authorize", _op(

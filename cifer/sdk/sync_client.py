@@ -138,6 +138,10 @@ class CiferClient:
         """As `AsyncCiferClient.decrypt_stream`; a cut-off raises `StreamError` mid-iteration."""
         return StreamCall(self._async.decrypt_stream(source), self._loop)
 
+    def shutdown_sidecar(self) -> None:
+        """As `AsyncCiferClient.shutdown_sidecar`: a Job's application, done, stops its sidecar."""
+        self._loop.run(self._async.shutdown_sidecar())
+
     def close(self) -> None:
         self._loop.close()
 

@@ -296,6 +296,19 @@ class Transport:
                     error = connection_error(self.settings, exc)
                 await self._wait(attempts, attempts.failed(error), error, path)
 
+    async def as_the_pod(self, method: str, path: str) -> dict[str, Any]:
+        """One call with no credential (the sidecar acts as the pod), made once: for a call after
+        which the sidecar may be gone (`/v1/shutdown`), a retry would only fail."""
+        try:
+            async with self._client().request(method, self._url(path), headers={"Accept": "application/json"},
+                                              allow_redirects=False) as response:
+                body = await response.read()
+                if 200 <= response.status < 300:
+                    return unwrap(body)
+                raise error_from_response(response.status, body, response.headers)
+        except TRANSPORT_FAILURES as exc:
+            raise connection_error(self.settings, exc) from None
+
     async def open_stream(self, path: str, headers: Mapping[str, str], upload: Upload) -> aiohttp.ClientResponse:
         """POST a binary body and return the answer once its headers are in; the body goes on
         uploading while the caller reads. Retried only while nothing was taken from the body."""

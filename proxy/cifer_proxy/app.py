@@ -24,7 +24,7 @@ from cifer_proxy.metrics import SidecarMetrics
 from cifer_proxy.inference import PodInference
 from cifer_proxy.origins import refuse_other_origins
 from cifer_proxy.callbacks import Callbacks
-from cifer_proxy.routes import decrypt, encrypt, forward, infer, security, security_batch
+from cifer_proxy.routes import decrypt, encrypt, forward, infer, security, security_batch, shutdown
 from cifer_proxy.usage import UsageReporter, reporting_to
 from cifer_proxy.encryptlimit import EncryptLimit
 from cifer.settings.sidecar import DEFAULT_GRPC_PORT, SidecarSettings
@@ -116,6 +116,7 @@ def create_app(settings: SidecarSettings) -> web.Application:
     app.add_routes(infer.routes)
     app.add_routes(security.routes)
     app.add_routes(security_batch.routes)
+    app.add_routes(shutdown.routes)
     app.add_routes(openapi.routes(SIDECAR))
     forward.add_routes(app)
     return app

@@ -60,6 +60,11 @@ class Identity:
                 return f"Bearer {token}"
         return f"Bearer {self._api_key}" if self._api_key else None
 
+    @property
+    def lends(self) -> bool:
+        """Whether this sidecar lends the pod's identity at all (it listens on loopback, with one)."""
+        return self._lend
+
     def lent(self) -> str | None:
         """The pod's own credential, when this sidecar lends it (listening on loopback), for a
         transport whose callers are the pod's own by construction (gRPC: no browser speaks it)."""
