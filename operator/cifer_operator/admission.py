@@ -8,16 +8,19 @@ must answer, the paused ones too. It runs inside `cifer operator` (`--inject-por
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from cifer.api.middleware import answer_and_close, body_too_large
 from cifer.api.server import AppRunner
+from cifer_operator import sidecar_modes as modes
 from cifer_operator.injection import (
     BY_NAMESPACE,
     BY_POD,
@@ -52,7 +55,8 @@ async def review(request: web.Request, mode: str) -> web.Response:
     except (ValueError, KeyError, TypeError):
         raise web.HTTPBadRequest(text="not an AdmissionReview of a pod") from None
     try:
-        ops = await patch(pod, namespace, mode, request.app[SETTINGS], request.app[KEY_NAMES])
+        ops = await patch(pod, namespace, mode, request.app[SETTINGS], request.app[KEY_NAMES],
+                          request.app[SERVER].version)
     except Refusal as refusal:
         log.info("refused to inject into a pod in %s: %s", namespace, refusal)
         return answer(body, False, message=str(refusal))
@@ -63,6 +67,33 @@ async def review(request: web.Request, mode: str) -> web.Response:
 
 SETTINGS = web.AppKey("settings", InjectorSettings)
 KEY_NAMES = web.AppKey("key_names", KeyNames)
+
+
+class ServerVersion:
+    """The API server's (major, minor), read at start and every REFRESH_S (an upgrade of the control
+    plane changes the mode of pods made after it); None until read, or when it cannot be."""
+
+    REFRESH_S = 300.0
+
+    def __init__(self, read: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
+        self._read = read
+        self.version: tuple[int, int] | None = None
+
+    async def refresh(self) -> None:
+        if self._read is None:
+            return
+        try:
+            self.version = modes.version_of(await self._read())
+        except Exception as exc:  # noqa: BLE001 - the last version read stays; classic works everywhere
+            log.warning("the API server's version could not be read: %s", type(exc).__name__)
+
+    async def follow(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self.REFRESH_S)
+
+
+SERVER = web.AppKey("server", ServerVersion)
 
 
 @web.middleware
@@ -81,9 +112,16 @@ def malformed(request: web.BaseRequest, status: int, message: str) -> web.Stream
     return web.json_response({"message": message or "internal error"}, status=status)
 
 
-def create_app(settings: InjectorSettings, key_names: KeyNames) -> web.Application:
+def create_app(settings: InjectorSettings, key_names: KeyNames, server: ServerVersion | None = None
+               ) -> web.Application:
     app = web.Application(client_max_size=MAX_REVIEW_BYTES, middlewares=[bounded])
-    app[SETTINGS], app[KEY_NAMES] = settings, key_names
+    app[SETTINGS], app[KEY_NAMES], app[SERVER] = settings, key_names, server or ServerVersion()
+
+    async def following(app: web.Application):
+        task = asyncio.create_task(app[SERVER].follow())
+        yield
+        task.cancel()
+    app.cleanup_ctx.append(following)
 
     async def by_namespace(request: web.Request) -> web.Response:
         return await review(request, BY_NAMESPACE)
@@ -96,18 +134,18 @@ def create_app(settings: InjectorSettings, key_names: KeyNames) -> web.Applicati
     return app
 
 
-def new_runner(settings: InjectorSettings, key_names: KeyNames) -> AppRunner:
+def new_runner(settings: InjectorSettings, key_names: KeyNames, server: ServerVersion | None = None) -> AppRunner:
     """The app with CIFER's header limits and malformed-request answers (cifer.api.server), as
     every CIFER server has them."""
-    return AppRunner(create_app(settings, key_names), render=malformed, access_log=None)
+    return AppRunner(create_app(settings, key_names, server), render=malformed, access_log=None)
 
 
 async def start(settings: InjectorSettings, key_names: KeyNames, *, addr: str, port: int, certfile: str,
-                keyfile: str) -> web.AppRunner:
+                keyfile: str, server: ServerVersion | None = None) -> web.AppRunner:
     """Serve over HTTPS (the API server calls webhooks over TLS only); the runner, to clean up."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(certfile, keyfile)
-    runner = new_runner(settings, key_names)
+    runner = new_runner(settings, key_names, server)
     await runner.setup()
     await web.TCPSite(runner, addr, port, ssl_context=tls).start()
     return runner

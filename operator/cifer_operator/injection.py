@@ -14,6 +14,10 @@ namespace lookup is needed. Annotations tune the sidecar, in the style of Vault'
 | `cifer.io/proxy-cpu`    | CPU request and limit of the sidecar (`250m`, `1`)    | 50m / 500m|
 | `cifer.io/proxy-memory` | memory request and limit (`128Mi`)                    | 64Mi/128Mi, with inference 320Mi/512Mi |
 | `cifer.io/inference`    | "true": the sidecar also serves `/v1/infer`           | "false"   |
+| `cifer.io/sidecar-mode` | "native" or "classic" (sidecar_modes.py)              | by server version |
+
+An injected pod is annotated `cifer.io/injected` with what was injected (JSON: the container, its
+mode, CIFER's version and the image).
 
 A pod that already has the `cifer-proxy` container is left alone. A malformed annotation is
 refused with a message naming it (`Refusal`), rather than injected half-way.
@@ -31,15 +35,18 @@ than inject a sidecar that could not reach the key service.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import cifer
 from cifer.envelope.format import CIFER_ID_RE
 from cifer.settings import setting, to_arguments, to_environment
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
 from cifer.tls import is_pem
+from cifer_operator import sidecar_modes as modes
 
 CONTAINER = "cifer-proxy"
 TOKEN_VOLUME = "cifer-token"
@@ -47,8 +54,9 @@ TOKEN_DIR = str(DEFAULT_TOKEN_FILE.parent)  # the projected token, mounted where
 # Passed to the sidecar in its environment rather than its arguments (`kubectl describe` shows both).
 SIDECAR_ENV = ("keyservice_url", "keyservice_ca", "inference_url", "inference_ca")
 INJECTED_LABEL = ("cifer.io/sidecar", "injected")  # the key service's NetworkPolicy admits these pods
-INJECT, KEYS, PORT, GRPC_PORT, CPU, MEMORY, INFERENCE = (f"cifer.io/{name}" for name in (
-    "inject", "cifer-keys", "proxy-port", "grpc-port", "proxy-cpu", "proxy-memory", "inference"))
+INJECT, KEYS, PORT, GRPC_PORT, CPU, MEMORY, INFERENCE, SIDECAR_MODE, INJECTED = (f"cifer.io/{name}" for name in (
+    "inject", "cifer-keys", "proxy-port", "grpc-port", "proxy-cpu", "proxy-memory", "inference", "sidecar-mode",
+    "injected"))
 BY_NAMESPACE, BY_POD = "namespace", "pod"  # the two webhook paths: /inject/namespace, /inject/pod
 MAX_WARM_KEYS = 32
 _CPU = re.compile(r"^([0-9]{1,5}m|[0-9]{1,3}(\.[0-9]{1,3})?)$")
@@ -61,6 +69,12 @@ KeyNames = Callable[[str], Awaitable[Mapping[str, str]]]
 
 class Refusal(ValueError):
     """The pod's annotations cannot be honoured; the message names the annotation."""
+
+
+def _mode(text: str) -> str:
+    if text not in (*modes.MODES, modes.AUTO):
+        raise ValueError(f"must be {', '.join((*modes.MODES, modes.AUTO))}")
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +115,10 @@ class InjectorSettings:
     come on top of the plain sidecar. Measured in a pod on the test node (tests/cluster), after
     one batched inference of the digits model: 266 MiB in the container's cgroup (VmHWM 293
     MiB); the plain limit, 128Mi, had the kernel kill it (OOMKilled)."""
+    sidecar_mode: str = setting("--inject-sidecar-mode", default=modes.AUTO, parse=_mode, metavar="MODE")
+    """Where the sidecar goes (sidecar_modes.py): `native` (an init container that restarts, Kubernetes
+    1.29+), `classic` (the first container, with a start hook), or `auto`: native where the API server
+    is 1.29 or newer. A pod's `cifer.io/sidecar-mode` annotation overrides it."""
     exclude_namespaces: frozenset[str] = setting("--inject-exclude-namespace", default=frozenset(), metavar="NS")
     """Never injected; `cifer operator` takes its own namespace ($POD_NAMESPACE) unless told.
     Kubernetes 1.20 has no namespace-name label to leave them out by selector."""
@@ -114,6 +132,7 @@ class Options:
     memory: tuple[str, str]
     keys: tuple[str, ...]
     inference: bool
+    sidecar_mode: str | None  # asked by the pod
 
 
 def wants_sidecar(annotations: Mapping[str, str], mode: str) -> bool:
@@ -149,12 +168,16 @@ def options(annotations: Mapping[str, str], settings: InjectorSettings) -> Optio
     if len(keys) > MAX_WARM_KEYS or not all(CIFER_ID_RE.fullmatch(k) or _DNS_SUBDOMAIN.match(k) for k in keys):
         raise Refusal(f"{KEYS}: must be at most {MAX_WARM_KEYS} comma-separated cifer ids or CiferKey names")
     inference = _boolean(annotations, INFERENCE)
+    asked_mode = annotations.get(SIDECAR_MODE)
+    if asked_mode is not None and asked_mode not in modes.MODES:
+        raise Refusal(f'{SIDECAR_MODE}: must be {" or ".join(repr(m) for m in modes.MODES)}, not {asked_mode[:32]!r}')
     if inference and not settings.inference_url:
         raise Refusal(f'{INFERENCE}: no inference service is installed (the chart\'s inference.enabled)')
     default_memory = ((settings.inference_memory_request, settings.inference_memory_limit) if inference
                       else (settings.memory_request, settings.memory_limit))
     return Options(port=int(port_text), grpc_port=int(grpc_text), cpu=(cpu, cpu) if cpu else (settings.cpu_request, settings.cpu_limit),
-                   memory=(memory, memory) if memory else default_memory, keys=keys, inference=inference)
+                   memory=(memory, memory) if memory else default_memory, keys=keys, inference=inference,
+                   sidecar_mode=asked_mode)
 
 
 async def cifer_ids(keys: tuple[str, ...], namespace: str, key_names: KeyNames) -> list[str]:
@@ -188,9 +211,13 @@ def sidecar_settings(settings: InjectorSettings, chosen: Options, warm: list[str
                            inference_ca=ca_pem(settings.inference_ca) if chosen.inference else None)
 
 
+def _probe(settings: InjectorSettings) -> dict[str, Any]:
+    return {"httpGet": {"path": "/v1/health", "port": settings.probe_port}, "timeoutSeconds": 2}
+
+
 def sidecar(settings: InjectorSettings, chosen: Options, warm: list[str]) -> dict[str, Any]:
     proxy = sidecar_settings(settings, chosen, warm)
-    probe = {"httpGet": {"path": "/v1/health", "port": settings.probe_port}, "timeoutSeconds": 2}
+    probe = _probe(settings)
     return {
         "name": CONTAINER, "image": settings.image, "imagePullPolicy": "IfNotPresent",
         # Where it listens always, defaults or not: only on loopback does it lend its identity, and
@@ -223,8 +250,9 @@ def _escape(key: str) -> str:
 
 
 async def patch(pod: Mapping[str, Any], namespace: str, mode: str, settings: InjectorSettings,
-                key_names: KeyNames) -> list[dict[str, Any]]:
-    """The JSON patch that injects the sidecar; empty when the pod is not to be injected."""
+                key_names: KeyNames, server: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """The JSON patch that injects the sidecar; empty when the pod is not to be injected. `server`:
+    the API server's (major, minor), which chooses the sidecar's mode unless something forces one."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     annotations = meta.get("annotations") or {}
     containers = spec.get("containers") or []
@@ -235,9 +263,12 @@ async def patch(pod: Mapping[str, Any], namespace: str, mode: str, settings: Inj
     chosen = options(annotations, settings)
     warm = await cifer_ids(chosen.keys, namespace, key_names)
     ops: list[dict[str, Any]] = []
+    sidecar_mode = modes.chosen(chosen.sidecar_mode, settings.sidecar_mode, server)
     where = [{"name": "CIFER_PROXY_URL", "value": f"http://localhost:{chosen.port}"}]
     if chosen.grpc_port:
         where.append({"name": "CIFER_GRPC_TARGET", "value": f"localhost:{chosen.grpc_port}"})
+    if sidecar_mode == modes.CLASSIC and modes.owned_by_job(meta):  # nothing else would end the sidecar
+        where.append({"name": "CIFER_SHUTDOWN_URL", "value": f"http://localhost:{chosen.port}/v1/shutdown"})
     for index, container in enumerate(containers):
         env = container.get("env")
         if env is None:
@@ -246,7 +277,9 @@ async def patch(pod: Mapping[str, Any], namespace: str, mode: str, settings: Inj
         for var in where:  # the app's own value, if it has one, wins
             if not any(given.get("name") == var["name"] for given in env):
                 ops.append({"op": "add", "path": f"/spec/containers/{index}/env/-", "value": var})
-    ops.append({"op": "add", "path": "/spec/containers/-", "value": sidecar(settings, chosen, warm)})
+    container = modes.placed(sidecar(settings, chosen, warm), sidecar_mode, probe=_probe(settings),
+                             health_url=f"http://127.0.0.1:{settings.probe_port}/v1/health")
+    ops.append(modes.insertion(spec, sidecar_mode, container))
     if spec.get("volumes") is None:
         ops.append({"op": "add", "path": "/spec/volumes", "value": [token_volume(settings)]})
     else:
@@ -256,4 +289,10 @@ async def patch(pod: Mapping[str, Any], namespace: str, mode: str, settings: Inj
         ops.append({"op": "add", "path": "/metadata/labels", "value": {key: value}})
     else:
         ops.append({"op": "add", "path": f"/metadata/labels/{_escape(key)}", "value": value})
+    record = json.dumps({"container": CONTAINER, "mode": sidecar_mode, "version": cifer.__version__,
+                         "image": settings.image}, separators=(",", ":"))
+    if meta.get("annotations") is None:
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {INJECTED: record}})
+    else:
+        ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(INJECTED)}", "value": record})
     return ops

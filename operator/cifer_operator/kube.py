@@ -33,6 +33,14 @@ class Kube:
     def __init__(self, api: kubernetes.client.ApiClient) -> None:
         self._core = kubernetes.client.CoreV1Api(api)
         self._custom = kubernetes.client.CustomObjectsApi(api)
+        self._version = kubernetes.client.VersionApi(api)
+
+    async def server_version(self) -> dict[str, Any]:
+        """The API server's `/version` (major, minor, gitVersion...)."""
+        def get() -> dict[str, Any]:
+            info = self._version.get_code()
+            return {"major": info.major, "minor": info.minor, "gitVersion": info.git_version}
+        return await self._run(get, "the API server's version")
 
     async def put_configmap(self, namespace: str, name: str, data: Mapping[str, str], *,
                             labels: Mapping[str, str], owner: Mapping[str, Any]) -> None:

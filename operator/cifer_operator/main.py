@@ -75,7 +75,8 @@ async def start_injection(settings: OperatorSettings, kube: Kube) -> web.AppRunn
                 if (key.get("status") or {}).get("phase") == "Active"}
 
     return await admission.start(settings.injector, key_names, addr=settings.webhook.addr, port=settings.inject_port,
-                                 certfile=str(settings.webhook.certfile), keyfile=str(settings.webhook.pkeyfile))
+                                 certfile=str(settings.webhook.certfile), keyfile=str(settings.webhook.pkeyfile),
+                                 server=admission.ServerVersion(kube.server_version))
 
 
 async def run(settings: OperatorSettings) -> None:

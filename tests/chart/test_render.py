@@ -233,6 +233,12 @@ def test_injected_sidecars_serve_grpc_only_when_the_chart_names_a_port() -> None
     assert args[args.index("--inject-grpc-port") + 1] == "9090"
 
 
+def test_the_sidecar_mode_is_the_servers_unless_the_chart_forces_one() -> None:
+    assert "--inject-sidecar-mode" not in container(rendered("defaults"), "cifer-operator", "operator")["args"]
+    args = container(render("--set", "injection.sidecarMode=classic"), "cifer-operator", "operator")["args"]
+    assert args[args.index("--inject-sidecar-mode") + 1] == "classic"
+
+
 def test_without_injection_the_operator_serves_no_injector() -> None:
     objects = render("--set", "injection.enabled=false")
     assert not of_kind(objects, "MutatingWebhookConfiguration")
@@ -534,6 +540,7 @@ def test_every_object_carries_the_standard_labels_and_names_stay_within_63_chara
         pytest.param("operator.resources.limits.gpu=1", "'gpu' not allowed", id="unknown-resource"),
         pytest.param("keyservice.replicas=0", "minimum", id="no-replicas"),
         pytest.param("injection.grpcPort=80", "grpcPort", id="privileged-grpc-port"),
+        pytest.param("injection.sidecarMode=sidecar", "sidecarMode", id="not-a-sidecar-mode"),
     ],
 )
 def test_the_values_schema_refuses(setting: str, message: str) -> None:

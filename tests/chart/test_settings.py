@@ -38,6 +38,7 @@ VALUES_THAT_ARE_SETTINGS = {
     ("keyservice", "webhooks", "allowPrivateNetworks"): (KeyServiceSettings, "webhook_allow_private_networks"),
     ("inference", "port"): (InferenceSettings, "port"),
     ("injection", "grpcPort"): (InjectorSettings, "grpc_port"),
+    ("injection", "sidecarMode"): (InjectorSettings, "sidecar_mode"),
 }
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 VARIABLE = re.compile(r"\bCIFER_[A-Z0-9_]+")

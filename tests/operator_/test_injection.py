@@ -91,7 +91,8 @@ def test_an_annotated_pod_gets_the_sidecar_its_token_the_env_var_and_a_locked_do
     proxy = sidecar_of(pod)
     assert proxy is not None and proxy["image"] == IMAGE
     assert proxy["args"][:5] == ["proxy", "--host", "127.0.0.1", "--port", "9090"]
-    assert {"name": "CIFER_PROXY_URL", "value": "http://localhost:9090"} in pod["spec"]["containers"][0]["env"]
+    app = next(c for c in pod["spec"]["containers"] if c["name"] == "app")
+    assert {"name": "CIFER_PROXY_URL", "value": "http://localhost:9090"} in app["env"]
     context = proxy["securityContext"]
     assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
     assert context["capabilities"]["drop"] == ["ALL"] and context["seccompProfile"]["type"] == "RuntimeDefault"
@@ -148,3 +149,25 @@ def test_the_operators_own_namespace_is_never_injected(kube, operator):
     kube.create_service_account(OPERATOR_NS, "default")
     pod = create_pod(kube, OPERATOR_NS, f"own-{free_port()}", {"cifer.io/inject": "true"})
     assert sidecar_of(pod) is None
+
+
+def test_classic_mode_puts_the_sidecar_first_with_its_wait_hook_and_records_what_it_injected(kube, plain, operator):
+    pod = create_pod(kube, plain, "classic", {"cifer.io/inject": "true"})  # the API server is 1.20: classic
+    first = pod["spec"]["containers"][0]
+    assert first["name"] == "cifer-proxy" and [c["name"] for c in pod["spec"]["containers"]] == ["cifer-proxy", "app"]
+    assert first["lifecycle"]["postStart"]["exec"]["command"][:3] == ["cifer", "wait", "--url"]
+    record = json.loads(pod["metadata"]["annotations"]["cifer.io/injected"])
+    assert record["mode"] == "classic" and record["image"] == IMAGE and record["version"]
+
+
+def test_a_jobs_pod_gets_the_shutdown_wiring(kube, plain, operator):
+    job = {"apiVersion": "batch/v1", "kind": "Job", "name": "nightly", "uid": "7d0e6b1e-2f4a-4b8e-a1c3-5e9f0a2b4c6d"}
+    pod = kube.request("POST", f"/api/v1/namespaces/{plain}/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job-pod", "annotations": {"cifer.io/inject": "true"},
+                                                        "ownerReferences": [job]},
+        "spec": {"automountServiceAccountToken": False, "restartPolicy": "Never",
+                 "containers": [{"name": "app", "image": "example.com/export:1"}]}})
+    app = next(c for c in pod["spec"]["containers"] if c["name"] == "app")
+    assert {"name": "CIFER_SHUTDOWN_URL", "value": "http://localhost:8080/v1/shutdown"} in app["env"]
+    plain_pod = create_pod(kube, plain, "not-a-job", {"cifer.io/inject": "true"})
+    assert all(v["name"] != "CIFER_SHUTDOWN_URL" for c in plain_pod["spec"]["containers"] for v in c.get("env", []))

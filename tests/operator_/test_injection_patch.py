@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 
 import pytest
 
+import cifer
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
 from cifer_operator.injection import BY_NAMESPACE, BY_POD, InjectorSettings, Refusal, patch
@@ -29,21 +31,23 @@ def pod(annotations=None, labels=None, env=None, volumes=None) -> dict:
             "spec": spec}
 
 
-async def test_a_pod_asking_by_annotation_gets_env_sidecar_volume_and_label_in_that_order():
+async def test_a_pod_asking_by_annotation_gets_env_sidecar_volume_label_and_record_in_that_order():
     ops = await patch(pod({"cifer.io/inject": "true"}), "shop", BY_POD, SETTINGS, no_names)
     assert [(op["op"], op["path"]) for op in ops] == [
-        ("add", "/spec/containers/0/env"), ("add", "/spec/containers/-"), ("add", "/spec/volumes"),
-        ("add", "/metadata/labels")]
-    assert ops[0]["value"] == [{"name": "CIFER_PROXY_URL", "value": "http://localhost:8080"}]
+        ("add", "/spec/containers/0/env"), ("add", "/spec/containers/0"), ("add", "/spec/volumes"),
+        ("add", "/metadata/labels"), ("add", "/metadata/annotations/cifer.io~1injected")]
+    assert ops[0]["value"] == [{"name": "CIFER_PROXY_URL", "value": "http://localhost:8080"}]  # before the shift
     assert ops[3]["value"] == {"cifer.io/sidecar": "injected"}
+    assert json.loads(ops[4]["value"]) == {"container": "cifer-proxy", "mode": "classic",
+                                           "version": cifer.__version__, "image": "cifer:test"}
 
 
 async def test_existing_env_volumes_and_labels_are_appended_to_and_the_label_key_is_escaped():
     ops = await patch(pod({"cifer.io/inject": "true"}, labels={"app": "shop"}, env=[{"name": "A", "value": "1"}],
                           volumes=[]), "shop", BY_POD, SETTINGS, no_names)
     paths = [op["path"] for op in ops]
-    assert paths == ["/spec/containers/0/env/-", "/spec/containers/-", "/spec/volumes/-",
-                     "/metadata/labels/cifer.io~1sidecar"]
+    assert paths == ["/spec/containers/0/env/-", "/spec/containers/0", "/spec/volumes/-",
+                     "/metadata/labels/cifer.io~1sidecar", "/metadata/annotations/cifer.io~1injected"]
 
 
 async def test_an_app_that_sets_cifer_proxy_url_itself_keeps_its_value():
@@ -79,7 +83,7 @@ async def test_the_sidecar_reads_from_its_arguments_and_environment_the_settings
     keys = "cif_aaaaaaaaaaaa,cif_bbbbbbbbbbbb"
     ops = await patch(pod({"cifer.io/inject": "true", "cifer.io/proxy-port": "9090", "cifer.io/inference": "true",
                            "cifer.io/cifer-keys": keys}), "shop", BY_POD, settings, no_names)
-    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/0"]
     for var in sidecar["env"]:
         monkeypatch.setenv(var["name"], var["value"])
     monkeypatch.delenv("CIFER_API_KEY", raising=False)
@@ -99,12 +103,12 @@ async def test_the_sidecar_reads_from_its_arguments_and_environment_the_settings
 async def test_a_sidecar_that_serves_inference_gets_the_memory_it_needs(annotations, memory):
     settings = dataclasses.replace(SETTINGS, inference_url="https://inference:8000")
     ops = await patch(pod({"cifer.io/inject": "true", **annotations}), "shop", BY_POD, settings, no_names)
-    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/0"]
     assert {kind: sidecar["resources"][kind]["memory"] for kind in ("requests", "limits")} == memory
 
 
 def sidecar_and_app_env(ops: list[dict]) -> tuple[dict, list[dict]]:
-    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/0"]
     return sidecar, next(op["value"] for op in ops if op["path"] == "/spec/containers/0/env")
 
 
