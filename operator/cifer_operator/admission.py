@@ -24,6 +24,7 @@ from cifer_operator import sidecar_modes as modes
 from cifer_operator.injection import (
     BY_NAMESPACE,
     BY_POD,
+    REQUIRED,
     InjectorSettings,
     KeyNames,
     Refusal,
@@ -129,8 +130,12 @@ def create_app(settings: InjectorSettings, key_names: KeyNames, server: ServerVe
     async def by_pod(request: web.Request) -> web.Response:
         return await review(request, BY_POD)
 
+    async def required(request: web.Request) -> web.Response:
+        return await review(request, REQUIRED)
+
     app.router.add_post("/inject/namespace", by_namespace)
     app.router.add_post("/inject/pod", by_pod)
+    app.router.add_post("/inject/required", required)
     return app
 
 

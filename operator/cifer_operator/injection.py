@@ -57,7 +57,8 @@ INJECTED_LABEL = ("cifer.io/sidecar", "injected")  # the key service's NetworkPo
 INJECT, KEYS, PORT, GRPC_PORT, CPU, MEMORY, INFERENCE, SIDECAR_MODE, INJECTED = (f"cifer.io/{name}" for name in (
     "inject", "cifer-keys", "proxy-port", "grpc-port", "proxy-cpu", "proxy-memory", "inference", "sidecar-mode",
     "injected"))
-BY_NAMESPACE, BY_POD = "namespace", "pod"  # the two webhook paths: /inject/namespace, /inject/pod
+# The webhook paths: /inject/namespace, /inject/pod (failurePolicy Ignore), /inject/required (Fail).
+BY_NAMESPACE, BY_POD, REQUIRED = "namespace", "pod", "required"
 MAX_WARM_KEYS = 32
 _CPU = re.compile(r"^([0-9]{1,5}m|[0-9]{1,3}(\.[0-9]{1,3})?)$")
 _MEMORY = re.compile(r"^[0-9]{1,6}(Ki|Mi|Gi)$")
@@ -136,10 +137,19 @@ class Options:
 
 
 def wants_sidecar(annotations: Mapping[str, str], mode: str) -> bool:
+    """Whether the pod is to be injected, by the webhook path that asks. Under REQUIRED (a namespace
+    labelled `cifer.io/injection=required`, or a pod labelled `cifer.io/inject=required`; a webhook
+    that fails closed), every pod is, and none may opt out. The annotation `cifer.io/inject: required`
+    reads as "true" (only a label can put a pod under the failing-closed webhook: selectors see labels)."""
     value = annotations.get(INJECT)
-    if value not in (None, "true", "false"):
-        raise Refusal(f'{INJECT}: must be "true" or "false", not {value[:64]!r}')
-    return value != "false" if mode == BY_NAMESPACE else value == "true"
+    if value not in (None, "true", "false", "required"):
+        raise Refusal(f'{INJECT}: must be "true", "false" or "required", not {value[:64]!r}')
+    if mode == REQUIRED:
+        if value == "false":
+            raise Refusal(f'{INJECT}: "false" where the sidecar is required (label cifer.io/inject or namespace '
+                          f'label cifer.io/injection = required)')
+        return True
+    return value != "false" if mode == BY_NAMESPACE else value in ("true", "required")
 
 
 def _boolean(annotations: Mapping[str, str], key: str) -> bool:

@@ -373,7 +373,7 @@ def test_the_webhook_configurations_call_the_operator_service() -> None:
     own_namespace = {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [NAMESPACE]}
     for name, path, label in [
         ("namespace.inject.cifer.io", "/inject/namespace", {"operator": "In", "values": ["enabled"]}),
-        ("pod.inject.cifer.io", "/inject/pod", {"operator": "NotIn", "values": ["enabled", "disabled"]}),
+        ("pod.inject.cifer.io", "/inject/pod", {"operator": "NotIn", "values": ["enabled", "disabled", "required"]}),
     ]:
         hook = by_name[name]
         assert hook["clientConfig"]["service"] == {**service, "path": path, "port": 9444}
@@ -385,9 +385,27 @@ def test_the_webhook_configurations_call_the_operator_service() -> None:
         ]
         assert (hook["failurePolicy"], hook["sideEffects"], hook["timeoutSeconds"]) == ("Ignore", "None", 5)
         assert hook["reinvocationPolicy"] == "Never"
+        assert hook["objectSelector"] == {"matchExpressions": [  # those are the failing-closed webhooks'
+            {"key": "cifer.io/inject", "operator": "NotIn", "values": ["required"]}]}
     ports = {p["name"]: (p["port"], p["targetPort"]) for p in named(
         rendered("defaults"), "Service", "cifer-operator")["spec"]["ports"]}
     assert ports == {"validate": (443, "validate"), "inject": (9444, "inject")}
+
+
+def test_pods_that_require_the_sidecar_go_to_webhooks_that_fail_closed_whatever_the_default() -> None:
+    for objects in (rendered("defaults"), render("--set", "injection.failurePolicy=Ignore")):
+        required = named(objects, "MutatingWebhookConfiguration", "cifer-inject-required")
+        by_name = {hook["name"]: hook for hook in required["webhooks"]}
+        assert list(by_name) == ["required-namespace.inject.cifer.io", "required-pod.inject.cifer.io"]
+        for hook in by_name.values():
+            assert hook["failurePolicy"] == "Fail" and hook["clientConfig"]["service"]["path"] == "/inject/required"
+        namespace, pod = by_name.values()
+        assert namespace["namespaceSelector"]["matchExpressions"][0] == {
+            "key": "cifer.io/injection", "operator": "In", "values": ["required"]}
+        assert "objectSelector" not in namespace
+        assert pod["objectSelector"] == {"matchLabels": {"cifer.io/inject": "required"}}
+        assert pod["namespaceSelector"]["matchExpressions"][0] == {
+            "key": "cifer.io/injection", "operator": "NotIn", "values": ["required", "disabled"]}
 
 
 def test_without_cert_manager_the_chart_signs_the_webhook_certificate_and_trusts_its_ca() -> None:
