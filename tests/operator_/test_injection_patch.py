@@ -11,7 +11,7 @@ import pytest
 import cifer
 from cifer.settings import add_flags, from_arguments
 from cifer.settings.sidecar import DEFAULT_TOKEN_FILE, SidecarSettings
-from cifer_operator.injection import BY_NAMESPACE, BY_POD, InjectorSettings, Refusal, patch
+from cifer_operator.injection import BY_NAMESPACE, BY_POD, REQUIRED, InjectorSettings, Refusal, patch
 
 SETTINGS = InjectorSettings(image="cifer:test", keyservice_url="http://ks:8081", exclude_namespaces=frozenset({"cifer"}))
 
@@ -62,6 +62,8 @@ async def test_an_app_that_sets_cifer_proxy_url_itself_keeps_its_value():
     ({}, BY_NAMESPACE, "shop", True),
     ({"cifer.io/inject": "false"}, BY_NAMESPACE, "shop", False),
     ({"cifer.io/inject": "true"}, BY_POD, "cifer", False),
+    ({"cifer.io/inject": "required"}, BY_POD, "shop", True),  # reads as "true"; only the label fails closed
+    ({}, REQUIRED, "shop", True), ({"cifer.io/inject": "true"}, REQUIRED, "shop", True),
 ])
 async def test_who_is_injected(annotations, mode, namespace, injected):
     assert bool(await patch(pod(annotations), namespace, mode, SETTINGS, no_names)) is injected
@@ -143,3 +145,8 @@ async def test_an_app_that_sets_its_grpc_target_itself_keeps_it_and_still_gets_t
                           env=[{"name": "CIFER_GRPC_TARGET", "value": "mine:1"}]), "shop", BY_POD, SETTINGS, no_names)
     added = [op["value"] for op in ops if op["path"] == "/spec/containers/0/env/-"]
     assert added == [{"name": "CIFER_PROXY_URL", "value": "http://localhost:8080"}]
+
+
+async def test_a_pod_that_requires_the_sidecar_cannot_opt_out():
+    with pytest.raises(Refusal, match="cifer.io/inject"):
+        await patch(pod({"cifer.io/inject": "false"}), "shop", REQUIRED, SETTINGS, no_names)
