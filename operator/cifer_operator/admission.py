@@ -3,7 +3,8 @@
 Its own small aiohttp server rather than kopf's `@kopf.on.mutate`: the injection webhook needs
 two webhooks with namespace selectors (by label, and leaving CIFER's own namespace out) and the
 failure policy `Ignore`, which kopf's managed configuration does not express; and every replica
-must answer, the paused ones too. It runs inside `cifer operator` (`--inject-port`).
+must answer, the paused ones too. It runs inside `cifer operator` (`--inject-port`), and serves its metrics at `GET /metrics` on the
+same port: `cifer_injections_total{mode, outcome}`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from cifer.api.middleware import answer_and_close, body_too_large
 from cifer.api.server import AppRunner
@@ -28,6 +30,7 @@ from cifer_operator.injection import (
     InjectorSettings,
     KeyNames,
     Refusal,
+    injected_mode,
     patch,
 )
 
@@ -55,14 +58,18 @@ async def review(request: web.Request, mode: str) -> web.Response:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         raise web.HTTPBadRequest(text="not an AdmissionReview of a pod") from None
+    injections = request.app[INJECTIONS]
     try:
         ops = await patch(pod, namespace, mode, request.app[SETTINGS], request.app[KEY_NAMES],
                           request.app[SERVER].version)
     except Refusal as refusal:
         log.info("refused to inject into a pod in %s: %s", namespace, refusal)
+        injections.labels("none", "refused").inc()
         return answer(body, False, message=str(refusal))
-    if ops:
-        log.info("injected the sidecar into a pod in %s", namespace)
+    injected = injected_mode(ops)
+    if injected:
+        log.info("injected the sidecar (%s) into a pod in %s", injected, namespace)
+    injections.labels(injected or "none", "injected" if injected else "skipped").inc()
     return answer(body, True, ops=ops)
 
 
@@ -95,6 +102,8 @@ class ServerVersion:
 
 
 SERVER = web.AppKey("server", ServerVersion)
+INJECTIONS = web.AppKey("injections", Counter)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
 
 
 @web.middleware
@@ -117,6 +126,14 @@ def create_app(settings: InjectorSettings, key_names: KeyNames, server: ServerVe
                ) -> web.Application:
     app = web.Application(client_max_size=MAX_REVIEW_BYTES, middlewares=[bounded])
     app[SETTINGS], app[KEY_NAMES], app[SERVER] = settings, key_names, server or ServerVersion()
+    app[REGISTRY] = CollectorRegistry()
+    app[INJECTIONS] = Counter("cifer_injections", "Pods reviewed by the injector, by the sidecar's mode (none when "
+                              "not injected) and outcome (injected, skipped, refused)", ["mode", "outcome"],
+                              registry=app[REGISTRY])
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(request.app[REGISTRY]), content_type="text/plain", charset="utf-8")
+    app.router.add_get("/metrics", metrics)
 
     async def following(app: web.Application):
         task = asyncio.create_task(app[SERVER].follow())

@@ -259,6 +259,16 @@ def token_volume(settings: InjectorSettings) -> dict[str, Any]:
         "audience": "cifer", "expirationSeconds": settings.token_expiration_s, "path": DEFAULT_TOKEN_FILE.name}}]}}
 
 
+def injected_mode(ops: list[dict[str, Any]]) -> str | None:
+    """The mode a patch injects the sidecar in (from its `cifer.io/injected` record); None: no sidecar."""
+    for op in ops:
+        value = op["value"] if op["path"].endswith(_escape(INJECTED)) else (
+            op["value"].get(INJECTED) if op["path"] == "/metadata/annotations" else None)
+        if isinstance(value, str):
+            return json.loads(value)["mode"]
+    return None
+
+
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 

@@ -45,3 +45,33 @@ async def test_a_review_announced_too_large_is_a_413_before_its_body_is_sent():
         assert str(MAX_REVIEW_BYTES) in answer.json()["message"]
     finally:
         await runner.cleanup()
+
+
+async def test_every_review_is_counted_by_mode_and_outcome_on_metrics():
+    import json
+
+    import aiohttp
+    runner, port = await _serve()
+    base = f"http://127.0.0.1:{port}"
+
+    def review(annotations: dict, uid: str) -> dict:
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": uid, "namespace": "shop", "object": {"metadata": {"annotations": annotations},
+                                                        "spec": {"containers": [{"name": "app", "image": "a"}]}}}}
+    try:
+        async with aiohttp.ClientSession() as http:
+            for annotations, uid in (({"cifer.io/inject": "true"}, "1"), ({"cifer.io/inject": "true"}, "2"),
+                                     ({}, "3"), ({"cifer.io/inject": "maybe"}, "4"),
+                                     ({"cifer.io/inject": "true", "cifer.io/sidecar-mode": "native"}, "5")):
+                async with http.post(f"{base}/inject/pod", data=json.dumps(review(annotations, uid))) as resp:
+                    assert resp.status == 200
+            async with http.get(f"{base}/metrics") as resp:
+                text = await resp.text()
+    finally:
+        await runner.cleanup()
+    counted = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+               if line.startswith("cifer_injections_total")}
+    assert counted == {'cifer_injections_total{mode="classic",outcome="injected"}': 2.0,
+                       'cifer_injections_total{mode="none",outcome="skipped"}': 1.0,
+                       'cifer_injections_total{mode="none",outcome="refused"}': 1.0,
+                       'cifer_injections_total{mode="native",outcome="injected"}': 1.0}
