@@ -5,6 +5,9 @@ without TLS, which changes neither)."""
 
 from __future__ import annotations
 
+import json
+
+import aiohttp
 from aiohttp import web
 from cifer_operator.admission import MAX_REVIEW_BYTES, new_runner
 from cifer_operator.injection import InjectorSettings
@@ -48,22 +51,19 @@ async def test_a_review_announced_too_large_is_a_413_before_its_body_is_sent():
 
 
 async def test_every_review_is_counted_by_mode_and_outcome_on_metrics():
-    import json
-
-    import aiohttp
     runner, port = await _serve()
     base = f"http://127.0.0.1:{port}"
 
-    def review(annotations: dict, uid: str) -> dict:
+    def review(asked: dict, uid: str) -> dict:
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-            "uid": uid, "namespace": "shop", "object": {"metadata": {"annotations": annotations},
+            "uid": uid, "namespace": "shop", "object": {"metadata": {"annotations": asked},
                                                         "spec": {"containers": [{"name": "app", "image": "a"}]}}}}
     try:
         async with aiohttp.ClientSession() as http:
-            for annotations, uid in (({"cifer.io/inject": "true"}, "1"), ({"cifer.io/inject": "true"}, "2"),
+            for asked, uid in (({"cifer.io/inject": "true"}, "1"), ({"cifer.io/inject": "true"}, "2"),
                                      ({}, "3"), ({"cifer.io/inject": "maybe"}, "4"),
                                      ({"cifer.io/inject": "true", "cifer.io/sidecar-mode": "native"}, "5")):
-                async with http.post(f"{base}/inject/pod", data=json.dumps(review(annotations, uid))) as resp:
+                async with http.post(f"{base}/inject/pod", data=json.dumps(review(asked, uid))) as resp:
                     assert resp.status == 200
             async with http.get(f"{base}/metrics") as resp:
                 text = await resp.text()
