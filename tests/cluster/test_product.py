@@ -17,7 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from kube.control_plane import KubeApiError
 from kube.node import Node
+from kube.tools import kubectl
 
 from cifer.envelope.format import CIFER_ID_RE
 from cifer.settings.sidecar import SidecarSettings
@@ -27,6 +29,7 @@ from .pods import (
     apply,
     first_pod,
     is_ready,
+    logs,
     namespace,
     until,
     wait_endpoints_at,
@@ -220,3 +223,69 @@ def test_the_charts_security_contexts_limits_and_probes_are_in_force(release: Re
                     assert probe_answers(pod["status"]["podIP"], probe["httpGet"], container), probe
             checked.append(container["name"])
     assert {"keyservice", "operator", "cifer-proxy"} <= set(checked), checked
+
+
+# The application's very first instruction calls the sidecar, with no retry: a connection refused
+# (the sidecar not yet listening) fails the Job. Then an encrypt as the pod, then the sidecar stopped
+# through the SDK, which reads where from nothing but the injected environment.
+JOB_SCRIPT = """
+import json, os, urllib.error, urllib.request
+try:
+    urllib.request.urlopen("http://localhost:8080/v1/health", timeout=5).close()
+except urllib.error.HTTPError:
+    pass  # an answer, whatever it says: the sidecar listens
+assert os.environ["CIFER_SHUTDOWN_URL"] == "http://localhost:8080/v1/shutdown"
+body = json.dumps({"cifer_id": os.environ["CIFER_ID"], "plaintext": "aGk="}).encode()
+sealed = urllib.request.urlopen(urllib.request.Request("http://localhost:8080/v1/encrypt", data=body,
+                                headers={"Content-Type": "application/json"}), timeout=60)
+assert json.load(sealed)["success"] is True
+from cifer import CiferClient
+CiferClient().shutdown_sidecar()
+"""
+
+
+def test_a_job_finds_its_sidecar_at_its_first_instruction_stops_it_and_completes(release: Release) -> None:
+    node = release.node
+    cifer_id = active_key(node, APP_NS, "exports", [APP_SA])  # the module's first key is revoked by now
+    apply(node, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "export", "namespace": APP_NS},
+                 "spec": {"backoffLimit": 0, "template": {"spec": {
+                     "serviceAccountName": APP_SA, "restartPolicy": "Never", "containers": [{
+                         "name": "app", "image": release.image, "imagePullPolicy": "Never",
+                         "command": ["python3", "-c", JOB_SCRIPT], "env": [{"name": "CIFER_ID", "value": cifer_id}],
+                         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "readOnlyRootFilesystem": True,
+                                             "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}}})
+
+    def finished():
+        status = node.plane.request("GET", f"/apis/batch/v1/namespaces/{APP_NS}/jobs/export")["status"]
+        return status if status.get("succeeded") or status.get("failed") else None
+    status = until(finished, "Job export finished", 180)
+    name = first_pod(node, APP_NS, "job-name=export")
+    done = node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/pods/{name}")
+    assert status.get("succeeded") == 1, (status, logs(node, APP_NS, name, "app"))
+    assert done["status"]["phase"] == "Succeeded"
+    assert [c["name"] for c in done["spec"]["containers"]] == ["cifer-proxy", "app"]  # classic: the sidecar first
+    exits = {s["name"]: s["state"]["terminated"]["exitCode"] for s in done["status"]["containerStatuses"]}
+    assert exits == {"cifer-proxy": 0, "app": 0}
+
+
+def test_a_pod_that_requires_the_sidecar_is_refused_while_the_injector_is_down_and_never_runs(
+        release: Release) -> None:
+    node = release.node
+    deployment = f"deployment/{RELEASE}-operator"
+    kubectl(node.plane, "scale", deployment, "--namespace", RELEASE_NS, "--replicas=0")
+    try:
+        until(lambda: not node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/endpoints/{RELEASE}-operator")
+              .get("subsets"), "the injector down", 120)
+        required = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "must-have-sidecar", "namespace": APP_NS, "labels": {"cifer.io/inject": "required"}},
+            "spec": {"serviceAccountName": APP_SA, "containers": [{
+                "name": "app", "image": release.image, "imagePullPolicy": "Never", "command": ["true"]}]}}
+        with pytest.raises(KubeApiError) as refused:
+            node.plane.request("POST", f"/api/v1/namespaces/{APP_NS}/pods", required)
+        assert "required-pod.inject.cifer.io" in str(refused.value)  # failed calling webhook: refused
+        names = {p["metadata"]["name"] for p in node.plane.request("GET", f"/api/v1/namespaces/{APP_NS}/pods")["items"]}
+        assert "must-have-sidecar" not in names
+    finally:
+        kubectl(node.plane, "scale", deployment, "--namespace", RELEASE_NS, "--replicas=1")
+        until(lambda: node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/endpoints/{RELEASE}-operator")
+              .get("subsets"), "the injector back", 180)
