@@ -143,3 +143,14 @@ class OperatorProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def injecting_operator(kube: ControlPlane, keyservice_url: str, workdir: Path, image: str) -> tuple[OperatorProcess, int, str]:
+    """A started operator that also serves the injection webhook (on loopback, over HTTPS): the
+    process, its injection port and its CA (base64, for a webhook configuration's caBundle)."""
+    inject_port = free_port()
+    process = OperatorProcess(kube, keyservice_url, workdir, "--status-refresh", "2", "--peering-lifetime", "10",
+                              "--priority", "100", "--inject-port", str(inject_port), "--proxy-image", image,
+                              "--inject-exclude-namespace", OPERATOR_NS)
+    process.start()
+    return process, inject_port, base64.b64encode(process.certfile.read_bytes()).decode()

@@ -5,7 +5,6 @@ so the pods are never started: what is checked is the spec the kubelet would get
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from kube.control_plane import ControlPlane, KubeApiError
 from ports import free_port
 
 from .resources import active, apply, wait_for
-from .stack import OPERATOR_NS, OperatorProcess
+from .stack import OPERATOR_NS, OperatorProcess, injecting_operator
 
 CONFIGURATION = "cifer-inject-e2e"
 IMAGE = "ghcr.io/cifer/cifer:e2e"
@@ -25,13 +24,8 @@ IMAGE = "ghcr.io/cifer/cifer:e2e"
 def operator(kube: ControlPlane, keyservice, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The module's operator, serving the injection webhook too, registered in the API server by
     a MutatingWebhookConfiguration shaped as the chart's (two webhooks, by namespace and by pod)."""
-    inject_port = free_port()
-    process = OperatorProcess(kube, keyservice.url, tmp_path_factory.mktemp("operator-injection"),
-                              "--status-refresh", "2", "--peering-lifetime", "10", "--priority", "100",
-                              "--inject-port", str(inject_port), "--proxy-image", IMAGE,
-                              "--inject-exclude-namespace", OPERATOR_NS)
-    process.start()
-    ca = base64.b64encode(process.certfile.read_bytes()).decode()
+    process, inject_port, ca = injecting_operator(kube, keyservice.url, tmp_path_factory.mktemp("operator-injection"),
+                                                  IMAGE)
 
     def webhook(name: str, path: str, selector: list[dict]) -> dict:
         return {"name": name, "clientConfig": {"url": f"https://127.0.0.1:{inject_port}{path}", "caBundle": ca},

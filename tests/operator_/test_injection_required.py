@@ -6,15 +6,13 @@ asks by annotation is admitted without the sidecar (the default webhooks fail op
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 
 import pytest
 
 from kube.control_plane import ControlPlane, KubeApiError
-from ports import free_port
 
-from .stack import OPERATOR_NS, OperatorProcess
+from .stack import OperatorProcess, injecting_operator
 from .test_injection import create_pod, namespace_with, sidecar_of
 
 CONFIGURATIONS = ("cifer-inject-e2e-open", "cifer-inject-e2e-required")
@@ -23,13 +21,8 @@ IMAGE = "ghcr.io/cifer/cifer:e2e"
 
 @pytest.fixture(scope="module")
 def injector(kube: ControlPlane, keyservice, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    inject_port = free_port()
-    process = OperatorProcess(kube, keyservice.url, tmp_path_factory.mktemp("operator-required"),
-                              "--status-refresh", "2", "--peering-lifetime", "10", "--priority", "100",
-                              "--inject-port", str(inject_port), "--proxy-image", IMAGE,
-                              "--inject-exclude-namespace", OPERATOR_NS)
-    process.start()
-    ca = base64.b64encode(process.certfile.read_bytes()).decode()
+    process, inject_port, ca = injecting_operator(kube, keyservice.url, tmp_path_factory.mktemp("operator-required"),
+                                                  IMAGE)
 
     def webhook(name: str, path: str, namespaces: list[dict], pods: dict | None, policy: str) -> dict:
         return {"name": name, "clientConfig": {"url": f"https://127.0.0.1:{inject_port}{path}", "caBundle": ca},
