@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
+from cifer import apikeys
 from ports import free_port
 
 ALL_SCOPES = ("cifer:read", "cifer:create", "cifer:delete", "encrypt", "decrypt")
@@ -149,3 +150,20 @@ class Api:
     async def new_cifer(self, name: str = "k", **fields) -> str:
         _, body = await self.call("POST", "/v1/cifers", json={"name": name, **fields}, expect=201)
         return body["data"]["cifer_id"]
+
+
+def lending_sidecar(*extra: str, lends: bool = True, keyservice_url: str = "http://127.0.0.1:1"
+                    ) -> tuple[subprocess.Popen, str]:
+    """A started `cifer proxy` on loopback (or as `extra` says), gRPC off, lending a pod's API key
+    ($CIFER_API_KEY, as an injected sidecar lends its pod's identity) unless `lends` is False; by
+    default in front of no key service (for what needs none: stopping it). The process and its URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "CIFER_API_KEY"}
+    if lends:
+        env["CIFER_API_KEY"] = apikeys.generate_api_key(live=False)
+    proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", keyservice_url, "--port", str(port),
+                                          "--grpc-port", "0", *extra),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    _wait_listening(url, proc)
+    return proc, url

@@ -4,33 +4,19 @@ sidecar, which answers and then exits 0; nothing but the pod's own containers ma
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 import requests
 
 from cifer import CiferClient, apikeys
-from ports import free_port
-from proxy.processes import _wait_listening as wait_listening
-from proxy.processes import cifer_command, stop
+from proxy.processes import lending_sidecar, stop
 
-NOWHERE = "http://127.0.0.1:1"  # no key service: stopping needs none
 ALLOWED = "https://app.example.com"
 
 
 def sidecar(*extra: str, lends: bool = True) -> tuple[subprocess.Popen, str]:
-    """A sidecar on loopback (or as `extra` says), lending a pod's API key unless `lends` is False."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "CIFER_API_KEY"}
-    if lends:
-        env["CIFER_API_KEY"] = apikeys.generate_api_key(live=False)
-    proc = subprocess.Popen(cifer_command("proxy", "--keyservice-url", NOWHERE, "--port", str(port), "--grpc-port",
-                                          "0", "--allow-origin", ALLOWED, *extra),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    wait_listening(url, proc)
-    return proc, url
+    return lending_sidecar("--allow-origin", ALLOWED, *extra, lends=lends)
 
 
 def test_the_pods_own_request_is_answered_and_the_sidecar_exits_0():

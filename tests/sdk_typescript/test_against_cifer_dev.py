@@ -23,8 +23,9 @@ SEED_KEY_PLACEHOLDER = "'sk_live_abc123...'"
 @pytest.fixture(scope="module")
 def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A data directory holding a second principal's key (may read, encrypt and decrypt, may not
-    create), made before the server opens it: a `cifer keyservice apikey create` on the database
-    of a running `cifer dev` made that server's next writes fail with SQLite's "disk I/O error"."""
+    create), made before the server opens it. (An admin command on the database of a running
+    `cifer dev` used to break its next writes with SQLite's "disk I/O error"; fixed in
+    db/engine.py, and shown by tests/dev/test_dev_oauth.py, whose admin commands run on a live one.)"""
     data = tmp_path_factory.mktemp("ts-dev") / "data"
     made = subprocess.run(
         [sys.executable, "-m", "cifer.cli", "keyservice", "--data-dir", str(data), "apikey", "create",

@@ -172,6 +172,16 @@ export class CiferClient {
     }));
   }
 
+  /**
+   * Stop this pod's sidecar (`POST /v1/shutdown`), as a Job's application does once it is done, so
+   * that the pod completes (docs/injection.md). Sent as the pod, without this client's credential,
+   * and once: the sidecar is gone after. Anywhere but from the pod's own containers it is a 403,
+   * thrown as its typed error.
+   */
+  async shutdownSidecar(): Promise<void> {
+    await this.transport.asThePod(E.SHUTDOWN);
+  }
+
   /** Open an envelope (seed §4.4): its bytes, their base64 text, or an EncryptResult. */
   async decrypt(ciphertext: Ciphertext): Promise<DecryptResult> {
     const body = { ciphertext: toBase64(envelopeBytes(ciphertext)), encoding: 'base64' };

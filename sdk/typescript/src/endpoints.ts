@@ -28,6 +28,7 @@ export const UPDATE_WEBHOOK = endpoint('updateWebhook', 'PATCH', '/v1/webhooks/{
 export const DELETE_WEBHOOK = endpoint('deleteWebhook', 'DELETE', '/v1/webhooks/{webhook_id}');
 export const LIST_DELIVERIES = endpoint('listDeliveries', 'GET', '/v1/webhooks/{webhook_id}/deliveries');
 export const HEALTH = endpoint('healthCheck', 'GET', '/v1/health');
+export const SHUTDOWN = endpoint('shutdownSidecar', 'POST', '/v1/shutdown');
 // Seed 001 (docs/security-api.md): keys on the key service (forwarded), data in the sidecar.
 export const SECURITY_GENERATE_KEY = endpoint('securityGenerateKey', 'POST', '/api/security/keys/generate');
 export const SECURITY_FIND_KEYS = endpoint('securityFindKeys', 'GET', '/api/security/keys');

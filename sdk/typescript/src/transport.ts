@@ -284,6 +284,25 @@ export class Transport {
     return params.length ? `${url}?${new URLSearchParams(params).toString()}` : url;
   }
 
+  /**
+   * One call with no credential (the sidecar acts as the pod), made once: for a call after which
+   * the sidecar may be gone (`/v1/shutdown`), where a retry could only fail.
+   */
+  async asThePod(endpoint: Endpoint): Promise<Record<string, unknown>> {
+    const { exchange } = await this.settings.http();
+    let answer: ExchangeAnswer;
+    try {
+      answer = await exchange(this.url(endpoint, endpoint.path), {
+        method: endpoint.method, headers: { Accept: 'application/json' }, body: undefined,
+        timeoutMs: this.settings.timeoutMs, limit: () => MAX_ERROR_BODY_BYTES,
+      });
+    } catch (cause) {
+      throw this.connectionError(cause);
+    }
+    if (answer.status >= 200 && answer.status < 300) return unwrap(answer.body ?? new Uint8Array(0));
+    throw errorFromResponse(answer.status, answer.body ?? new Uint8Array(0), answer.headers);
+  }
+
   /** One JSON call; returns the answer's `data` or throws the typed error. */
   async call(endpoint: Endpoint, path: string, options: CallOptions = {}): Promise<Record<string, unknown>> {
     const headers = this.headers(endpoint, options.headers, options.idempotencyKey);
