@@ -655,3 +655,36 @@ func TestAQuietStreamEndsAfterTheIdleTimeout(t *testing.T) {
 		t.Fatalf("%v after %v", err, time.Since(start))
 	}
 }
+
+func TestShutdownSidecarIsSentOnceAsThePodWithoutTheClientsKey(t *testing.T) {
+	f := &fake{answer: func(n int, w http.ResponseWriter, r *http.Request) {
+		jsonAnswer(w, 202, `{"success":true,"data":{"stopping":true},"meta":{"request_id":"req_1"}}`)
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, _ := offline(t, srv)
+	if err := c.ShutdownSidecar(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seen := f.seen()
+	if len(seen) != 1 || seen[0].method != "POST" || seen[0].path != "/v1/shutdown" || seen[0].authorization != "" {
+		t.Fatalf("sent %+v, want one POST /v1/shutdown without Authorization", seen)
+	}
+}
+
+func TestShutdownSidecarRefusedIsItsTypedErrorAndNotRetried(t *testing.T) {
+	f := &fake{answer: func(n int, w http.ResponseWriter, r *http.Request) {
+		jsonAnswer(w, 403, errorBody("FORBIDDEN", "only the pod's own containers may stop the sidecar", ""))
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, _ := offline(t, srv)
+	err := c.ShutdownSidecar(context.Background())
+	var forbidden *PermissionDeniedError
+	if !errors.As(err, &forbidden) {
+		t.Fatalf("got %T %v, want *PermissionDeniedError", err, err)
+	}
+	if n := len(f.seen()); n != 1 {
+		t.Fatalf("%d attempts, want 1", n)
+	}
+}

@@ -347,3 +347,37 @@ func asciiJSON(b []byte) string {
 	}
 	return string(out)
 }
+
+// ShutdownSidecar stops this pod's sidecar (POST /v1/shutdown), as a Job's application does once
+// it is done, so that the pod completes (docs/injection.md). It is sent as the pod, without the
+// client's credential, and once: the sidecar is gone after, so a retry could only fail. Anywhere
+// but from the pod's own containers it is refused: a 403, returned as its typed error.
+func (c *Client) ShutdownSidecar(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("cifer: nil context")
+	}
+	target, err := epShutdown.url(c.baseURL, nil)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, epShutdown.method, target, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set(requestIDHeader, newRequestID())
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return connectionError(c.baseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := readCapped(resp.Body, c.cfg.maxResponse)
+	if err != nil {
+		return connectionError(c.baseURL, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return unwrap(data, nil)
+	}
+	return errorFromResponse(resp.StatusCode, resp.Header, data, c.cfg.now())
+}

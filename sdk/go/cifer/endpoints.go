@@ -20,6 +20,7 @@ var (
 	epListDeliveries = endpoint{"listDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries"}
 	epEncrypt        = endpoint{"encryptData", "POST", "/v1/encrypt"}
 	epDecrypt        = endpoint{"decryptData", "POST", "/v1/decrypt"}
+	epShutdown       = endpoint{"shutdownSidecar", "POST", "/v1/shutdown"}
 
 	// Seed 001's data-protection API (docs/security-api.md).
 	epSecurityGenerateKey  = endpoint{"securityGenerateKey", "POST", "/api/security/keys/generate"}
@@ -33,7 +34,7 @@ var (
 
 	allEndpoints = []endpoint{epHealth, epCreateCifer, epListCifers, epGetCifer, epUpdateCifer, epRevokeCifer,
 		epRotateCifer, epGetPublicKey, epWhoami, epCreateWebhook, epListWebhooks, epGetWebhook, epUpdateWebhook,
-		epDeleteWebhook, epListDeliveries, epEncrypt, epDecrypt, epSecurityGenerateKey, epSecurityFindKeys,
+		epDeleteWebhook, epListDeliveries, epEncrypt, epDecrypt, epShutdown, epSecurityGenerateKey, epSecurityFindKeys,
 		epSecurityGetKey, epSecurityRotateKey, epSecurityRevokeKey, epSecurityEncrypt, epSecurityDecrypt,
 		epSecurityEncryptBatch}
 )
