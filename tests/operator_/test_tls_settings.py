@@ -49,7 +49,7 @@ async def test_the_injected_sidecar_gets_the_operators_ca_as_pem_in_its_environm
     assert made.keyservice_ca == str(ca_file) and made.injector.keyservice_ca == str(ca_file)
     ops = await patch({"metadata": {"annotations": {"cifer.io/inject": "true"}}, "spec": {"containers": [
         {"name": "app", "image": "shop"}]}}, "shop", BY_POD, made.injector, None)
-    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/-"]
+    (sidecar,) = [op["value"] for op in ops if op["path"] == "/spec/containers/0"]  # classic: first
     env = {var["name"]: var["value"] for var in sidecar["env"]}
     assert env["CIFER_KEYSERVICE_URL"] == "https://ks.cifer.svc:8081"
     assert env["CIFER_KEYSERVICE_CA"] == ca_file.read_text()
