@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import kubernetes
 import pytest
+
+from cifer_operator import sidecar_modes
+from cifer_operator.admission import ServerVersion
+from cifer_operator.kube import Kube
 
 from kube.control_plane import ControlPlane, KubeApiError
 from ports import free_port
 
 from .resources import active, apply, wait_for
-from .stack import OPERATOR_NS, OperatorProcess, injecting_operator
+from .stack import OPERATOR_NS, OperatorProcess, injecting_operator, operator_kubeconfig
 
 CONFIGURATION = "cifer-inject-e2e"
 IMAGE = "ghcr.io/cifer/cifer:e2e"
@@ -165,3 +170,14 @@ def test_a_jobs_pod_gets_the_shutdown_wiring(kube, plain, operator):
     assert {"name": "CIFER_SHUTDOWN_URL", "value": "http://localhost:8080/v1/shutdown"} in app["env"]
     plain_pod = create_pod(kube, plain, "not-a-job", {"cifer.io/inject": "true"})
     assert all(v["name"] != "CIFER_SHUTDOWN_URL" for c in plain_pod["spec"]["containers"] for v in c.get("env", []))
+
+
+async def test_the_injector_reads_the_api_servers_version_as_the_operators_serviceaccount(kube, operator_rbac, tmp_path):
+    """What picks the sidecar's mode: this server is 1.20, so classic (sidecar_modes.py)."""
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(operator_kubeconfig(kube, tmp_path / "kubeconfig")),
+                                       client_configuration=config)
+    server = ServerVersion(Kube(kubernetes.client.ApiClient(config)).server_version)
+    await server.refresh()
+    assert server.version == (1, 20)
+    assert sidecar_modes.chosen(None, sidecar_modes.AUTO, server.version) == sidecar_modes.CLASSIC
