@@ -274,8 +274,11 @@ def test_a_pod_that_requires_the_sidecar_is_refused_while_the_injector_is_down_a
     deployment = f"deployment/{RELEASE}-operator"
     kubectl(node.plane, "scale", deployment, "--namespace", RELEASE_NS, "--replicas=0")
     try:
-        until(lambda: not node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/endpoints/{RELEASE}-operator")
-              .get("subsets"), "the injector down", 120)
+        # Down means no operator process at all: a terminating pod still serves through its grace
+        # period, and the API server may route to it until its own view of the endpoints catches up.
+        until(lambda: not [p for p in node.plane.request("GET", f"/api/v1/namespaces/{RELEASE_NS}/pods")["items"]
+                           if p["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "operator"],
+              "no operator pod left", 180)
         required = {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "name": "must-have-sidecar", "namespace": APP_NS, "labels": {"cifer.io/inject": "required"}},
             "spec": {"serviceAccountName": APP_SA, "containers": [{
